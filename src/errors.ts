@@ -1,0 +1,67 @@
+/**
+ * One registry of every error herd reports. Each code has a message template;
+ * docs/errors.md lists them all (a test keeps the two in step).
+ */
+export const ERROR_CODES = {
+  HERD_ERR_CONFIG_INVALID: 'invalid configuration in {file}',
+  HERD_ERR_CONFIG_NOT_FOUND: 'cannot read {file}: {reason}',
+  HERD_ERR_SCRIPT_NOT_FOUND: 'script not found: {script}',
+  HERD_ERR_USAGE: '{message}',
+  HERD_ERR_APP_NOT_FOUND: 'no app named "{name}"',
+  HERD_ERR_APP_EXISTS: 'an app named "{name}" is already running',
+  HERD_ERR_BUSY: 'app "{name}" is busy: {operation} in progress',
+  HERD_ERR_RELOAD_FAILED: 'reload of "{name}" aborted: {reason}',
+  HERD_ERR_START_FAILED: 'app "{name}" did not start: {reason}',
+  HERD_ERR_PROTOCOL_VERSION: 'the daemon speaks protocol {daemon}, this CLI speaks {cli}',
+  HERD_ERR_DAEMON_UNREACHABLE: 'cannot reach the herd daemon at {socket}: {reason}',
+  HERD_ERR_DAEMON_START: 'the herd daemon did not start: {reason}',
+  HERD_ERR_DAEMON_RUNNING: 'a herd supervisor is already running for {home}',
+  HERD_ERR_BAD_REQUEST: 'bad request: {reason}',
+  HERD_ERR_INTERNAL: 'internal error: {reason}',
+} as const;
+
+export type ErrorCode = keyof typeof ERROR_CODES;
+
+/** What travels over the control socket: plain data, no prototype. */
+export interface ErrorData {
+  code: ErrorCode;
+  message: string;
+  /** Extra lines shown under the message (validation problems, stderr tail). */
+  details?: string[];
+}
+
+export class HerdError extends Error {
+  readonly code: ErrorCode;
+  readonly details: string[];
+
+  constructor(code: ErrorCode, params: Record<string, string | number> = {}, details: string[] = []) {
+    super(format(ERROR_CODES[code], params));
+    this.name = 'HerdError';
+    this.code = code;
+    this.details = details;
+  }
+
+  toData(): ErrorData {
+    return this.details.length > 0
+      ? { code: this.code, message: this.message, details: this.details }
+      : { code: this.code, message: this.message };
+  }
+
+  static fromData(data: ErrorData): HerdError {
+    const err = new HerdError(data.code in ERROR_CODES ? data.code : 'HERD_ERR_INTERNAL', {}, data.details ?? []);
+    err.message = data.message;
+    return err;
+  }
+}
+
+export function toErrorData(err: unknown): ErrorData {
+  if (err instanceof HerdError) return err.toData();
+  const reason = err instanceof Error ? err.message : String(err);
+  return new HerdError('HERD_ERR_INTERNAL', { reason }).toData();
+}
+
+function format(template: string, params: Record<string, string | number>): string {
+  return template.replace(/\{(\w+)\}/g, (whole, key: string) =>
+    Object.prototype.hasOwnProperty.call(params, key) ? String(params[key]) : whole,
+  );
+}

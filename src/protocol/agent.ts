@@ -1,0 +1,30 @@
+/**
+ * Messages between the daemon and the agent preloaded in every worker. They
+ * travel on the worker's IPC channel with cmd 'NODE_HERD': Node delivers any
+ * 'NODE_'-prefixed message as 'internalMessage', so the app's own
+ * process.on('message') listeners never see them and they do not keep the
+ * channel referenced.
+ */
+export const AGENT_CMD = 'NODE_HERD';
+
+export type DaemonToAgent =
+  /** Drain and exit: stop accepting, finish in-flight requests, run onShutdown hooks. */
+  | { type: 'shutdown'; timeoutMs: number };
+
+export type AgentToDaemon =
+  /** The app called ready() from the runtime API. */
+  | { type: 'ready' }
+  /** The agent began draining (so the daemon can show it). */
+  | { type: 'draining' }
+  /** In-flight work is done; the worker is about to exit on its own. */
+  | { type: 'drained'; closedIdle: number; finished: number };
+
+export type Envelope<T> = T & { cmd: typeof AGENT_CMD };
+
+export function isAgentMessage(value: unknown): value is Envelope<AgentToDaemon> {
+  return typeof value === 'object' && value !== null && (value as { cmd?: unknown }).cmd === AGENT_CMD;
+}
+
+export function isDaemonMessage(value: unknown): value is Envelope<DaemonToAgent> {
+  return typeof value === 'object' && value !== null && (value as { cmd?: unknown }).cmd === AGENT_CMD;
+}

@@ -1,0 +1,100 @@
+import type { AppSpec } from '../config/types';
+import type { ErrorData } from '../errors';
+
+/** CLI/client -> daemon. Every request carries the protocol version and an id. */
+export type ControlRequest =
+  | { type: 'hello' }
+  | { type: 'start'; apps: AppSpec[] }
+  | { type: 'stop'; target: string }
+  | { type: 'restart'; target: string }
+  | { type: 'reload'; target: string; specs: AppSpec[] | null }
+  | { type: 'delete'; target: string }
+  | { type: 'scale'; name: string; count: string }
+  | { type: 'list' }
+  | { type: 'describe'; name: string }
+  | { type: 'kill' };
+
+export type RequestType = ControlRequest['type'];
+export type RequestOf<T extends RequestType> = Extract<ControlRequest, { type: T }>;
+
+export interface RequestEnvelope {
+  v: number;
+  id: number;
+  request: ControlRequest;
+}
+
+/** daemon -> CLI: zero or more progress lines, then exactly one result. */
+export type ControlReply =
+  | { v: number; id: number; kind: 'progress'; message: string }
+  | { v: number; id: number; kind: 'result'; ok: true; data: unknown }
+  | { v: number; id: number; kind: 'result'; ok: false; error: ErrorData };
+
+export interface HelloData {
+  protocol: number;
+  version: string;
+  pid: number;
+  home: string;
+}
+
+export type WorkerStatus = 'starting' | 'online' | 'draining' | 'stopped' | 'crashed' | 'backoff';
+export type AppStatus = 'launching' | 'online' | 'reloading' | 'stopping' | 'stopped' | 'errored';
+
+export interface WorkerInfo {
+  id: number;
+  pid: number | null;
+  status: WorkerStatus;
+  restarts: number;
+  uptimeMs: number;
+  /** Percent of one core over the last sample interval. */
+  cpu: number;
+  /** RSS in bytes. */
+  memory: number;
+  /** Why the worker is in this status. */
+  reason: string;
+}
+
+export interface AppInfo {
+  name: string;
+  status: AppStatus;
+  workers: WorkerInfo[];
+}
+
+export interface AppDetail extends AppInfo {
+  reason: string;
+  script: string;
+  cwd: string;
+  execMode: 'cluster' | 'fork';
+  instances: number;
+  interpreter: string;
+  nodeArgs: string[];
+  args: string[];
+  restarts: number;
+  createdAt: number;
+  configFile: string | null;
+  /** The `--env <name>` the app was started with. */
+  envName: string | null;
+  /** The workers' environment. */
+  env: Record<string, string>;
+  listening: string[];
+  /** Log lines lost because the log destination failed or fell behind. */
+  logLinesDropped: number;
+  /** Last lines a crashed worker wrote to stderr (newest last). */
+  lastStderr: string[];
+  /** Recent transitions, newest last. */
+  events: { time: number; worker: number | null; message: string }[];
+  /** When an errored app tries again (epoch ms), or null. */
+  retryAt: number | null;
+}
+
+export interface ResultOf {
+  hello: HelloData;
+  start: { started: string[]; skipped: string[] };
+  stop: { names: string[] };
+  restart: { names: string[] };
+  reload: { names: string[] };
+  delete: { names: string[] };
+  scale: { name: string; from: number; to: number };
+  list: AppInfo[];
+  describe: AppDetail;
+  kill: { stopped: string[] };
+}
