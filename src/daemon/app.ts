@@ -1,0 +1,499 @@
+import type { AppSpec } from '../config/types';
+import { HerdError } from '../errors';
+import type { AppDetail, AppInfo, AppStatus, WorkerInfo } from '../protocol/control';
+import { formatDuration } from '../util/units';
+import { Ring } from './lineBuffer';
+import { ListenSockets } from './listenSockets';
+import type { LogSink } from './logSink';
+import type { ProcStats } from './procStats';
+import { backoffDelay, CrashWindow } from './restartPolicy';
+import { Slot } from './slot';
+import { WorkerProcess, type ExitInfo } from './workerProcess';
+
+export type Progress = (message: string) => void;
+
+export interface AppDeps {
+  logs: LogSink;
+  stats: ProcStats;
+  nextUniqueId: () => number;
+}
+
+type Operation = 'reloading' | 'restarting' | 'stopping' | 'scaling' | 'replacing';
+
+/**
+ * One app: its slots, the sockets its workers share, and the policy that
+ * keeps the slots filled. Operations that change the set of workers (stop,
+ * restart, reload, scale) run one at a time.
+ */
+export class App {
+  spec: AppSpec;
+  readonly sockets = new ListenSockets();
+  readonly createdAt = Date.now();
+  slots: Slot[] = [];
+  /** Old processes draining after a reload or scale-down. */
+  readonly retiring = new Set<WorkerProcess>();
+  stopped = true;
+  reason = 'not started';
+  lastStderr: string[] = [];
+  private crashes: CrashWindow;
+  private erroredUntil: number | null = null;
+  private coolDownTimer: NodeJS.Timeout | null = null;
+  private operation: Operation | null = null;
+  private queue: Promise<unknown> = Promise.resolve();
+  private readonly events = new Ring<{ time: number; worker: number | null; message: string }>(50);
+  private readonly listeners = new Set<() => void>();
+
+  constructor(spec: AppSpec, private readonly deps: AppDeps) {
+    this.spec = spec;
+    this.crashes = new CrashWindow(spec.crashLoop);
+  }
+
+  get name(): string {
+    return this.spec.name;
+  }
+
+  get status(): AppStatus {
+    if (this.operation === 'reloading' || this.operation === 'replacing') return 'reloading';
+    if (this.operation === 'stopping') return 'stopping';
+    if (this.erroredUntil !== null) return 'errored';
+    if (this.stopped || this.slots.length === 0) return 'stopped';
+    if (this.slots.every((s) => s.status === 'online')) return 'online';
+    return 'launching';
+  }
+
+  get totalRestarts(): number {
+    return this.slots.reduce((n, s) => n + s.restarts, 0);
+  }
+
+  /** Every live process of the app, for stats and shutdown. */
+  processes(): WorkerProcess[] {
+    const all: WorkerProcess[] = [...this.retiring];
+    for (const s of this.slots) {
+      if (s.proc) all.push(s.proc);
+      if (s.next) all.push(s.next);
+    }
+    return all.filter((p) => !p.exited);
+  }
+
+  // ---- operations -------------------------------------------------------
+
+  /** Start a stopped app (or a new one) and wait until it settles. */
+  start(spec: AppSpec = this.spec): Promise<void> {
+    return this.exclusive('restarting', async () => {
+      this.spec = spec;
+      this.crashes = new CrashWindow(spec.crashLoop);
+      this.launchSlots();
+      await this.settled(spec.listenTimeout + 1000);
+      this.assertStarted();
+    });
+  }
+
+  stop(): Promise<void> {
+    return this.exclusive('stopping', async () => {
+      await this.stopAll('stopped by user');
+      this.sockets.closeAll();
+      this.reason = 'stopped by user';
+    });
+  }
+
+  /** Stop every worker and start new ones; the sockets stay open so connections queue meanwhile. */
+  restart(): Promise<void> {
+    return this.exclusive('restarting', async () => {
+      if (this.stopped) {
+        this.launchSlots();
+      } else {
+        this.log(null, 'restart requested');
+        await this.stopAll('restarting');
+        this.stopped = false;
+        for (const slot of this.slots) {
+          slot.restarts++;
+          slot.consecutiveCrashes = 0;
+          this.spawn(slot, this.spec);
+        }
+      }
+      await this.settled(this.spec.listenTimeout + 1000);
+      this.assertStarted();
+    });
+  }
+
+  /**
+   * Rolling reload: for each slot start a new worker with `spec`, wait until
+   * it is ready, then drain the old one. The first failure aborts: workers not
+   * yet replaced keep serving, and the failed new one is removed.
+   */
+  reload(spec: AppSpec, progress: Progress): Promise<void> {
+    if (this.stopped) {
+      progress(`${this.name}: not running; starting it`);
+      return this.start(spec);
+    }
+    return this.exclusive('reloading', async () => {
+      this.clearErrored();
+      const slots = [...this.slots];
+      const parallel = Math.max(1, spec.reload.parallel);
+      let replaced = 0;
+      for (let i = 0; i < slots.length; i += parallel) {
+        const batch = slots.slice(i, i + parallel);
+        const results = await Promise.allSettled(batch.map((slot) => this.replace(slot, spec, progress)));
+        replaced += results.filter((r) => r.status === 'fulfilled').length;
+        const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+        if (failed) {
+          this.log(null, `reload aborted after ${replaced} of ${slots.length} workers`);
+          throw failed.reason;
+        }
+      }
+      // Slots added by a scale in the same config change.
+      this.spec = spec;
+      await this.resize(spec.instances, progress);
+      this.log(null, `reloaded ${replaced} workers`);
+    });
+  }
+
+  scale(count: number, progress: Progress): Promise<{ from: number; to: number }> {
+    return this.exclusive('scaling', async () => {
+      const from = this.slots.length;
+      this.spec = { ...this.spec, instances: count };
+      if (!this.stopped) await this.resize(count, progress);
+      return { from, to: count };
+    });
+  }
+
+  /** Replace one worker gracefully (new first), e.g. over its memory limit. Skipped when busy. */
+  replaceSlot(slot: Slot, why: string): void {
+    if (this.operation !== null || this.stopped || slot.next) return;
+    void this.exclusive('replacing', async () => {
+      this.log(slot.id, `replacing: ${why}`);
+      await this.replace(slot, this.spec, () => {});
+    }).catch((err: unknown) => this.log(slot.id, `replacement failed: ${(err as Error).message}`));
+  }
+
+  // ---- views ------------------------------------------------------------
+
+  info(): AppInfo {
+    const workers: WorkerInfo[] = [];
+    for (const slot of this.slots) {
+      workers.push(this.workerInfo(slot.id, slot.proc, slot.status, slot.restarts, slot.reason));
+      if (slot.next) workers.push(this.workerInfo(slot.id, slot.next, 'starting', slot.restarts, 'replacement starting'));
+    }
+    for (const proc of this.retiring) workers.push(this.workerInfo(proc.slot, proc, 'draining', 0, 'draining'));
+    return { name: this.name, status: this.status, workers };
+  }
+
+  detail(): AppDetail {
+    const s = this.spec;
+    return {
+      ...this.info(),
+      reason: this.reason,
+      script: s.script,
+      cwd: s.cwd,
+      execMode: s.execMode,
+      instances: s.instances,
+      interpreter: s.interpreter,
+      nodeArgs: [...s.nodeArgs],
+      args: [...s.args],
+      restarts: this.totalRestarts,
+      createdAt: this.createdAt,
+      configFile: s.source.configFile,
+      envName: s.source.envName,
+      env: { ...s.env },
+      logLinesDropped: this.deps.logs.dropped(this.name),
+      listening: this.sockets.describe(),
+      lastStderr: this.lastStderr,
+      events: this.events.toArray(),
+      retryAt: this.erroredUntil,
+    };
+  }
+
+  /** Calls `fn` whenever a worker changes status. Returns an unsubscribe function. */
+  onChange(fn: () => void): () => void {
+    this.listeners.add(fn);
+    return () => this.listeners.delete(fn);
+  }
+
+  // ---- internals --------------------------------------------------------
+
+  private async exclusive<T>(op: Operation, fn: () => Promise<T>): Promise<T> {
+    const run = this.queue.then(async () => {
+      this.operation = op;
+      this.changed();
+      try {
+        return await fn();
+      } finally {
+        this.operation = null;
+        this.changed();
+      }
+    });
+    this.queue = run.catch(() => undefined);
+    return run;
+  }
+
+  private launchSlots(): void {
+    this.stopped = false;
+    this.clearErrored();
+    this.slots = [];
+    for (let i = 0; i < this.spec.instances; i++) {
+      const slot = new Slot(i);
+      this.slots.push(slot);
+      this.spawn(slot, this.spec);
+    }
+    this.reason = 'started';
+  }
+
+  private spawn(slot: Slot, spec: AppSpec): WorkerProcess {
+    slot.cancelTimer();
+    slot.held = false;
+    const proc = this.createProcess(slot, spec);
+    slot.proc = proc;
+    slot.set('starting', 'starting');
+    this.changed();
+    return proc;
+  }
+
+  private createProcess(slot: Slot, spec: AppSpec): WorkerProcess {
+    const proc = new WorkerProcess({
+      spec,
+      slot: slot.id,
+      uniqueId: this.deps.nextUniqueId(),
+      sockets: this.sockets,
+      logs: this.deps.logs,
+      onReady: (p, how) => this.onReady(slot, p, how),
+      onExit: (p, info) => this.onExit(slot, p, info),
+    });
+    this.log(slot.id, `pid ${proc.pid ?? '?'} starting`);
+    // A start that never reports ready still counts as up after the timeout,
+    // so apps that never listen (queue consumers) are not stuck in 'starting'.
+    if (!spec.waitReady) {
+      void proc.whenReady(spec.listenTimeout).then((outcome) => {
+        if (outcome.kind === 'timeout' && slot.proc === proc && slot.status === 'starting') {
+          slot.set('online', `no listen() within ${formatDuration(spec.listenTimeout)}; counted as online`);
+          this.changed();
+        }
+      });
+    }
+    return proc;
+  }
+
+  private async replace(slot: Slot, spec: AppSpec, progress: Progress): Promise<void> {
+    const old = slot.proc;
+    const next = this.createProcess(slot, spec);
+    slot.next = next;
+    this.changed();
+    progress(`${this.name}[${slot.id}]: new worker pid ${next.pid ?? '?'} starting`);
+    const outcome = await next.whenReady(spec.listenTimeout);
+    if (outcome.kind !== 'ready') {
+      slot.next = null;
+      const why = outcome.kind === 'timeout'
+        ? `new worker was not ready within ${formatDuration(spec.listenTimeout)}`
+        : `new worker ${outcome.exit.reason} before it was ready`;
+      await next.kill();
+      this.log(slot.id, `reload failed: ${why}`);
+      const stderr = next.stderrTail.toArray();
+      if (stderr.length > 0) this.lastStderr = stderr;
+      this.changed();
+      throw new HerdError('HERD_ERR_RELOAD_FAILED', { name: this.name, reason: why },
+        stderr.length > 0 ? ['stderr of the new worker:', ...stderr] : []);
+    }
+    slot.next = null;
+    slot.proc = next;
+    slot.restarts++;
+    slot.consecutiveCrashes = 0;
+    slot.set('online', 'reloaded');
+    this.changed();
+    if (old && !old.exited) {
+      progress(`${this.name}[${slot.id}]: pid ${next.pid} ready; draining old pid ${old.pid}`);
+      this.retiring.add(old);
+      this.changed();
+      await old.stop(spec.killTimeout);
+    } else {
+      progress(`${this.name}[${slot.id}]: pid ${next.pid} ready`);
+    }
+  }
+
+  /** Grow or shrink to `count` slots; removed slots drain their workers. */
+  private async resize(count: number, progress: Progress): Promise<void> {
+    while (this.slots.length < count) {
+      const id = this.slots.reduce((max, s) => Math.max(max, s.id + 1), 0);
+      const slot = new Slot(id);
+      this.slots.push(slot);
+      this.spawn(slot, this.spec);
+      progress(`${this.name}[${id}]: started`);
+    }
+    const removed = this.slots.splice(count);
+    const stops = removed.map(async (slot) => {
+      slot.cancelTimer();
+      const proc = slot.proc;
+      if (!proc || proc.exited) return;
+      this.retiring.add(proc);
+      progress(`${this.name}[${slot.id}]: draining pid ${proc.pid}`);
+      await proc.stop(this.spec.killTimeout);
+    });
+    this.changed();
+    await Promise.all(stops);
+    if (count > 0) await this.settled(this.spec.listenTimeout + 1000);
+  }
+
+  private async stopAll(reason: string): Promise<void> {
+    this.stopped = true;
+    this.clearErrored();
+    const procs = this.processes();
+    for (const slot of this.slots) {
+      slot.cancelTimer();
+      slot.held = false;
+    }
+    await Promise.all(procs.map((p) => p.stop(this.spec.killTimeout)));
+    for (const slot of this.slots) slot.set('stopped', reason);
+    this.changed();
+  }
+
+  private onReady(slot: Slot, proc: WorkerProcess, how: string): void {
+    if (slot.proc !== proc) return; // a replacement: the reload swaps it in
+    slot.set('online', how);
+    this.log(slot.id, `pid ${proc.pid} online (${how})`);
+    this.changed();
+  }
+
+  private onExit(slot: Slot, proc: WorkerProcess, info: ExitInfo): void {
+    if (this.retiring.delete(proc)) {
+      this.log(slot.id, `old pid ${proc.pid} ${info.intended ? 'drained and ' : ''}${info.reason}`);
+      this.changed();
+      return;
+    }
+    if (slot.proc !== proc) return; // a failed replacement: its reload reports it
+    slot.proc = null;
+    if (info.intended || this.stopped) {
+      slot.set('stopped', info.reason);
+      this.changed();
+      return;
+    }
+    this.lastStderr = proc.stderrTail.toArray();
+    this.log(slot.id, `pid ${proc.pid} ${info.reason} after ${formatDuration(info.uptimeMs)}`);
+    if (!this.slots.includes(slot)) return;
+    if (slot.next) {
+      // Being replaced already: the replacement takes over when it is ready.
+      slot.set('crashed', info.reason);
+      this.changed();
+      return;
+    }
+    if (!this.spec.autorestart) {
+      slot.set('stopped', `${info.reason}; autorestart is off`);
+      this.changed();
+      return;
+    }
+    slot.consecutiveCrashes = info.uptimeMs >= this.spec.backoff.resetAfter ? 1 : slot.consecutiveCrashes + 1;
+    const now = Date.now();
+    if (this.erroredUntil !== null || this.crashes.record(now)) {
+      this.enterErrored(now);
+      slot.held = true;
+      slot.set('crashed', `${info.reason}; crash loop, waiting for cool-down`);
+      this.changed();
+      return;
+    }
+    const delay = backoffDelay(slot.consecutiveCrashes, this.spec.backoff);
+    slot.set('backoff', `${info.reason}; restarting in ${formatDuration(delay)}`);
+    slot.timer = setTimeout(() => {
+      slot.timer = null;
+      if (this.stopped || !this.slots.includes(slot) || slot.proc) return;
+      slot.restarts++;
+      this.spawn(slot, this.spec);
+    }, delay);
+    this.changed();
+  }
+
+  private enterErrored(now: number): void {
+    if (this.erroredUntil !== null) return;
+    const { maxCrashes, window, coolDown } = this.spec.crashLoop;
+    this.erroredUntil = now + coolDown;
+    this.reason = `crash loop: ${maxCrashes} crashes within ${formatDuration(window)}; ` +
+      `retrying at ${new Date(this.erroredUntil).toISOString()} (herd restart ${this.name} retries now)`;
+    this.log(null, this.reason);
+    // Slots already waiting to restart wait for the cool-down instead.
+    for (const slot of this.slots) {
+      if (slot.timer) {
+        slot.cancelTimer();
+        slot.held = true;
+        slot.set('crashed', 'crash loop, waiting for cool-down');
+      }
+    }
+    this.coolDownTimer = setTimeout(() => this.leaveErrored(), coolDown);
+  }
+
+  private leaveErrored(): void {
+    this.coolDownTimer = null;
+    if (this.erroredUntil === null) return;
+    this.erroredUntil = null;
+    this.crashes.clear();
+    this.reason = 'cool-down over; retrying';
+    this.log(null, this.reason);
+    for (const slot of this.slots) {
+      if (slot.held && !slot.proc && !this.stopped) {
+        slot.restarts++;
+        slot.consecutiveCrashes = 0;
+        this.spawn(slot, this.spec);
+      }
+    }
+    this.changed();
+  }
+
+  private clearErrored(): void {
+    if (this.coolDownTimer) clearTimeout(this.coolDownTimer);
+    this.coolDownTimer = null;
+    this.erroredUntil = null;
+    this.crashes.clear();
+    for (const slot of this.slots) {
+      if (slot.held && !slot.proc && !this.stopped) {
+        slot.consecutiveCrashes = 0;
+        slot.restarts++;
+        this.spawn(slot, this.spec);
+      }
+    }
+  }
+
+  /** Resolves when every slot is online, the app is errored, or `timeoutMs` passed. */
+  private settled(timeoutMs: number): Promise<void> {
+    return new Promise((resolve) => {
+      const check = () => {
+        const done = this.erroredUntil !== null || this.slots.every((s) => s.status === 'online' || s.status === 'stopped');
+        if (done) finish();
+      };
+      const timer = setTimeout(() => finish(), timeoutMs);
+      const unsubscribe = this.onChange(check);
+      const finish = () => {
+        clearTimeout(timer);
+        unsubscribe();
+        resolve();
+      };
+      check();
+    });
+  }
+
+  /** After a start settled: a crash loop, or a worker still crashing, fails the command. */
+  private assertStarted(): void {
+    const crashing = this.slots.find((s) => s.status === 'backoff' || s.status === 'crashed');
+    if (this.erroredUntil === null && !crashing) return;
+    const reason = this.erroredUntil !== null ? this.reason : `worker ${crashing?.id} ${crashing?.reason}`;
+    throw new HerdError('HERD_ERR_START_FAILED', { name: this.name, reason },
+      this.lastStderr.length > 0 ? ['last stderr lines:', ...this.lastStderr] : []);
+  }
+
+  private workerInfo(id: number, proc: WorkerProcess | null, status: WorkerInfo['status'], restarts: number, reason: string): WorkerInfo {
+    const pid = proc && !proc.exited ? proc.pid : null;
+    const usage = pid !== null ? this.deps.stats.get(pid) : undefined;
+    return {
+      id,
+      pid,
+      status,
+      restarts,
+      uptimeMs: pid !== null && proc ? proc.uptimeMs : 0,
+      cpu: usage?.cpu ?? 0,
+      memory: usage?.memory ?? 0,
+      reason,
+    };
+  }
+
+  private log(worker: number | null, message: string): void {
+    this.events.push({ time: Date.now(), worker, message });
+  }
+
+  private changed(): void {
+    for (const fn of [...this.listeners]) fn();
+  }
+}

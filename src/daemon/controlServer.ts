@@ -1,0 +1,111 @@
+import * as fs from 'node:fs';
+import * as net from 'node:net';
+import { HerdError, toErrorData } from '../errors';
+import type { ControlReply, ControlRequest, RequestEnvelope, RequestOf, RequestType, ResultOf } from '../protocol/control';
+import { encode, LineDecoder } from '../protocol/framing';
+import { PROTOCOL_VERSION } from '../protocol/version';
+import { requestProblem } from './requestShape';
+
+export type Handler<T extends RequestType> = (request: RequestOf<T>, progress: (message: string) => void) => Promise<ResultOf[T]>;
+/** A new request type without a handler does not compile. */
+export type HandlerTable = { [T in RequestType]: Handler<T> };
+
+// Types every version must understand, so an old daemon can always be
+// identified and stopped by a newer CLI.
+const VERSIONLESS: ReadonlySet<RequestType> = new Set(['hello', 'kill']);
+
+/** The daemon's private control socket: newline-delimited JSON, one result per request id. */
+export class ControlServer {
+  private readonly server: net.Server;
+  private readonly sockets = new Set<net.Socket>();
+
+  constructor(private readonly handlers: HandlerTable) {
+    this.server = net.createServer((socket) => this.accept(socket));
+  }
+
+  async listen(socketPath: string): Promise<void> {
+    // Nobody else may connect, whatever the umask: created 0600 from the start.
+    const oldMask = process.umask(0o177);
+    try {
+      await new Promise<void>((resolve, reject) => {
+        this.server.once('error', reject);
+        this.server.listen(socketPath, () => {
+          this.server.off('error', reject);
+          resolve();
+        });
+      });
+    } finally {
+      process.umask(oldMask);
+    }
+    fs.chmodSync(socketPath, 0o600);
+  }
+
+  /** Stop accepting; let replies already written reach their clients, then close. */
+  close(): Promise<void> {
+    for (const s of this.sockets) {
+      s.end();
+      setTimeout(() => s.destroy(), 1000).unref();
+    }
+    return new Promise((resolve) => this.server.close(() => resolve()));
+  }
+
+  private accept(socket: net.Socket): void {
+    this.sockets.add(socket);
+    socket.on('close', () => this.sockets.delete(socket));
+    socket.on('error', () => socket.destroy());
+    socket.setEncoding('utf8');
+    const decoder = new LineDecoder();
+    socket.on('data', (chunk: string) => {
+      let lines: string[];
+      try {
+        lines = decoder.push(chunk);
+      } catch (err) {
+        this.send(socket, { v: PROTOCOL_VERSION, id: 0, kind: 'result', ok: false, error: new HerdError('HERD_ERR_BAD_REQUEST', { reason: (err as Error).message }).toData() });
+        socket.end();
+        return;
+      }
+      for (const line of lines) void this.handle(socket, line);
+    });
+  }
+
+  private async handle(socket: net.Socket, line: string): Promise<void> {
+    let envelope: RequestEnvelope;
+    try {
+      envelope = JSON.parse(line) as RequestEnvelope;
+    } catch {
+      this.fail(socket, 0, new HerdError('HERD_ERR_BAD_REQUEST', { reason: 'not JSON' }));
+      return;
+    }
+    const id = typeof envelope?.id === 'number' ? envelope.id : 0;
+    const problem = requestProblem(envelope?.request);
+    if (problem) {
+      this.fail(socket, id, new HerdError('HERD_ERR_BAD_REQUEST', { reason: problem }));
+      return;
+    }
+    const request = envelope.request;
+    if (envelope.v !== PROTOCOL_VERSION && !VERSIONLESS.has(request.type)) {
+      this.fail(socket, id, new HerdError('HERD_ERR_PROTOCOL_VERSION', { daemon: PROTOCOL_VERSION, cli: String(envelope.v) }));
+      return;
+    }
+    const progress = (message: string) => this.send(socket, { v: PROTOCOL_VERSION, id, kind: 'progress', message });
+    try {
+      const data = await this.dispatch(request, progress);
+      this.send(socket, { v: PROTOCOL_VERSION, id, kind: 'result', ok: true, data });
+    } catch (err) {
+      this.fail(socket, id, err);
+    }
+  }
+
+  private dispatch(request: ControlRequest, progress: (message: string) => void): Promise<unknown> {
+    const handler = this.handlers[request.type] as Handler<typeof request.type>;
+    return handler(request as never, progress);
+  }
+
+  private fail(socket: net.Socket, id: number, err: unknown): void {
+    this.send(socket, { v: PROTOCOL_VERSION, id, kind: 'result', ok: false, error: toErrorData(err) });
+  }
+
+  private send(socket: net.Socket, reply: ControlReply): void {
+    if (!socket.destroyed && socket.writable) socket.write(encode(reply));
+  }
+}

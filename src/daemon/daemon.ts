@@ -1,0 +1,80 @@
+import * as fs from 'node:fs';
+import * as net from 'node:net';
+import { HerdError } from '../errors';
+import { HERD_VERSION, PROTOCOL_VERSION } from '../protocol/version';
+import { ensureHome, type HerdPaths } from '../util/paths';
+import { ControlServer, type HandlerTable } from './controlServer';
+import type { LogSink } from './logSink';
+import { Supervisor } from './supervisor';
+
+/**
+ * A supervisor with its control socket: the background daemon, and `herd run`
+ * in the foreground, are both this.
+ */
+export class Daemon {
+  readonly supervisor: Supervisor;
+  private readonly control: ControlServer;
+  private stopping: Promise<string[]> | null = null;
+
+  constructor(private readonly paths: HerdPaths, logs: LogSink, private readonly onKill: () => void) {
+    this.supervisor = new Supervisor(logs);
+    this.control = new ControlServer(this.handlers());
+  }
+
+  async listen(): Promise<void> {
+    ensureHome(this.paths);
+    await removeStaleSocket(this.paths.socket, this.paths.home);
+    await this.control.listen(this.paths.socket);
+    fs.writeFileSync(this.paths.pidFile, `${process.pid}\n`, { mode: 0o600 });
+  }
+
+  /** Drain every app, then close the socket. Safe to call more than once. */
+  shutdown(): Promise<string[]> {
+    this.stopping ??= (async () => {
+      const names = await this.supervisor.shutdown();
+      await this.control.close();
+      fs.rmSync(this.paths.pidFile, { force: true });
+      return names;
+    })();
+    return this.stopping;
+  }
+
+  private handlers(): HandlerTable {
+    const s = this.supervisor;
+    return {
+      hello: async () => ({ protocol: PROTOCOL_VERSION, version: HERD_VERSION, pid: process.pid, home: this.paths.home }),
+      start: async (r) => s.start(r.apps),
+      stop: async (r) => ({ names: await s.stop(r.target) }),
+      restart: async (r) => ({ names: await s.restart(r.target) }),
+      reload: async (r, progress) => ({ names: await s.reload(r.target, r.specs, progress) }),
+      delete: async (r) => ({ names: await s.delete(r.target) }),
+      scale: async (r, progress) => s.scale(r.name, r.count, progress),
+      list: async () => s.list(),
+      describe: async (r) => s.describe(r.name),
+      kill: async () => {
+        const stopped = await this.supervisor.shutdown();
+        // Answer first, then close the socket and leave.
+        setImmediate(() => void this.shutdown().then(this.onKill));
+        return { stopped };
+      },
+    };
+  }
+}
+
+/**
+ * A socket file left by a daemon that died is removed; a live one means another
+ * supervisor owns this HERD_HOME.
+ */
+async function removeStaleSocket(socketPath: string, home: string): Promise<void> {
+  if (!fs.existsSync(socketPath)) return;
+  const alive = await new Promise<boolean>((resolve) => {
+    const probe = net.connect(socketPath);
+    probe.once('connect', () => {
+      probe.destroy();
+      resolve(true);
+    });
+    probe.once('error', () => resolve(false));
+  });
+  if (alive) throw new HerdError('HERD_ERR_DAEMON_RUNNING', { home });
+  fs.rmSync(socketPath, { force: true });
+}

@@ -1,0 +1,49 @@
+import * as fs from 'node:fs';
+import { toErrorData } from '../errors';
+import { herdPaths, resolveHome } from '../util/paths';
+import { Daemon } from './daemon';
+import { FileLogSink } from './logSink';
+
+/**
+ * Entry of the background daemon. The CLI that spawned it waits on fd 3 for
+ * one line: "ready" or the reason it could not start.
+ */
+function report(line: string): void {
+  try {
+    fs.writeSync(3, `${line}\n`);
+    fs.closeSync(3);
+  } catch {
+    // started by hand, without the readiness pipe
+  }
+}
+
+async function main(): Promise<void> {
+  const paths = herdPaths(resolveHome());
+  const logs = new FileLogSink(paths.logs);
+  const daemon = new Daemon(paths, logs, () => {
+    void logs.close().finally(() => process.exit(0));
+  });
+  try {
+    await daemon.listen();
+  } catch (err) {
+    report(`error ${JSON.stringify(toErrorData(err))}`);
+    process.exitCode = 1;
+    return;
+  }
+  const stop = (signal: string) => {
+    console.log(`${new Date().toISOString()} daemon: ${signal}, stopping every app`);
+    void daemon.shutdown().then(() => logs.close()).finally(() => process.exit(0));
+  };
+  process.on('SIGTERM', () => stop('SIGTERM'));
+  process.on('SIGINT', () => stop('SIGINT'));
+  // The daemon outlives any terminal; a hangup must not kill it.
+  process.on('SIGHUP', () => {});
+  process.on('uncaughtException', (err) => {
+    // Keep supervising: one bad code path must not orphan every worker.
+    console.error(`${new Date().toISOString()} daemon: uncaught exception`, err);
+  });
+  console.log(`${new Date().toISOString()} daemon: pid ${process.pid} listening on ${paths.socket}`);
+  report('ready');
+}
+
+void main();

@@ -1,0 +1,48 @@
+import type { RequestType } from '../protocol/control';
+
+/**
+ * The daemon never dies of a bad request: anything arriving on the socket is
+ * checked for shape before it reaches a handler. Returns a problem or null.
+ */
+const STRING_FIELDS: Record<RequestType, readonly string[]> = {
+  hello: [],
+  start: [],
+  stop: ['target'],
+  restart: ['target'],
+  reload: ['target'],
+  delete: ['target'],
+  scale: ['name', 'count'],
+  list: [],
+  describe: ['name'],
+  kill: [],
+};
+
+const SPEC_FIELDS = ['name', 'script', 'cwd', 'interpreter', 'execMode'] as const;
+
+export function requestProblem(request: unknown): string | null {
+  if (typeof request !== 'object' || request === null) return 'missing request';
+  const r = request as Record<string, unknown>;
+  if (typeof r.type !== 'string' || !Object.prototype.hasOwnProperty.call(STRING_FIELDS, r.type)) {
+    return `unknown request type ${JSON.stringify(r.type)}`;
+  }
+  const type = r.type as RequestType;
+  for (const field of STRING_FIELDS[type]) {
+    if (typeof r[field] !== 'string') return `${type}.${field} must be a string`;
+  }
+  if (type === 'start') return specsProblem(r.apps, 'start.apps');
+  if (type === 'reload' && r.specs !== null) return specsProblem(r.specs, 'reload.specs');
+  return null;
+}
+
+function specsProblem(value: unknown, where: string): string | null {
+  if (!Array.isArray(value)) return `${where} must be an array`;
+  for (const [i, spec] of value.entries()) {
+    if (typeof spec !== 'object' || spec === null) return `${where}[${i}] must be an object`;
+    const s = spec as Record<string, unknown>;
+    for (const f of SPEC_FIELDS) if (typeof s[f] !== 'string') return `${where}[${i}].${f} must be a string`;
+    if (!Number.isInteger(s.instances) || (s.instances as number) < 0) return `${where}[${i}].instances must be an integer >= 0`;
+    if (typeof s.env !== 'object' || s.env === null) return `${where}[${i}].env must be an object`;
+    if (!Array.isArray(s.args) || !Array.isArray(s.nodeArgs)) return `${where}[${i}].args and nodeArgs must be arrays`;
+  }
+  return null;
+}

@@ -1,0 +1,156 @@
+import type { AppSpec } from '../config/types';
+import { HerdError } from '../errors';
+import type { AppDetail, AppInfo } from '../protocol/control';
+import { App, type Progress } from './app';
+import type { LogSink } from './logSink';
+import { ProcStats } from './procStats';
+
+const SAMPLE_INTERVAL_MS = 1000;
+
+/**
+ * The registry of apps. It routes commands to apps and samples worker usage;
+ * everything about one app's workers lives in App.
+ */
+export class Supervisor {
+  private readonly apps = new Map<string, App>();
+  private readonly stats = new ProcStats();
+  private uniqueId = 0;
+  private readonly sampler: NodeJS.Timeout;
+  private sampling = false;
+
+  constructor(private readonly logs: LogSink) {
+    this.sampler = setInterval(() => void this.sample(), SAMPLE_INTERVAL_MS);
+    this.sampler.unref();
+  }
+
+  names(): string[] {
+    return [...this.apps.keys()];
+  }
+
+  /** Start new apps, and stopped ones again; apps already running are skipped. */
+  async start(specs: readonly AppSpec[]): Promise<{ started: string[]; skipped: string[] }> {
+    const started: string[] = [];
+    const skipped: string[] = [];
+    const runs: Promise<void>[] = [];
+    for (const spec of specs) {
+      let app = this.apps.get(spec.name);
+      if (app && !app.stopped) {
+        skipped.push(spec.name);
+        continue;
+      }
+      if (!app) {
+        app = new App(spec, { logs: this.logs, stats: this.stats, nextUniqueId: () => ++this.uniqueId });
+        this.apps.set(spec.name, app);
+      }
+      started.push(spec.name);
+      runs.push(app.start(spec));
+    }
+    const results = await Promise.allSettled(runs);
+    const failure = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failure) throw failure.reason;
+    return { started, skipped };
+  }
+
+  async stop(target: string): Promise<string[]> {
+    const apps = this.resolve(target);
+    await Promise.all(apps.map((a) => a.stop()));
+    return apps.map((a) => a.name);
+  }
+
+  async restart(target: string): Promise<string[]> {
+    const apps = this.resolve(target);
+    await Promise.all(apps.map((a) => a.restart()));
+    return apps.map((a) => a.name);
+  }
+
+  /** Rolling reload, app after app. `specs` are re-read config for apps that came from a file. */
+  async reload(target: string, specs: readonly AppSpec[] | null, progress: Progress): Promise<string[]> {
+    const apps = this.resolve(target);
+    for (const app of apps) {
+      const spec = specs?.find((s) => s.name === app.name) ?? app.spec;
+      progress(`${app.name}: reloading ${app.slots.length} worker(s)`);
+      await app.reload(spec, progress);
+      progress(`${app.name}: reloaded`);
+    }
+    return apps.map((a) => a.name);
+  }
+
+  async delete(target: string): Promise<string[]> {
+    const apps = this.resolve(target);
+    await Promise.all(apps.map((a) => a.stop()));
+    for (const app of apps) {
+      this.apps.delete(app.name);
+      this.logs.closeApp(app.name);
+    }
+    return apps.map((a) => a.name);
+  }
+
+  async scale(name: string, count: string, progress: Progress): Promise<{ name: string; from: number; to: number }> {
+    const app = this.get(name);
+    const to = parseScale(count, app.slots.length || app.spec.instances);
+    const { from } = await app.scale(to, progress);
+    return { name, from, to };
+  }
+
+  list(): AppInfo[] {
+    return [...this.apps.values()].map((a) => a.info());
+  }
+
+  describe(name: string): AppDetail {
+    return this.get(name).detail();
+  }
+
+  /** Stop every app (graceful), e.g. before the daemon exits. */
+  async shutdown(): Promise<string[]> {
+    clearInterval(this.sampler);
+    const names = this.names();
+    await Promise.all([...this.apps.values()].map((a) => a.stop()));
+    return names;
+  }
+
+  private get(name: string): App {
+    const app = this.apps.get(name);
+    if (!app) throw new HerdError('HERD_ERR_APP_NOT_FOUND', { name });
+    return app;
+  }
+
+  private resolve(target: string): App[] {
+    if (target === 'all') return [...this.apps.values()];
+    return [this.get(target)];
+  }
+
+  private async sample(): Promise<void> {
+    if (this.sampling) return;
+    this.sampling = true;
+    try {
+      const procs = [...this.apps.values()].flatMap((a) => a.processes());
+      await this.stats.sample(procs.map((p) => p.pid).filter((p): p is number => p !== null));
+      for (const app of this.apps.values()) this.enforceMemoryLimit(app);
+    } finally {
+      this.sampling = false;
+    }
+  }
+
+  private enforceMemoryLimit(app: App): void {
+    const limit = app.spec.maxMemory;
+    if (limit === null) return;
+    for (const slot of app.slots) {
+      const pid = slot.proc?.pid;
+      const usage = pid ? this.stats.get(pid) : undefined;
+      if (usage && slot.status === 'online' && usage.memory > limit) {
+        app.replaceSlot(slot, `memory ${Math.round(usage.memory / 1048576)}MB over limit ${Math.round(limit / 1048576)}MB`);
+      }
+    }
+  }
+}
+
+/** '4' sets, '+2' / '-1' adjust. */
+export function parseScale(value: string, current: number): number {
+  const m = /^([+-]?)(\d+)$/.exec(value.trim());
+  if (!m) throw new HerdError('HERD_ERR_USAGE', { message: `scale: expected N, +N or -N; got "${value}"` });
+  const n = Number(m[2]);
+  const to = m[1] === '+' ? current + n : m[1] === '-' ? current - n : n;
+  if (to < 0) throw new HerdError('HERD_ERR_USAGE', { message: `scale: cannot go below 0 workers (${current} ${value})` });
+  if (to > 1024) throw new HerdError('HERD_ERR_USAGE', { message: `scale: ${to} workers is more than the limit of 1024` });
+  return to;
+}
