@@ -1,0 +1,93 @@
+import type { AgentToDaemon, DaemonToAgent } from '../protocol/agent';
+import { drainServers, type DrainResult } from './drain';
+
+/** How the agent talks to the daemon and leaves; process-backed in main.ts, fake in tests. */
+export interface AgentChannel {
+  send(message: AgentToDaemon): void;
+  onMessage(handler: (message: DaemonToAgent) => void): void;
+  /** Whether the app installed handlers for this signal (PM2 apps clean up on SIGINT). */
+  hasSignalHandlers(signal: 'SIGINT' | 'SIGTERM'): boolean;
+  raise(signal: 'SIGINT' | 'SIGTERM'): void;
+  exit(code: number): void;
+}
+
+export type ShutdownHook = () => unknown;
+
+/** What the runtime API (require('herd')) finds on globalThis inside a worker. */
+export interface AgentApi {
+  ready(): void;
+  onShutdown(hook: ShutdownHook): void;
+  readonly appName: string;
+  readonly workerId: number;
+}
+
+export const AGENT_GLOBAL = Symbol.for('herd.agent');
+
+export class Agent implements AgentApi {
+  private readonly hooks: ShutdownHook[] = [];
+  private shuttingDown = false;
+
+  constructor(
+    private readonly channel: AgentChannel,
+    readonly appName: string,
+    readonly workerId: number,
+    private readonly drain: (deadline: number) => Promise<DrainResult> = drainServers,
+  ) {
+    channel.onMessage((message) => this.dispatch(message));
+  }
+
+  ready(): void {
+    this.channel.send({ type: 'ready' });
+  }
+
+  onShutdown(hook: ShutdownHook): void {
+    this.hooks.push(hook);
+  }
+
+  private dispatch(message: DaemonToAgent): void {
+    const handlers: { [T in DaemonToAgent['type']]: (m: Extract<DaemonToAgent, { type: T }>) => void } = {
+      shutdown: (m) => void this.shutdown(m.timeoutMs),
+    };
+    handlers[message.type](message);
+  }
+
+  /** Drain HTTP, run the app's clean-up, exit. The daemon SIGKILLs us if this overruns. */
+  async shutdown(timeoutMs: number): Promise<void> {
+    if (this.shuttingDown) return;
+    this.shuttingDown = true;
+    this.channel.send({ type: 'draining' });
+    // Leave a margin so the worker exits on its own before the daemon's SIGKILL.
+    const deadline = Date.now() + Math.max(0, timeoutMs - 250);
+    const result = await this.drain(deadline);
+    for (const hook of this.hooks) {
+      try {
+        await withDeadline(Promise.resolve().then(hook), deadline);
+      } catch (err) {
+        console.error('herd: onShutdown hook failed:', err);
+      }
+    }
+    this.channel.send({ type: 'drained', closedIdle: result.closedIdle, finished: result.finished });
+    const signal = this.channel.hasSignalHandlers('SIGINT') ? 'SIGINT' : this.channel.hasSignalHandlers('SIGTERM') ? 'SIGTERM' : null;
+    if (signal) {
+      // The app has its own clean-up on a signal (as PM2 apps do): let it run
+      // and exit by itself; the daemon's kill timeout still bounds it.
+      this.channel.raise(signal);
+      const left = Math.max(0, deadline - Date.now());
+      setTimeout(() => this.channel.exit(0), left).unref();
+      return;
+    }
+    this.channel.exit(0);
+  }
+}
+
+async function withDeadline<T>(promise: Promise<T>, deadline: number): Promise<T | undefined> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<undefined>((resolve) => {
+    timer = setTimeout(() => resolve(undefined), Math.max(0, deadline - Date.now()));
+  });
+  try {
+    return await Promise.race([promise, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}

@@ -1,0 +1,103 @@
+import * as diagnostics from 'node:diagnostics_channel';
+import * as net from 'node:net';
+
+/**
+ * Graceful drain of every server in the worker, without app code:
+ *  1. close the listening sockets (the daemon keeps the shared socket open,
+ *     so queued connections go to the other workers);
+ *  2. responses in flight get `Connection: close`, and so does any request
+ *     that still arrives on an open keep-alive connection;
+ *  3. a connection that stays idle for `idleGraceMs` is closed. Closing an
+ *     idle keep-alive connection at once races with a request the client may
+ *     be sending at that moment; waiting a little lets a busy client's next
+ *     request arrive and be answered with `Connection: close` instead.
+ */
+export interface DrainResult {
+  /** Requests that were in flight or arrived while draining, all answered. */
+  finished: number;
+  /** Idle keep-alive connections closed. */
+  closedIdle: number;
+  /** Connections still open when the deadline came. */
+  remaining: number;
+}
+
+interface ServerSocket extends net.Socket {
+  server?: net.Server;
+  _httpMessage?: { headersSent: boolean; setHeader(name: string, value: string): void; writableEnded?: boolean } | null;
+}
+
+interface RequestStart {
+  socket: ServerSocket;
+  response: { headersSent: boolean; setHeader(name: string, value: string): void };
+}
+
+const POLL_MS = 25;
+
+/** Node's list of live handles; not public API but present on 20, 22 and 24. */
+function activeHandles(): unknown[] {
+  const get = (process as unknown as { _getActiveHandles?: () => unknown[] })._getActiveHandles;
+  return typeof get === 'function' ? get.call(process) : [];
+}
+
+export function listeningServers(): net.Server[] {
+  return activeHandles().filter((h): h is net.Server => h instanceof net.Server && h.listening);
+}
+
+function serverSockets(): ServerSocket[] {
+  return activeHandles().filter((h): h is ServerSocket =>
+    h instanceof net.Socket && (h as ServerSocket).server instanceof net.Server && !h.destroyed);
+}
+
+function isHttpServer(server: net.Server | undefined): boolean {
+  // http.Server and https.Server both mark themselves with this listener.
+  return server !== undefined && server.listenerCount('request') > 0;
+}
+
+export async function drainServers(deadline: number, idleGraceMs = 250): Promise<DrainResult> {
+  const result: DrainResult = { finished: 0, closedIdle: 0, remaining: 0 };
+  const active = new WeakSet<net.Socket>();
+  const onRequest = (message: unknown) => {
+    const { socket, response } = message as RequestStart;
+    active.add(socket);
+    result.finished++;
+    if (!response.headersSent) response.setHeader('connection', 'close');
+  };
+  const channel = diagnostics.channel('http.server.request.start');
+  channel.subscribe(onRequest);
+  try {
+    for (const server of listeningServers()) {
+      // net.Server's close, not http.Server's: the latter would drop idle
+      // keep-alive connections at once, which races with requests in transit.
+      net.Server.prototype.close.call(server);
+    }
+    const started = Date.now();
+    for (const socket of serverSockets()) {
+      const res = socket._httpMessage;
+      if (res && !res.writableEnded) {
+        active.add(socket);
+        result.finished++;
+        if (!res.headersSent) res.setHeader('connection', 'close');
+      }
+    }
+    for (;;) {
+      const sockets = serverSockets();
+      if (sockets.length === 0) break;
+      if (Date.now() >= deadline) {
+        result.remaining = sockets.length;
+        break;
+      }
+      if (Date.now() - started >= idleGraceMs) {
+        for (const socket of sockets) {
+          if (isHttpServer(socket.server) && !socket._httpMessage && !active.has(socket)) {
+            socket.destroy();
+            result.closedIdle++;
+          }
+        }
+      }
+      await new Promise((resolve) => setTimeout(resolve, POLL_MS));
+    }
+  } finally {
+    channel.unsubscribe(onRequest);
+  }
+  return result;
+}

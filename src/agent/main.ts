@@ -1,0 +1,35 @@
+/**
+ * Preloaded into every worker with --require. Wires the agent to this
+ * process; everything else lives in agent.ts so tests can drive it without a
+ * child process.
+ */
+import { AGENT_CMD, isDaemonMessage, type AgentToDaemon } from '../protocol/agent';
+import { Agent, AGENT_GLOBAL } from './agent';
+
+function sendToDaemon(message: AgentToDaemon): void {
+  if (typeof process.send !== 'function' || !process.connected) return;
+  try {
+    process.send({ ...message, cmd: AGENT_CMD });
+  } catch {
+    // the daemon is gone; nothing to tell
+  }
+}
+
+const agent = new Agent(
+  {
+    send: sendToDaemon,
+    onMessage: (handler) => {
+      // 'NODE_'-prefixed messages arrive as internalMessage, unseen by the app.
+      process.on('internalMessage' as 'message', (message: unknown) => {
+        if (isDaemonMessage(message)) handler(message);
+      });
+    },
+    hasSignalHandlers: (signal) => process.listenerCount(signal) > 0,
+    raise: (signal) => process.kill(process.pid, signal),
+    exit: (code) => process.exit(code),
+  },
+  process.env.HERD_APP_NAME ?? '',
+  Number(process.env.HERD_WORKER_ID ?? 0),
+);
+
+(globalThis as Record<symbol, unknown>)[AGENT_GLOBAL] = agent;
