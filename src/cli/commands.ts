@@ -1,0 +1,128 @@
+import { HerdClient } from '../client/client';
+import { HerdError } from '../errors';
+import type { AppDetail } from '../protocol/control';
+import { usage, type ParsedArgs } from './args';
+import { describeText, listTable } from './format';
+import { EXIT, printJson, printWarnings } from './output';
+import { runForeground } from './run';
+import { specsForReload, specsFromArgs } from './specs';
+
+export type Command = (args: ParsedArgs) => Promise<number>;
+
+function one(args: ParsedArgs, what: string): string {
+  const [value, extra] = args.positionals;
+  if (value === undefined) throw usage(`${args.command}: missing ${what}`);
+  if (extra !== undefined) throw usage(`${args.command}: unexpected argument "${extra}"`);
+  return value;
+}
+
+const progressPrinter = (args: ParsedArgs) => (message: string) => {
+  if (args.flags.json !== true) process.stdout.write(`${message}\n`);
+};
+
+async function withClient<T>(fn: (client: HerdClient) => Promise<T>, autoStart = false): Promise<T> {
+  const client = await HerdClient.connect({ autoStart });
+  try {
+    return await fn(client);
+  } finally {
+    client.close();
+  }
+}
+
+const start: Command = async (args) => {
+  const target = one(args, 'script or config file');
+  const { specs, warnings } = await specsFromArgs(target, args);
+  printWarnings(warnings);
+  const result = await withClient((c) => c.request({ type: 'start', apps: specs }), true);
+  if (args.flags.json === true) {
+    printJson(result);
+    return EXIT.ok;
+  }
+  for (const name of result.started) process.stdout.write(`started ${name}\n`);
+  for (const name of result.skipped) process.stdout.write(`${name} is already running (use herd reload ${name})\n`);
+  const apps = await withClient((c) => c.request({ type: 'list' }));
+  process.stdout.write(`${listTable(apps.filter((a) => specs.some((s) => s.name === a.name)))}\n`);
+  return EXIT.ok;
+};
+
+const simple = (type: 'stop' | 'restart' | 'delete', verb: string): Command => async (args) => {
+  const target = one(args, 'app name (or all)');
+  const { names } = await withClient((c) => c.request({ type, target }));
+  if (args.flags.json === true) printJson({ names });
+  else process.stdout.write(names.length > 0 ? `${verb} ${names.join(', ')}\n` : 'no apps\n');
+  return EXIT.ok;
+};
+
+const reload: Command = async (args) => {
+  const target = one(args, 'app name (or all)');
+  return withClient(async (client) => {
+    const names = target === 'all' ? (await client.request({ type: 'list' })).map((a) => a.name) : [target];
+    const details: AppDetail[] = [];
+    for (const name of names) details.push(await client.request({ type: 'describe', name }));
+    const { specs, warnings } = await specsForReload(details, args);
+    printWarnings(warnings);
+    const result = await client.request({ type: 'reload', target, specs }, progressPrinter(args));
+    if (args.flags.json === true) printJson(result);
+    else process.stdout.write(`reloaded ${result.names.join(', ') || 'nothing'}\n`);
+    return EXIT.ok;
+  });
+};
+
+const scale: Command = async (args) => {
+  const [name, count, extra] = args.positionals;
+  if (name === undefined || count === undefined) throw usage('scale: expected `herd scale <name> <N|+N|-N>`');
+  if (extra !== undefined) throw usage(`scale: unexpected argument "${extra}"`);
+  const result = await withClient((c) => c.request({ type: 'scale', name, count }, progressPrinter(args)));
+  if (args.flags.json === true) printJson(result);
+  else process.stdout.write(`${result.name}: ${result.from} -> ${result.to} workers\n`);
+  return EXIT.ok;
+};
+
+const list: Command = async (args) => {
+  if (args.positionals.length > 0) throw usage(`list: unexpected argument "${args.positionals[0]}"`);
+  // No daemon means no apps; a read command never starts one.
+  const apps = (await HerdClient.isRunning()) ? await withClient((c) => c.request({ type: 'list' })) : [];
+  if (args.flags.json === true) printJson(apps);
+  else process.stdout.write(`${listTable(apps)}\n`);
+  return EXIT.ok;
+};
+
+const describe: Command = async (args) => {
+  const name = one(args, 'app name');
+  if (!(await HerdClient.isRunning())) throw new HerdError('HERD_ERR_APP_NOT_FOUND', { name });
+  const detail = await withClient((c) => c.request({ type: 'describe', name }));
+  if (args.flags.json === true) printJson(detail);
+  else process.stdout.write(`${describeText(detail)}\n`);
+  return EXIT.ok;
+};
+
+const kill: Command = async (args) => {
+  if (!(await HerdClient.isRunning())) {
+    process.stdout.write('no daemon running\n');
+    return EXIT.ok;
+  }
+  const result = await withClient((c) => c.request({ type: 'kill' }));
+  if (args.flags.json === true) printJson(result);
+  else process.stdout.write(`daemon stopped${result.stopped.length > 0 ? ` (stopped ${result.stopped.join(', ')})` : ''}\n`);
+  return EXIT.ok;
+};
+
+const run: Command = async (args) => {
+  const target = one(args, 'script or config file');
+  return runForeground(target, args);
+};
+
+export const COMMANDS: Record<string, Command> = {
+  start,
+  run,
+  stop: simple('stop', 'stopped'),
+  restart: simple('restart', 'restarted'),
+  delete: simple('delete', 'deleted'),
+  reload,
+  scale,
+  list,
+  ls: list,
+  describe,
+  show: describe,
+  kill,
+};

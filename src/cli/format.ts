@@ -1,0 +1,76 @@
+import type { AppDetail, AppInfo, WorkerInfo } from '../protocol/control';
+import { formatBytes, formatDuration } from '../util/units';
+
+const useColor = process.stdout.isTTY === true && !process.env.NO_COLOR;
+
+const COLORS: Record<string, string> = { online: '32', errored: '31', crashed: '31', stopped: '90', backoff: '33', starting: '36', launching: '36', draining: '33', reloading: '36', stopping: '33' };
+
+export function paint(status: string): string {
+  const code = COLORS[status];
+  return useColor && code ? `\u001b[${code}m${status}\u001b[0m` : status;
+}
+
+function visibleLength(text: string): number {
+  // eslint-disable-next-line no-control-regex
+  return text.replace(/\u001b\[\d+m/g, '').length;
+}
+
+export function table(header: string[], rows: string[][]): string {
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => visibleLength(r[i] ?? ''))));
+  const line = (cells: string[]) => cells.map((c, i) => c + ' '.repeat((widths[i] ?? 0) - visibleLength(c))).join('  ').trimEnd();
+  return [line(header), ...rows.map(line)].join('\n');
+}
+
+function workerRow(app: AppInfo, w: WorkerInfo, first: boolean): string[] {
+  return [
+    first ? app.name : '',
+    first ? paint(app.status) : '',
+    String(w.id),
+    w.pid === null ? '-' : String(w.pid),
+    paint(w.status),
+    String(w.restarts),
+    w.pid === null ? '-' : formatDuration(w.uptimeMs),
+    w.pid === null ? '-' : `${w.cpu.toFixed(0)}%`,
+    w.pid === null ? '-' : formatBytes(w.memory),
+  ];
+}
+
+export function listTable(apps: AppInfo[]): string {
+  if (apps.length === 0) return 'no apps; start one with `herd start <script|config>`';
+  const rows: string[][] = [];
+  for (const app of apps) {
+    if (app.workers.length === 0) rows.push([app.name, paint(app.status), '-', '-', '-', '-', '-', '-', '-']);
+    app.workers.forEach((w, i) => rows.push(workerRow(app, w, i === 0)));
+  }
+  return table(['app', 'status', 'worker', 'pid', 'worker status', 'restarts', 'uptime', 'cpu', 'memory'], rows);
+}
+
+export function describeText(d: AppDetail): string {
+  const lines = [
+    `${d.name}: ${paint(d.status)}${d.reason ? ` (${d.reason})` : ''}`,
+    `  script      ${d.script} ${d.args.join(' ')}`.trimEnd(),
+    `  cwd         ${d.cwd}`,
+    `  mode        ${d.execMode}, ${d.instances} instance(s)`,
+    `  node        ${d.interpreter} ${d.nodeArgs.join(' ')}`.trimEnd(),
+    `  listening   ${d.listening.length > 0 ? d.listening.join(', ') : '-'}`,
+    `  restarts    ${d.restarts}`,
+    `  config      ${d.configFile ?? '-'}${d.envName ? ` (--env ${d.envName})` : ''}`,
+  ];
+  if (d.retryAt) lines.push(`  retry at    ${new Date(d.retryAt).toISOString()}`);
+  if (d.logLinesDropped > 0) lines.push(`  log lines dropped  ${d.logLinesDropped}`);
+  lines.push('', 'workers:');
+  for (const w of d.workers) {
+    lines.push(`  [${w.id}] pid ${w.pid ?? '-'} ${paint(w.status)} restarts ${w.restarts}: ${w.reason}`);
+  }
+  if (d.lastStderr.length > 0) {
+    lines.push('', 'last stderr of a crashed worker:');
+    for (const l of d.lastStderr) lines.push(`  | ${l}`);
+  }
+  if (d.events.length > 0) {
+    lines.push('', 'recent events:');
+    for (const e of d.events.slice(-15)) {
+      lines.push(`  ${new Date(e.time).toISOString()} ${e.worker === null ? 'app' : `[${e.worker}]`} ${e.message}`);
+    }
+  }
+  return lines.join('\n');
+}

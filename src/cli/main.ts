@@ -1,0 +1,31 @@
+#!/usr/bin/env node
+import { HERD_VERSION } from '../protocol/version';
+import { parseArgs, usage } from './args';
+import { COMMANDS } from './commands';
+import { HELP } from './help';
+import { exitCodeFor, printError } from './output';
+
+async function main(argv: string[]): Promise<number> {
+  const args = parseArgs(argv);
+  if (args.flags.version === true) {
+    process.stdout.write(`${HERD_VERSION}\n`);
+    return 0;
+  }
+  if (args.flags.help === true || args.command === '' || args.command === 'help') {
+    process.stdout.write(HELP);
+    return args.command === '' && args.flags.help !== true ? 2 : 0;
+  }
+  const command = COMMANDS[args.command];
+  if (!command) throw usage(`unknown command "${args.command}"`);
+  return command(args);
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (err: unknown) => {
+    printError(err, process.argv.includes('--json'));
+    process.exitCode = exitCodeFor(err);
+  },
+);

@@ -1,0 +1,45 @@
+import { Daemon } from '../daemon/daemon';
+import { StdoutLogSink } from '../daemon/logSink';
+import { herdPaths, resolveHome } from '../util/paths';
+import type { ParsedArgs } from './args';
+import { EXIT, printError, printWarnings } from './output';
+import { specsFromArgs } from './specs';
+
+/**
+ * `herd run`: the supervisor in the foreground, for containers and systemd.
+ * It also serves the control socket, so `herd list` and `herd reload` work
+ * from another shell. Resolves with the exit code once every app drained.
+ */
+export async function runForeground(target: string, args: ParsedArgs): Promise<number> {
+  const { specs, warnings } = await specsFromArgs(target, args);
+  printWarnings(warnings);
+  const note = (message: string) => process.stderr.write(`herd: ${message}\n`);
+  let finish: (code: number) => void = () => {};
+  const finished = new Promise<number>((resolve) => {
+    finish = resolve;
+  });
+  const daemon = new Daemon(herdPaths(resolveHome()), new StdoutLogSink(), () => finish(EXIT.ok));
+  await daemon.listen();
+
+  const drain = (signal: string) => {
+    note(`${signal}: draining every app`);
+    void daemon.shutdown().then(() => finish(EXIT.ok));
+  };
+  process.on('SIGTERM', () => drain('SIGTERM'));
+  process.on('SIGINT', () => drain('SIGINT'));
+  process.on('SIGHUP', () => {
+    note('SIGHUP: rolling reload');
+    void specsFromArgs(target, args)
+      .then(({ specs: fresh }) => daemon.supervisor.reload('all', fresh, note))
+      .then(() => note('reload done'), (err: unknown) => printError(err, false));
+  });
+
+  try {
+    const { started } = await daemon.supervisor.start(specs);
+    note(`running ${started.join(', ')} (pid ${process.pid}); SIGTERM or Ctrl-C drains and exits, SIGHUP reloads`);
+  } catch (err) {
+    // An app that fails at start keeps retrying after its cool-down; say why now.
+    printError(err, false);
+  }
+  return finished;
+}

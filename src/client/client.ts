@@ -1,0 +1,109 @@
+import { spawn } from 'node:child_process';
+import * as fs from 'node:fs';
+import { HerdError, type ErrorData } from '../errors';
+import type { HelloData, RequestOf, RequestType, ResultOf } from '../protocol/control';
+import { HERD_VERSION, PROTOCOL_VERSION } from '../protocol/version';
+import { ensureHome, herdPaths, type HerdPaths } from '../util/paths';
+import { Connection } from './connection';
+
+const DAEMON_PATH = require.resolve('../daemon/main');
+
+export interface ConnectOptions {
+  /** State directory; defaults to $HERD_HOME or ~/.herd. */
+  home?: string;
+  /** Start the daemon when none is running (as `herd start` does). */
+  autoStart?: boolean;
+}
+
+/**
+ * The typed control client used by the CLI and by programs that drive herd.
+ * It checks on connect that the daemon speaks the same protocol.
+ */
+export class HerdClient {
+  private constructor(private readonly connection: Connection, readonly daemon: HelloData) {}
+
+  static async connect(options: ConnectOptions = {}): Promise<HerdClient> {
+    const paths = herdPaths(options.home);
+    let connection: Connection;
+    try {
+      connection = await Connection.open(paths.socket);
+    } catch (err) {
+      if (!options.autoStart || !isNoDaemon(err)) throw unreachable(paths, err);
+      await startDaemon(paths);
+      connection = await Connection.open(paths.socket).catch((e: unknown) => {
+        throw unreachable(paths, e);
+      });
+    }
+    const hello = await connection.request({ type: 'hello' });
+    if (hello.protocol !== PROTOCOL_VERSION) {
+      connection.close();
+      throw new HerdError('HERD_ERR_PROTOCOL_VERSION', { daemon: hello.protocol, cli: PROTOCOL_VERSION }, [
+        `the running daemon is herd ${hello.version} (pid ${hello.pid}); this CLI is herd ${HERD_VERSION}.`,
+        'run `herd kill` (its apps stop too) and then your command again; `herd start` starts a new daemon.',
+      ]);
+    }
+    return new HerdClient(connection, hello);
+  }
+
+  /** True when a daemon answers on this home's socket. */
+  static async isRunning(home?: string): Promise<boolean> {
+    try {
+      (await Connection.open(herdPaths(home).socket)).close();
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  request<T extends RequestType>(request: RequestOf<T>, progress?: (message: string) => void): Promise<ResultOf[T]> {
+    return this.connection.request(request, progress);
+  }
+
+  close(): void {
+    this.connection.close();
+  }
+}
+
+function isNoDaemon(err: unknown): boolean {
+  const code = (err as NodeJS.ErrnoException).code;
+  return code === 'ENOENT' || code === 'ECONNREFUSED';
+}
+
+function unreachable(paths: HerdPaths, err: unknown): HerdError {
+  const reason = isNoDaemon(err) ? 'no daemon is running' : (err as Error).message;
+  return new HerdError('HERD_ERR_DAEMON_UNREACHABLE', { socket: paths.socket, reason });
+}
+
+/** Spawn the daemon detached and wait for its one-line readiness report on fd 3. */
+async function startDaemon(paths: HerdPaths): Promise<void> {
+  ensureHome(paths);
+  const log = fs.openSync(paths.daemonLog, 'a', 0o600);
+  const child = spawn(process.execPath, [DAEMON_PATH], {
+    detached: true,
+    stdio: ['ignore', log, log, 'pipe'],
+    env: { ...process.env, HERD_HOME: paths.home },
+  });
+  fs.closeSync(log);
+  const pipe = child.stdio[3] as NodeJS.ReadableStream | null;
+  const line = await new Promise<string>((resolve) => {
+    let text = '';
+    if (!pipe) return resolve('error no readiness pipe');
+    pipe.setEncoding('utf8');
+    pipe.on('data', (c: string) => {
+      text += c;
+    });
+    pipe.on('end', () => resolve(text.trim()));
+    pipe.on('error', () => resolve(text.trim()));
+    child.once('exit', (code) => resolve(text.trim() || `error exited with code ${code}`));
+  });
+  child.unref();
+  (pipe as unknown as { destroy?: () => void } | null)?.destroy?.();
+  if (line === 'ready') return;
+  if (line.startsWith('error {')) {
+    const data = JSON.parse(line.slice(6)) as ErrorData;
+    // Another daemon won the race to start: use it.
+    if (data.code === 'HERD_ERR_DAEMON_RUNNING') return;
+    throw HerdError.fromData(data);
+  }
+  throw new HerdError('HERD_ERR_DAEMON_START', { reason: `${line || 'no answer'}; see ${paths.daemonLog}` });
+}
