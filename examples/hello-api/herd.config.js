@@ -1,0 +1,14 @@
+// `npm run demo` runs this with `herd run` in the foreground: the demo API on
+// every core, sharing port 3000. Try `curl localhost:3000/users/1`, then in
+// another shell `node dist/cli/main.js list` and `node dist/cli/main.js reload hello-api`.
+module.exports = {
+  apps: [
+    {
+      name: 'hello-api',
+      script: './server.js',
+      instances: 'max',
+      env: { PORT: 3000 },
+      killTimeout: '5s',
+    },
+  ],
+};

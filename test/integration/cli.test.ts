@@ -1,0 +1,99 @@
+import assert from 'node:assert/strict';
+import { writeFileSync } from 'node:fs';
+import * as net from 'node:net';
+import * as path from 'node:path';
+import { test } from 'node:test';
+import { FIXTURES, freePort, get, herdHome, list } from '../helpers';
+
+test('a bad config reports every problem with its path, exits 2 and changes nothing', async (t) => {
+  const { home, herd } = herdHome(t);
+  const port = await freePort();
+  assert.equal((await herd(['start', path.join(FIXTURES, 'hello.js'), '--name', 'keep'], { PORT: String(port) })).code, 0);
+  const config = path.join(home, 'herd.config.json');
+  writeFileSync(config, JSON.stringify({ apps: [
+    { name: 'a', script: path.join(FIXTURES, 'hello.js'), instances: 'lots' },
+    { name: 'b', script: path.join(FIXTURES, 'missing.js'), kill_timeout: 'soon' },
+  ] }));
+  const r = await herd(['start', config]);
+  assert.equal(r.code, 2);
+  assert.match(r.stderr, /herd\.config\.json/);
+  assert.match(r.stderr, /apps\[0\]\.instances/);
+  assert.match(r.stderr, /apps\[1\]\.script/);
+  assert.match(r.stderr, /apps\[1\]\.kill_timeout/);
+  assert.deepEqual((await list(herd)).map((a) => a.name), ['keep']);
+});
+
+test('usage errors exit 2 and name the argument', async (t) => {
+  const { herd } = herdHome(t);
+  let r = await herd(['frobnicate']);
+  assert.equal(r.code, 2);
+  assert.match(r.stderr, /unknown command "frobnicate"/);
+  r = await herd(['start']);
+  assert.equal(r.code, 2);
+  assert.match(r.stderr, /missing script or config file/);
+  r = await herd(['start', path.join(FIXTURES, 'nope.js')]);
+  assert.equal(r.code, 2);
+  assert.match(r.stderr, /nope\.js/);
+  r = await herd(['list', '--bogus']);
+  assert.equal(r.code, 2);
+  assert.match(r.stderr, /--bogus/);
+  r = await herd(['--version']);
+  assert.equal(r.code, 0);
+  assert.match(r.stdout, /^\d+\.\d+\.\d+/);
+});
+
+test('the daemon survives garbage and malformed requests on its socket', async (t) => {
+  const { home, herd } = herdHome(t);
+  const port = await freePort();
+  assert.equal((await herd(['start', path.join(FIXTURES, 'hello.js'), '--name', 'api'], { PORT: String(port) })).code, 0);
+  const replies = await new Promise<string>((resolve, reject) => {
+    const socket = net.connect(path.join(home, 'herd.sock'));
+    let text = '';
+    socket.setEncoding('utf8');
+    socket.on('data', (c: string) => {
+      text += c;
+      if (text.split('\n').length > 4) socket.end();
+    });
+    socket.on('end', () => resolve(text));
+    socket.on('error', reject);
+    socket.write('this is not json\n');
+    socket.write(`${JSON.stringify({ v: 1, id: 2, request: { type: 'explode' } })}\n`);
+    socket.write(`${JSON.stringify({ v: 1, id: 3, request: { type: 'start', apps: [{ name: 5 }] } })}\n`);
+    socket.write(`${JSON.stringify({ v: 1, id: 4, request: { type: 'stop' } })}\n`);
+  });
+  assert.match(replies, /HERD_ERR_BAD_REQUEST/);
+  assert.match(replies, /unknown request type/);
+  assert.equal((await list(herd))[0]?.status, 'online');
+  assert.equal((await get(port)).status, 200);
+});
+
+test('a CLI meeting a daemon of another protocol version says so and what to do', async (t) => {
+  const { home, herd } = herdHome(t);
+  // A stand-in for an older daemon: answers hello with another protocol number.
+  const { mkdirSync } = await import('node:fs');
+  mkdirSync(home, { recursive: true });
+  const fake = net.createServer((socket) => {
+    socket.setEncoding('utf8');
+    socket.on('data', (line: string) => {
+      const { id } = JSON.parse(line.trim().split('\n')[0] as string) as { id: number };
+      socket.write(`${JSON.stringify({ v: 99, id, kind: 'result', ok: true, data: { protocol: 99, version: '9.9.9', pid: 1, home } })}\n`);
+    });
+  });
+  await new Promise<void>((resolve) => fake.listen(path.join(home, 'herd.sock'), resolve));
+  t.after(() => fake.close());
+  const r = await herd(['list']);
+  assert.equal(r.code, 1);
+  assert.match(r.stderr, /protocol 99/);
+  assert.match(r.stderr, /herd kill/);
+});
+
+test('the app environment is the CLI environment plus the config env; --env picks env_<name>', async (t) => {
+  const { home, herd } = herdHome(t);
+  const port = await freePort();
+  const config = path.join(home, 'ecosystem.config.js');
+  writeFileSync(config, `module.exports = { apps: [{ name: 'envy', script: ${JSON.stringify(path.join(FIXTURES, 'print-env.js'))}, args: 'one two', env: { PORT: ${port}, GREETING: 'dev' }, env_production: { GREETING: 'prod' } }] };\n`);
+  const r = await herd(['start', config, '--env', 'production'], { FROM_CLI: 'cli-value' });
+  assert.equal(r.code, 0, r.stderr);
+  const body = JSON.parse((await get(port)).body) as { greeting: string; fromCli: string; args: string[] };
+  assert.deepEqual(body, { ...body, greeting: 'prod', fromCli: 'cli-value', args: ['one', 'two'] });
+});

@@ -1,0 +1,26 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { requestProblem } from '../../src/daemon/requestShape';
+import { encode, LineDecoder } from '../../src/protocol/framing';
+
+test('framing splits lines across chunks and never merges two messages', () => {
+  const d = new LineDecoder();
+  const wire = encode({ a: 'x\ny' }) + encode({ b: 2 });
+  const mid = Math.floor(wire.length / 2);
+  const lines = [...d.push(wire.slice(0, mid)), ...d.push(wire.slice(mid))];
+  assert.deepEqual(lines.map((l) => JSON.parse(l) as unknown), [{ a: 'x\ny' }, { b: 2 }]);
+});
+
+test('framing refuses an unbounded line', () => {
+  const d = new LineDecoder(10);
+  assert.throws(() => d.push('x'.repeat(11)), /longer than/);
+});
+
+test('requests are checked for shape before any handler sees them', () => {
+  assert.equal(requestProblem({ type: 'list' }), null);
+  assert.match(requestProblem(null) ?? '', /missing/);
+  assert.match(requestProblem({ type: 'nope' }) ?? '', /unknown request type/);
+  assert.match(requestProblem({ type: 'stop' }) ?? '', /stop\.target/);
+  assert.match(requestProblem({ type: 'start', apps: [{}] }) ?? '', /start\.apps\[0\]\.name/);
+  assert.match(requestProblem({ type: 'reload', target: 'x', specs: 'no' }) ?? '', /reload\.specs/);
+});
