@@ -3,6 +3,7 @@
  * process; everything else lives in agent.ts so tests can drive it without a
  * child process.
  */
+import cluster from 'node:cluster';
 import { AGENT_CMD, isDaemonMessage, type AgentToDaemon } from '../protocol/agent';
 import { Agent, AGENT_GLOBAL } from './agent';
 
@@ -33,3 +34,12 @@ const agent = new Agent(
 );
 
 (globalThis as Record<symbol, unknown>)[AGENT_GLOBAL] = agent;
+
+// Workers run in their own process group, so nothing else ends them when the
+// supervisor dies. Cluster workers exit on disconnect through Node's own
+// cluster code; fork-mode workers drain and exit here. The listener must not
+// keep a worker that finished its work alive, hence the unref.
+if (!cluster.isWorker && process.channel) {
+  process.once('disconnect', () => void agent.shutdown(5000));
+  process.channel.unref();
+}

@@ -72,6 +72,9 @@ export class WorkerProcess {
       env,
       stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
       serialization: 'json',
+      // Its own process group: a Ctrl-C meant for `herd run` must reach the
+      // supervisor, which drains the workers, not kill them mid-request.
+      detached: true,
     });
 
     const write = (stream: Stream) => (msg: string) => {

@@ -10,7 +10,7 @@ test('herd run: serves in the foreground, SIGHUP reloads, SIGTERM drains and exi
   const home = mkdtempSync(path.join(tmpdir(), 'herd-run-'));
   const port = await freePort();
   const child = spawn(NODE, [CLI, 'run', path.join(FIXTURES, 'hello.js'), '--name', 'fg', '-i', '2'], {
-    env: { ...process.env, HERD_HOME: home, PORT: String(port), DELAY_MS: '300' },
+    env: { ...process.env, HERD_HOME: home, PORT: String(port), DELAY_MS: '300', LOG_REQUESTS: '1' },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   t.after(() => {
@@ -19,7 +19,9 @@ test('herd run: serves in the foreground, SIGHUP reloads, SIGTERM drains and exi
   });
   let stderr = '';
   child.stderr.setEncoding('utf8').on('data', (c: string) => (stderr += c));
-  child.stdout.resume();
+  let stdout = '';
+  child.stdout.setEncoding('utf8').on('data', (c: string) => (stdout += c));
+  t.after(() => { if (process.env.HERD_TEST_DEBUG) console.error(stdout, stderr); });
   const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
 
   await eventually(() => (stderr.includes('running fg') ? true : undefined), 15_000, 'herd run to start');
@@ -34,9 +36,9 @@ test('herd run: serves in the foreground, SIGHUP reloads, SIGTERM drains and exi
   const after = (JSON.parse((await runCli(['list', '--json'], { HERD_HOME: home })).stdout) as { workers: { pid: number }[] }[])[0]?.workers.map((w) => w.pid);
   assert.ok(after?.every((p) => !pids?.includes(p)), 'every worker replaced');
 
-  const inFlight = get(port);
-  // Give the request time to reach a worker: it is then in flight when SIGTERM arrives.
-  await eventually(async () => true);
+  const inFlight = get(port, '/in-flight');
+  // SIGTERM once a worker has the request: in flight, it must be answered.
+  await eventually(() => (stdout.includes('request /in-flight') ? true : undefined), 10_000, 'request in flight');
   child.kill('SIGTERM');
   assert.equal((await inFlight).status, 200);
   assert.equal(await exited, 0);

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
-import { statSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
+import * as http from 'node:http';
 import * as path from 'node:path';
 import { test } from 'node:test';
 import { eventually, FIXTURES, freePort, get, herdHome, kill, list, load } from '../helpers';
@@ -84,18 +85,19 @@ test('an app that throws at boot becomes errored with its stderr, then restart c
 });
 
 test('stop drains an in-flight request and answers it with Connection: close', async (t) => {
-  const { herd } = herdHome(t);
+  const { home, herd } = herdHome(t);
   const port = await freePort();
-  assert.equal((await herd(['start', path.join(FIXTURES, 'hello.js'), '--name', 'slow'], { PORT: String(port), DELAY_MS: '700' })).code, 0);
-  const inFlight = get(port);
-  // The request is in flight once the worker has accepted it; stop must wait for it.
-  const stopped = eventually(async () => {
-    const r = await herd(['stop', 'slow']);
-    return r.code === 0 ? r : undefined;
-  });
+  assert.equal((await herd(['start', path.join(FIXTURES, 'hello.js'), '--name', 'slow'], { PORT: String(port), DELAY_MS: '700', LOG_REQUESTS: '1' })).code, 0);
+  const keepAlive = new http.Agent({ keepAlive: true });
+  t.after(() => keepAlive.destroy());
+  const inFlight = get(port, '/in-flight', keepAlive);
+  // Stop once the worker has the request: in flight, it must be answered.
+  await eventually(() => (readFileSync(path.join(home, 'logs', 'slow-out.log'), 'utf8').includes('request /in-flight') ? true : undefined), 10_000, 'request in flight');
+  const stopped = herd(['stop', 'slow']);
   const reply = await inFlight;
   assert.equal(reply.status, 200);
-  await stopped;
+  assert.equal(reply.headers.connection, 'close');
+  assert.equal((await stopped).code, 0);
   const [app] = await list(herd);
   assert.equal(app?.status, 'stopped');
   // Stopped releases the port: nothing answers any more.
@@ -112,7 +114,6 @@ test('runtime onShutdown hooks run after HTTP drained, for apps with no signal h
   const env = { PORT: String(port), HOOK_FILE: hookFile, HERD_RUNTIME: path.join(__dirname, '..', '..', 'dist', 'runtime', 'index.js') };
   assert.equal((await herd(['start', path.join(FIXTURES, 'shutdown-hook.js'), '--name', 'hooks', '-i', '2'], env)).code, 0);
   assert.equal((await herd(['stop', 'hooks'])).code, 0);
-  const { readFileSync } = await import('node:fs');
   const lines = readFileSync(hookFile, 'utf8').trim().split('\n');
   assert.equal(lines.length, 2);
 });
