@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { readFileSync, statSync } from 'node:fs';
+import { readFileSync, statSync, writeFileSync } from 'node:fs';
 import * as http from 'node:http';
 import * as path from 'node:path';
 import { test } from 'node:test';
@@ -176,4 +176,25 @@ test('delete all forgets every app; kill stops the daemon', async (t) => {
   assert.match(missing.stderr, /no app named "nope"/);
   assert.equal((await herd(['kill'])).code, 0);
   assert.deepEqual(await list(herd), []);
+});
+
+test('max_memory_restart: a worker over its limit is replaced gracefully, new one first', async (t) => {
+  const { home, herd } = herdHome(t);
+  const port = await freePort();
+  const config = path.join(home, 'ecosystem.config.js');
+  writeFileSync(config, `module.exports = { apps: [{ name: 'leaky', script: ${JSON.stringify(path.join(FIXTURES, 'leak.js'))}, max_memory_restart: '90M', env: { PORT: ${port} } }] };\n`);
+  assert.equal((await herd(['start', config])).code, 0);
+  const traffic = load(port, 4);
+  const [first] = await list(herd);
+  const pid = first?.workers[0]?.pid;
+  const replaced = await eventually(async () => {
+    const [app] = await list(herd);
+    const w = app?.workers.find((x) => x.status === 'online');
+    return w && w.pid !== pid ? w : undefined;
+  }, 30_000, 'the leaking worker to be replaced');
+  const stats = await traffic.stop();
+  assert.equal(replaced.restarts, 1);
+  assert.deepEqual({ failed: stats.failed, non2xx: stats.non2xx }, { failed: 0, non2xx: 0 });
+  const d = JSON.parse((await herd(['describe', 'leaky', '--json'])).stdout) as { events: { message: string }[] };
+  assert.ok(d.events.some((e) => /over limit/.test(e.message)), JSON.stringify(d.events));
 });
