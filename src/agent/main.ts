@@ -6,6 +6,7 @@
 import cluster from 'node:cluster';
 import { AGENT_CMD, isDaemonMessage, type AgentToDaemon } from '../protocol/agent';
 import { Agent, AGENT_GLOBAL } from './agent';
+import { HttpProbe } from './httpProbe';
 
 function sendToDaemon(message: AgentToDaemon): void {
   if (typeof process.send !== 'function' || !process.connected) return;
@@ -34,6 +35,9 @@ const agent = new Agent(
 );
 
 (globalThis as Record<symbol, unknown>)[AGENT_GLOBAL] = agent;
+
+/** Every consumer of per-request data (metrics, access log) subscribes to this one probe. */
+export const probe = new HttpProbe();
 
 // Workers run in their own process group, so nothing else ends them when the
 // supervisor dies. Cluster workers exit on disconnect through Node's own

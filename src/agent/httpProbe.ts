@@ -1,0 +1,83 @@
+import * as diagnostics from 'node:diagnostics_channel';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { performance } from 'node:perf_hooks';
+
+/**
+ * One observation point for every HTTP request a worker serves, without app
+ * code: Node publishes each request on the 'http.server.request.start'
+ * diagnostics channel before the app sees it. Metrics and the access log
+ * subscribe here instead of each hooking requests on their own, so a request
+ * costs one timestamp and one 'close' listener however many consumers there are.
+ */
+export interface CompletedRequest {
+  request: IncomingMessage;
+  response: ServerResponse;
+  method: string;
+  url: string;
+  /** 0 when the client went away before a response was sent. */
+  status: number;
+  durationMs: number;
+  /** The response did not finish: the connection closed first. */
+  aborted: boolean;
+}
+
+export type RequestListener = (request: CompletedRequest) => void;
+
+interface RequestStart {
+  request: IncomingMessage;
+  response: ServerResponse;
+}
+
+export class HttpProbe {
+  private readonly listeners = new Set<RequestListener>();
+  private readonly channel = diagnostics.channel('http.server.request.start');
+  private subscribed = false;
+  private active = 0;
+
+  /** Requests started and not yet finished or aborted. */
+  get inFlight(): number {
+    return this.active;
+  }
+
+  /** Subscribe a consumer; the channel is only hooked while someone listens. */
+  add(listener: RequestListener): () => void {
+    this.listeners.add(listener);
+    if (!this.subscribed) {
+      this.channel.subscribe(this.onStart);
+      this.subscribed = true;
+    }
+    return () => {
+      this.listeners.delete(listener);
+      if (this.listeners.size === 0 && this.subscribed) {
+        this.channel.unsubscribe(this.onStart);
+        this.subscribed = false;
+      }
+    };
+  }
+
+  private readonly onStart = (message: unknown): void => {
+    const { request, response } = message as RequestStart;
+    const started = performance.now();
+    this.active++;
+    response.once('close', () => {
+      this.active--;
+      const finished = response.writableFinished;
+      const record: CompletedRequest = {
+        request,
+        response,
+        method: request.method ?? 'GET',
+        url: request.url ?? '/',
+        status: finished || response.headersSent ? response.statusCode : 0,
+        durationMs: performance.now() - started,
+        aborted: !finished,
+      };
+      for (const listener of this.listeners) {
+        try {
+          listener(record);
+        } catch {
+          // A consumer's bug must never reach the app's request.
+        }
+      }
+    });
+  };
+}
