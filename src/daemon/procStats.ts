@@ -25,6 +25,11 @@ export class ProcStats {
     return this.latest.get(pid);
   }
 
+  /** Sample only pids never seen, so a new worker shows its memory at once without resetting others' CPU window. */
+  async sampleNew(pids: readonly number[]): Promise<void> {
+    await Promise.all(pids.filter((pid) => !this.latest.has(pid)).map((pid) => this.sampleOne(pid)));
+  }
+
   async sample(pids: readonly number[]): Promise<void> {
     const alive = new Set(pids);
     for (const pid of this.latest.keys()) {

@@ -92,12 +92,19 @@ export class Supervisor {
     return { name, from, to };
   }
 
-  list(): AppInfo[] {
+  async list(): Promise<AppInfo[]> {
+    await this.stats.sampleNew(this.livePids());
     return [...this.apps.values()].map((a) => a.info());
   }
 
-  describe(name: string): AppDetail {
-    return this.get(name).detail();
+  async describe(name: string): Promise<AppDetail> {
+    const app = this.get(name);
+    await this.stats.sampleNew(this.livePids());
+    return app.detail();
+  }
+
+  private livePids(): number[] {
+    return [...this.apps.values()].flatMap((a) => a.processes()).map((p) => p.pid).filter((p): p is number => p !== null);
   }
 
   /** Stop every app (graceful), e.g. before the daemon exits. */
@@ -123,8 +130,7 @@ export class Supervisor {
     if (this.sampling) return;
     this.sampling = true;
     try {
-      const procs = [...this.apps.values()].flatMap((a) => a.processes());
-      await this.stats.sample(procs.map((p) => p.pid).filter((p): p is number => p !== null));
+      await this.stats.sample(this.livePids());
       for (const app of this.apps.values()) this.enforceMemoryLimit(app);
     } finally {
       this.sampling = false;
