@@ -127,7 +127,10 @@ export class App {
       return this.start(spec);
     }
     return this.exclusive('reloading', async () => {
-      this.clearErrored();
+      // An errored app is reloaded with the new code directly: its waiting
+      // slots are filled by the reload, not restarted with the old spec first.
+      this.clearErrored(false);
+      for (const slot of this.slots) slot.cancelTimer();
       const slots = [...this.slots];
       const parallel = Math.max(1, spec.reload.parallel);
       let replaced = 0;
@@ -138,6 +141,7 @@ export class App {
         const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
         if (failed) {
           this.log(null, `reload aborted after ${replaced} of ${slots.length} workers`);
+          this.holdEmptySlots();
           throw failed.reason;
         }
       }
@@ -294,6 +298,7 @@ export class App {
     }
     slot.next = null;
     slot.proc = next;
+    slot.held = false;
     slot.restarts++;
     slot.consecutiveCrashes = 0;
     slot.set('online', 'reloaded');
@@ -398,11 +403,25 @@ export class App {
     this.changed();
   }
 
-  private enterErrored(now: number): void {
+  /**
+   * After a failed reload, slots that had no worker (the app was errored)
+   * wait for a cool-down retry again rather than staying empty for ever.
+   */
+  private holdEmptySlots(): void {
+    const empty = this.slots.filter((s) => !s.proc && !s.next && !s.timer);
+    if (empty.length === 0 || this.stopped) return;
+    for (const slot of empty) {
+      slot.held = true;
+      slot.set('crashed', 'reload failed; waiting for cool-down');
+    }
+    this.enterErrored(Date.now(), 'reload failed while the app had no running worker');
+  }
+
+  private enterErrored(now: number, why?: string): void {
     if (this.erroredUntil !== null) return;
     const { maxCrashes, window, coolDown } = this.spec.crashLoop;
     this.erroredUntil = now + coolDown;
-    this.reason = `crash loop: ${maxCrashes} crashes within ${formatDuration(window)}; ` +
+    this.reason = `${why ?? `crash loop: ${maxCrashes} crashes within ${formatDuration(window)}`}; ` +
       `retrying at ${new Date(this.erroredUntil).toISOString()} (herd restart ${this.name} retries now)`;
     this.log(null, this.reason);
     // Slots already waiting to restart wait for the cool-down instead.
@@ -433,11 +452,12 @@ export class App {
     this.changed();
   }
 
-  private clearErrored(): void {
+  private clearErrored(respawn = true): void {
     if (this.coolDownTimer) clearTimeout(this.coolDownTimer);
     this.coolDownTimer = null;
     this.erroredUntil = null;
     this.crashes.clear();
+    if (!respawn) return;
     for (const slot of this.slots) {
       if (slot.held && !slot.proc && !this.stopped) {
         slot.consecutiveCrashes = 0;

@@ -109,3 +109,25 @@ test('wait_ready: a worker is ready on process.send("ready") or the runtime read
   const reload = await herd(['reload', 'all']);
   assert.equal(reload.code, 0, reload.stderr);
 });
+
+test('an errored app is brought back by a reload after the code is fixed', async (t) => {
+  const { herd } = herdHome(t);
+  const dir = appDir(t, 'throw');
+  const port = await freePort();
+  const r = await herd(['start', path.join(dir, 'server.js'), '--name', 'app', '-i', '2'], { PORT: String(port) });
+  assert.equal(r.code, 1);
+  assert.equal((await list(herd))[0]?.status, 'errored');
+  // Still broken: the reload fails and the app waits for its cool-down again.
+  const failed = await herd(['reload', 'app']);
+  assert.equal(failed.code, 1);
+  const d = JSON.parse((await herd(['describe', 'app', '--json'])).stdout) as { status: string; retryAt: number | null };
+  assert.equal(d.status, 'errored');
+  assert.ok(d.retryAt !== null);
+  writeFileSync(path.join(dir, 'version.txt'), 'v3');
+  const ok = await herd(['reload', 'app']);
+  assert.equal(ok.code, 0, ok.stderr);
+  const [app] = await list(herd);
+  assert.equal(app?.status, 'online');
+  assert.equal(app?.workers.filter((w) => w.status === 'online').length, 2);
+  assert.match((await get(port)).body, /^v3 /);
+});
