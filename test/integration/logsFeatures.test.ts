@@ -141,3 +141,17 @@ test('herd run: JSON lines { time, app, worker, stream, msg } on stdout when it 
   assert.equal(lines.find((l) => l.msg === 'fg-err')?.stream, 'err');
   assert.ok(!Number.isNaN(Date.parse(String(say?.time))));
 });
+
+test('lines an old worker writes while it drains during a reload are kept', async (t) => {
+  const { home, herd, port } = await startServer(t, { script: path.join(FIXTURES, 'drain-logger.js'), instances: 1, env: { PORT: '0', DRAIN_LINES: '500', HERD_RUNTIME: path.join(__dirname, '..', '..', 'dist', 'runtime', 'index.js') } });
+  void port;
+  const listed = JSON.parse((await herd(['list', '--json'])).stdout) as { workers: { pid: number }[] }[];
+  const oldPid = listed[0]?.workers[0]?.pid;
+  const r = await herd(['reload', 'app']);
+  assert.equal(r.code, 0, r.stderr);
+  const lines = await eventually(() => {
+    const l = fileText(home, 'app-out.log').split('\n').filter((x) => x.includes(`draining ${oldPid} `));
+    return l.length >= 500 ? l : undefined;
+  }, 15_000, 'the old worker\'s drain lines');
+  assert.deepEqual(lines.map((l) => Number(l.split(' ').pop())), Array.from({ length: 500 }, (_, i) => i));
+});
