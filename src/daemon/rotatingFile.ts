@@ -45,6 +45,7 @@ export class RotatingFile {
   private closed = false;
   private idleWaiters: (() => void)[] = [];
   private background: Promise<void> = Promise.resolve();
+  private lastStamp = 0;
 
   constructor(
     private readonly dir: string,
@@ -139,7 +140,6 @@ export class RotatingFile {
         this.retryTimer = null;
         this.pump();
       }, RETRY_MS);
-      this.retryTimer.unref();
     }
   }
 
@@ -177,12 +177,12 @@ export class RotatingFile {
 
   private async rotate(): Promise<void> {
     await this.closeFile();
-    const now = Date.now();
-    let target = '';
-    for (let seq = 0; ; seq++) {
-      target = path.join(this.dir, rotatedFileName(this.app, this.stream, now, seq));
-      if (!fs.existsSync(target) && !fs.existsSync(`${target}.gz`)) break;
-    }
+    // Two rotations within one millisecond get stamps a millisecond apart, so
+    // names stay unique and sort in rotation order.
+    let stamp = Math.max(Date.now(), this.lastStamp + 1);
+    let target = path.join(this.dir, rotatedFileName(this.app, this.stream, stamp));
+    while (fs.existsSync(target) || fs.existsSync(`${target}.gz`)) target = path.join(this.dir, rotatedFileName(this.app, this.stream, ++stamp));
+    this.lastStamp = stamp;
     try {
       await fs.promises.rename(this.path, target);
     } catch (err) {

@@ -46,9 +46,9 @@ export function currentFileName(app: string, stream: Stream): string {
  * never need renaming again and sort oldest first by name:
  * `api-out.20240501T102030123Z.log`, `...log.gz` when compressed.
  */
-export function rotatedFileName(app: string, stream: Stream, time: number, seq: number): string {
+export function rotatedFileName(app: string, stream: Stream, time: number): string {
   const stamp = new Date(time).toISOString().replace(/[-:.]/g, '');
-  return `${app}-${stream}.${stamp}${seq > 0 ? `-${seq}` : ''}.log`;
+  return `${app}-${stream}.${stamp}.log`;
 }
 
 export interface LogFileName {
@@ -59,7 +59,7 @@ export interface LogFileName {
   gzip: boolean;
 }
 
-const FILE = /^(.+)-(out|err|access)(?:\.(\d{8}T\d{9}Z(?:-\d+)?))?\.log(\.gz)?$/;
+const FILE = /^(.+)-(out|err|access)(?:\.(\d{8}T\d{9}Z))?\.log(\.gz)?$/;
 
 export function parseFileName(name: string): LogFileName | null {
   const m = FILE.exec(name);
