@@ -23,8 +23,16 @@ export interface LogLine {
   msg: string;
 }
 
+// A flood gives many lines per millisecond: format each millisecond once.
+let lastTime = -1;
+let lastIso = '';
+
 export function formatLine(line: LogLine): string {
-  return `${new Date(line.time).toISOString()} [${line.worker}] ${line.msg}\n`;
+  if (line.time !== lastTime) {
+    lastTime = line.time;
+    lastIso = new Date(line.time).toISOString();
+  }
+  return `${lastIso} [${line.worker}] ${line.msg}\n`;
 }
 
 const LINE = /^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z) \[(\d+)\] ?(.*)$/;
