@@ -5,6 +5,7 @@
  */
 import cluster from 'node:cluster';
 import { AGENT_CMD, isDaemonMessage, type AgentToDaemon } from '../protocol/agent';
+import { startAccessLog } from './accessLog';
 import { Agent, AGENT_GLOBAL } from './agent';
 import { HttpProbe } from './httpProbe';
 
@@ -36,8 +37,23 @@ const agent = new Agent(
 
 (globalThis as Record<symbol, unknown>)[AGENT_GLOBAL] = agent;
 
+// Node writes to a stdout/stderr pipe asynchronously once the pipe is full,
+// and process.exit() discards what is still queued: the last lines of a
+// crashing worker would be lost. Blocking writes put every line in the pipe
+// before the write returns, as for a file; the daemon reads the pipe at once,
+// so this costs a flooding worker nothing while the daemon keeps up.
+for (const stream of [process.stdout, process.stderr]) {
+  const handle = (stream as unknown as { _handle?: { setBlocking?: (on: boolean) => number } })._handle;
+  if ((stream as unknown as { _type?: string })._type === 'pipe') handle?.setBlocking?.(true);
+}
+
 /** Every consumer of per-request data (metrics, access log) subscribes to this one probe. */
 export const probe = new HttpProbe();
+
+// accessLog: true in the app's config: the daemon opened this fd for us.
+const accessFd = Number(process.env.HERD_ACCESS_LOG);
+delete process.env.HERD_ACCESS_LOG;
+if (Number.isInteger(accessFd) && accessFd > 2) startAccessLog(probe, accessFd);
 
 // Workers run in their own process group, so nothing else ends them when the
 // supervisor dies. Cluster workers exit on disconnect through Node's own

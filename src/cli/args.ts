@@ -21,6 +21,12 @@ const FLAGS: Record<string, FlagSpec> = {
   only: { value: true },
   json: { value: false },
   'update-env': { value: false },
+  lines: { value: true },
+  follow: { value: false, alias: 'f' },
+  err: { value: false },
+  out: { value: false },
+  grep: { value: true },
+  since: { value: true },
   help: { value: false, alias: 'h' },
   version: { value: false, alias: 'v' },
 };

@@ -4,6 +4,7 @@ import type { AppDetail } from '../protocol/control';
 import { usage, type ParsedArgs } from './args';
 import { describeText, listTable } from './format';
 import { EXIT, printJson, printWarnings } from './output';
+import { flushCommand, logsCommand } from './logs';
 import { runForeground } from './run';
 import { specsForReload, specsFromArgs } from './specs';
 
@@ -124,5 +125,7 @@ export const COMMANDS: Record<string, Command> = {
   ls: list,
   describe,
   show: describe,
+  logs: logsCommand,
+  flush: flushCommand,
   kill,
 };

@@ -19,6 +19,12 @@ inspect
   list [--json]           apps and their workers (alias: ls)
   describe <name> [--json] details, recent events and the last stderr of a crashed worker
 
+logs
+  logs [name] [--lines N] [-f|--follow] [--err|--out] [--grep RE] [--since 10m] [--json]
+                          the last N lines (default 15) of every worker merged in time order,
+                          then with --follow new lines as they come; --json: one object a line
+  flush [name]            empty the log files of an app (or of every app)
+
 daemon
   kill                    stop every app and the daemon
 
@@ -28,6 +34,7 @@ options
 
 environment
   HERD_HOME               state directory (default ~/.herd)
+  HERD_LOG_DIR            app log directory (default $HERD_HOME/logs)
 
 exit codes: 0 ok, 1 operation failed, 2 bad usage or config
 `;

@@ -1,6 +1,7 @@
 import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import { HerdError, type ErrorData } from '../errors';
+import type { LogLine } from '../logs/format';
 import type { HelloData, RequestOf, RequestType, ResultOf } from '../protocol/control';
 import { HERD_VERSION, PROTOCOL_VERSION } from '../protocol/version';
 import { ensureHome, herdPaths, type HerdPaths } from '../util/paths';
@@ -55,8 +56,8 @@ export class HerdClient {
     }
   }
 
-  request<T extends RequestType>(request: RequestOf<T>, progress?: (message: string) => void): Promise<ResultOf[T]> {
-    return this.connection.request(request, progress);
+  request<T extends RequestType>(request: RequestOf<T>, progress?: (message: string) => void, onLine?: (line: LogLine) => void): Promise<ResultOf[T]> {
+    return this.connection.request(request, progress, onLine);
   }
 
   close(): void {

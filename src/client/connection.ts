@@ -1,5 +1,6 @@
 import * as net from 'node:net';
 import { HerdError, type ErrorData } from '../errors';
+import type { LogLine } from '../logs/format';
 import type { ControlReply, ControlRequest, RequestEnvelope, RequestType, ResultOf, RequestOf } from '../protocol/control';
 import { encode, LineDecoder } from '../protocol/framing';
 import { PROTOCOL_VERSION } from '../protocol/version';
@@ -8,6 +9,7 @@ interface Pending {
   resolve: (data: unknown) => void;
   reject: (err: Error) => void;
   progress: ((message: string) => void) | undefined;
+  onLine: ((line: LogLine) => void) | undefined;
 }
 
 /** One connection to the daemon's control socket; requests may overlap. */
@@ -42,12 +44,13 @@ export class Connection {
     });
   }
 
-  request<T extends RequestType>(request: RequestOf<T>, progress?: (message: string) => void): Promise<ResultOf[T]> {
+  /** `onLine` receives the lines of a streaming request (`logs`). */
+  request<T extends RequestType>(request: RequestOf<T>, progress?: (message: string) => void, onLine?: (line: LogLine) => void): Promise<ResultOf[T]> {
     if (this.closedError) return Promise.reject(this.closedError);
     const id = this.nextId++;
     const envelope: RequestEnvelope = { v: PROTOCOL_VERSION, id, request: request as ControlRequest };
     return new Promise<ResultOf[T]>((resolve, reject) => {
-      this.pending.set(id, { resolve: resolve as (d: unknown) => void, reject, progress });
+      this.pending.set(id, { resolve: resolve as (d: unknown) => void, reject, progress, onLine });
       this.socket.write(encode(envelope));
     });
   }
@@ -62,6 +65,10 @@ export class Connection {
     if (!pending) return;
     if (reply.kind === 'progress') {
       pending.progress?.(reply.message);
+      return;
+    }
+    if (reply.kind === 'log') {
+      pending.onLine?.(reply.line);
       return;
     }
     this.pending.delete(reply.id);

@@ -17,6 +17,7 @@ import {
   type CliOverrides,
   type ConfigProblem,
   type CrashLoopSpec,
+  type LogsSpec,
   type ReloadSpec,
 } from './types';
 
@@ -98,6 +99,8 @@ function loadScript(target: string, opts: LoadOptions): LoadResult {
     backoff: { ...DEFAULTS.backoff },
     crashLoop: { ...DEFAULTS.crashLoop },
     reload: { ...DEFAULTS.reload },
+    logs: { ...DEFAULTS.logs },
+    accessLog: DEFAULTS.accessLog,
     source: { configFile: null, envName: opts.envName, cliOverrides: copyOverrides(opts.overrides) },
   };
   return { specs: [deepFreeze(spec)], warnings };
@@ -314,6 +317,8 @@ const FIELD_KEYS = {
   backoff: ['backoff'],
   crashLoop: ['crashLoop'],
   reload: ['reload'],
+  logs: ['logs'],
+  accessLog: ['accessLog'],
   maxRestarts: ['max_restarts'],
   minUptime: ['min_uptime'],
   restartDelay: ['restart_delay'],
@@ -478,6 +483,8 @@ interface Draft {
   backoff: BackoffSpec;
   crashLoop: CrashLoopSpec;
   reload: ReloadSpec;
+  logs: LogsSpec;
+  accessLog: boolean;
 }
 
 /** Reads every setting of one app, reporting each problem. */
@@ -518,6 +525,8 @@ function readApp(raw: Record<string, unknown>, at: string, baseDir: string, r: R
     backoff: readBackoff(raw, at, r),
     crashLoop: readCrashLoop(raw, at, r),
     reload: readReload(get('reload'), r),
+    logs: readLogs(get('logs'), r),
+    accessLog: readBoolean(get('accessLog'), r) ?? DEFAULTS.accessLog,
   };
   draft.ok = r.problems.length === before;
   return draft;
@@ -757,6 +766,33 @@ function readReload(s: Setting, r: Report): ReloadSpec {
   return { parallel: readPositiveInt(sub(obj, 'parallel', s.key), r) ?? DEFAULTS.reload.parallel };
 }
 
+function readLogs(s: Setting, r: Report): LogsSpec {
+  const l: { -readonly [K in keyof LogsSpec]: LogsSpec[K] } = { ...DEFAULTS.logs };
+  const obj = readObject(s, ['maxSize', 'retain', 'daily', 'gzip', 'maxLineLength'], r);
+  if (s === undefined || obj === undefined) return l;
+  const maxSize = sub(obj, 'maxSize', s.key);
+  if (maxSize !== undefined) {
+    const bytes = parseSize(maxSize.value);
+    // Below 1KB a file would rotate on nearly every line.
+    if (bytes === null || bytes < 1024) r.problem(maxSize.key, `must be a size of at least 1KB, like '10MB' or bytes; got ${show(maxSize.value)}`);
+    else l.maxSize = bytes;
+  }
+  const retain = sub(obj, 'retain', s.key);
+  if (retain !== undefined) {
+    if (typeof retain.value === 'number' && Number.isInteger(retain.value) && retain.value >= 0) l.retain = retain.value;
+    else r.problem(retain.key, `must be an integer >= 0 (rotated files kept); got ${show(retain.value)}`);
+  }
+  l.daily = readBoolean(sub(obj, 'daily', s.key), r) ?? l.daily;
+  l.gzip = readBoolean(sub(obj, 'gzip', s.key), r) ?? l.gzip;
+  const maxLine = sub(obj, 'maxLineLength', s.key);
+  if (maxLine !== undefined) {
+    const n = parseSize(maxLine.value);
+    if (n === null || n < 80 || n > 16 * 1024 * 1024) r.problem(maxLine.key, `must be a length between 80 and 16MB characters; got ${show(maxLine.value)}`);
+    else l.maxLineLength = n;
+  }
+  return l;
+}
+
 // ---------------------------------------------------------------------------
 // From drafts to specs: selection, CLI overrides, --env, files on disk
 
@@ -841,6 +877,8 @@ function toSpec(d: Draft, file: string, opts: LoadOptions, r: Report): AppSpec |
     backoff: d.backoff,
     crashLoop: d.crashLoop,
     reload: d.reload,
+    logs: d.logs,
+    accessLog: d.accessLog,
     source: { configFile: file, envName: opts.envName, cliOverrides: copyOverrides(opts.overrides) },
   };
 }

@@ -34,6 +34,9 @@ export interface AppSpec {
   readonly backoff: BackoffSpec;
   readonly crashLoop: CrashLoopSpec;
   readonly reload: ReloadSpec;
+  readonly logs: LogsSpec;
+  /** One line per request (`METHOD URL STATUS DURATIONms`) in `<name>-access.log`, written by the agent. */
+  readonly accessLog: boolean;
   /** Where the spec came from, so `herd reload <name>` can re-read it. */
   readonly source: AppSource;
 }
@@ -61,6 +64,19 @@ export interface CrashLoopSpec {
 export interface ReloadSpec {
   /** Workers replaced at a time during a rolling reload. */
   readonly parallel: number;
+}
+
+export interface LogsSpec {
+  /** Rotate a log file when it reaches this many bytes. */
+  readonly maxSize: number;
+  /** Rotated files kept per stream; older ones are deleted. */
+  readonly retain: number;
+  /** Also rotate when the (UTC) date changes. */
+  readonly daily: boolean;
+  /** Gzip rotated files in the background. */
+  readonly gzip: boolean;
+  /** Longer lines are cut here with a visible marker. */
+  readonly maxLineLength: number;
 }
 
 export interface AppSource {
@@ -92,4 +108,6 @@ export const DEFAULTS = {
   backoff: { initial: 100, max: 15_000, factor: 2, resetAfter: 30_000 },
   crashLoop: { maxCrashes: 5, window: 60_000, coolDown: 30_000 },
   reload: { parallel: 1 },
+  logs: { maxSize: 10 * 1024 * 1024, retain: 10, daily: false, gzip: false, maxLineLength: 16 * 1024 },
+  accessLog: false,
 } as const;

@@ -1,18 +1,30 @@
 import * as fs from 'node:fs';
 import * as net from 'node:net';
 import { HerdError, toErrorData } from '../errors';
+import type { LogLine } from '../logs/format';
 import type { ControlReply, ControlRequest, RequestEnvelope, RequestOf, RequestType, ResultOf } from '../protocol/control';
 import { encode, LineDecoder } from '../protocol/framing';
 import { PROTOCOL_VERSION } from '../protocol/version';
 import { requestProblem } from './requestShape';
 
-export type Handler<T extends RequestType> = (request: RequestOf<T>, progress: (message: string) => void) => Promise<ResultOf[T]>;
+/** For requests that stream (`logs`): send lines to this client, learn when it leaves. */
+export interface ReplyStream {
+  /** False when the line was skipped because the client reads too slowly. */
+  line(line: LogLine): boolean;
+  /** Resolves when the client's connection closes. */
+  readonly closed: Promise<void>;
+}
+
+export type Handler<T extends RequestType> = (request: RequestOf<T>, progress: (message: string) => void, stream: ReplyStream) => Promise<ResultOf[T]>;
 /** A new request type without a handler does not compile. */
 export type HandlerTable = { [T in RequestType]: Handler<T> };
 
 // Types every version must understand, so an old daemon can always be
 // identified and stopped by a newer CLI.
 const VERSIONLESS: ReadonlySet<RequestType> = new Set(['hello', 'kill']);
+// A follower that does not read is skipped past this much unread output,
+// so it cannot grow the daemon's memory.
+const MAX_UNREAD = 4 * 1024 * 1024;
 
 /** The daemon's private control socket: newline-delimited JSON, one result per request id. */
 export class ControlServer {
@@ -88,17 +100,25 @@ export class ControlServer {
       return;
     }
     const progress = (message: string) => this.send(socket, { v: PROTOCOL_VERSION, id, kind: 'progress', message });
+    const stream: ReplyStream = {
+      line: (l) => {
+        if (socket.writableLength > MAX_UNREAD) return false;
+        this.send(socket, { v: PROTOCOL_VERSION, id, kind: 'log', line: l });
+        return true;
+      },
+      closed: new Promise((resolve) => (socket.destroyed ? resolve() : socket.once('close', () => resolve()))),
+    };
     try {
-      const data = await this.dispatch(request, progress);
+      const data = await this.dispatch(request, progress, stream);
       this.send(socket, { v: PROTOCOL_VERSION, id, kind: 'result', ok: true, data });
     } catch (err) {
       this.fail(socket, id, err);
     }
   }
 
-  private dispatch(request: ControlRequest, progress: (message: string) => void): Promise<unknown> {
+  private dispatch(request: ControlRequest, progress: (message: string) => void, stream: ReplyStream): Promise<unknown> {
     const handler = this.handlers[request.type] as Handler<typeof request.type>;
-    return handler(request as never, progress);
+    return handler(request as never, progress, stream);
   }
 
   private fail(socket: net.Socket, id: number, err: unknown): void {

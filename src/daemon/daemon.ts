@@ -15,8 +15,11 @@ export class Daemon {
   readonly supervisor: Supervisor;
   private readonly control: ControlServer;
   private stopping: Promise<string[]> | null = null;
+  private endFollowers: () => void = () => {};
+  /** Resolves when the daemon shuts down, ending `herd logs --follow` streams. */
+  private readonly closing = new Promise<void>((resolve) => (this.endFollowers = resolve));
 
-  constructor(private readonly paths: HerdPaths, logs: LogSink, private readonly onKill: () => void) {
+  constructor(private readonly paths: HerdPaths, private readonly logs: LogSink, private readonly onKill: () => void) {
     this.supervisor = new Supervisor(logs);
     this.control = new ControlServer(this.handlers());
   }
@@ -32,6 +35,7 @@ export class Daemon {
   shutdown(): Promise<string[]> {
     this.stopping ??= (async () => {
       const names = await this.supervisor.shutdown();
+      this.endFollowers();
       await this.control.close();
       fs.rmSync(this.paths.pidFile, { force: true });
       return names;
@@ -51,6 +55,19 @@ export class Daemon {
       scale: async (r, progress) => s.scale(r.name, r.count, progress),
       list: async () => s.list(),
       describe: async (r) => s.describe(r.name),
+      logs: async (r, progress, stream) => {
+        if (r.name !== null) s.describe(r.name); // an unknown app is an error, not an empty stream
+        let skipped = 0;
+        const off = this.logs.subscribe((line) => {
+          if ((r.name === null || line.app === r.name) && r.streams.includes(line.stream) && !stream.line(line)) skipped++;
+        });
+        // Tells the client it is subscribed: history read from the files after this misses nothing.
+        progress('following');
+        await Promise.race([stream.closed, this.closing]);
+        off();
+        return { skipped };
+      },
+      flush: async (r) => ({ names: await this.logs.flush(r.target === 'all' ? null : r.target) }),
       kill: async () => {
         const stopped = await this.supervisor.shutdown();
         // Answer first, then close the socket and leave.

@@ -1,99 +1,173 @@
-import * as fs from 'node:fs';
-import * as path from 'node:path';
+import type { LogsSpec } from '../config/types';
+import { DEFAULTS } from '../config/types';
+import { formatLine, STREAMS, type LogLine, type Stream } from '../logs/format';
+import { removeLogFiles } from '../logs/remove';
+import { RotatingFile } from './rotatingFile';
 
-export type Stream = 'out' | 'err';
+export type { LogLine, Stream };
 
-export interface LogLine {
-  time: number;
-  app: string;
-  worker: number;
-  stream: Stream;
-  msg: string;
-}
+export type LogListener = (line: LogLine) => void;
 
 /** Where worker output goes: files in the daemon, stdout in `herd run`. */
 export interface LogSink {
+  /** The app's log settings; applies to its files from the next line on. */
+  configure(app: string, logs: LogsSpec): void;
   write(line: LogLine): void;
+  /** Every line, as it arrives (`herd logs --follow`). Returns an unsubscribe function. */
+  subscribe(listener: LogListener): () => void;
   /** Lines dropped because the destination could not keep up or failed. */
   dropped(app: string): number;
+  /** Empty the logs of `app` (every app when null); resolves with the apps whose files were removed. */
+  flush(app: string | null): Promise<string[]>;
   closeApp(app: string): void;
   close(): Promise<void>;
 }
 
-// A destination that falls this far behind drops lines (and counts them)
-// instead of growing the daemon's memory without bound.
-const MAX_BUFFERED = 8 * 1024 * 1024;
+/** Fans lines out to `herd logs --follow` subscribers; a listener's failure never reaches the writer. */
+class Listeners {
+  private readonly set = new Set<LogListener>();
 
-/** One file per app and stream under $HERD_HOME/logs, appended asynchronously. */
+  add(listener: LogListener): () => void {
+    this.set.add(listener);
+    return () => this.set.delete(listener);
+  }
+
+  emit(line: LogLine): void {
+    for (const listener of this.set) {
+      try {
+        listener(line);
+      } catch {
+        // a follower's problem, not the log's
+      }
+    }
+  }
+}
+
+/**
+ * One file per app and stream under the log directory (`<app>-out.log`,
+ * `<app>-err.log`, `<app>-access.log`), in the format of logs/format.ts,
+ * written asynchronously with rotation (RotatingFile).
+ */
 export class FileLogSink implements LogSink {
-  private readonly files = new Map<string, fs.WriteStream>();
+  private readonly files = new Map<string, RotatingFile>();
+  private readonly settings = new Map<string, LogsSpec>();
   private readonly drops = new Map<string, number>();
+  private readonly listeners = new Listeners();
 
   constructor(private readonly dir: string) {}
 
-  write(line: LogLine): void {
-    const stream = this.open(line.app, line.stream);
-    if (stream.writableLength > MAX_BUFFERED) {
-      this.drops.set(line.app, (this.drops.get(line.app) ?? 0) + 1);
-      return;
+  configure(app: string, logs: LogsSpec): void {
+    this.settings.set(app, logs);
+    for (const stream of STREAMS) {
+      const file = this.files.get(key(app, stream));
+      if (file) file.options = rotation(logs);
     }
-    stream.write(`${new Date(line.time).toISOString()} [${line.worker}] ${line.msg}\n`);
+  }
+
+  write(line: LogLine): void {
+    this.listeners.emit(line);
+    if (!this.open(line.app, line.stream).write(formatLine(line))) {
+      this.drops.set(line.app, (this.drops.get(line.app) ?? 0) + 1);
+    }
+  }
+
+  subscribe(listener: LogListener): () => void {
+    return this.listeners.add(listener);
   }
 
   dropped(app: string): number {
     return this.drops.get(app) ?? 0;
   }
 
+  async flush(app: string | null): Promise<string[]> {
+    // Open files drop what is queued and close first; the next line opens a new file.
+    const open = [...this.files.entries()].filter(([k]) => app === null || k.startsWith(`${app}\0`));
+    await Promise.all(open.map(([, f]) => f.reset()));
+    return removeLogFiles(this.dir, app);
+  }
+
   closeApp(app: string): void {
-    for (const s of ['out', 'err'] as const) {
-      const key = `${app}-${s}`;
-      this.files.get(key)?.end();
-      this.files.delete(key);
+    for (const stream of STREAMS) {
+      const file = this.files.get(key(app, stream));
+      this.files.delete(key(app, stream));
+      void file?.close();
     }
   }
 
   async close(): Promise<void> {
-    const ends = [...this.files.values()].map((s) => new Promise<void>((resolve) => s.end(resolve)));
+    const files = [...this.files.values()];
     this.files.clear();
-    await Promise.all(ends);
+    await Promise.all(files.map((f) => f.close()));
   }
 
-  private open(app: string, stream: Stream): fs.WriteStream {
-    const key = `${app}-${stream}`;
-    let file = this.files.get(key);
+  private open(app: string, stream: Stream): RotatingFile {
+    let file = this.files.get(key(app, stream));
     if (!file) {
-      file = fs.createWriteStream(path.join(this.dir, `${key}.log`), { flags: 'a', mode: 0o600 });
-      file.on('error', () => {
-        // Disk full or gone: count what is lost, never take the daemon down.
-        this.files.delete(key);
-        this.drops.set(app, (this.drops.get(app) ?? 0) + 1);
-      });
-      this.files.set(key, file);
+      file = new RotatingFile(this.dir, app, stream, rotation(this.settings.get(app) ?? DEFAULTS.logs));
+      this.files.set(key(app, stream), file);
     }
     return file;
   }
 }
 
-/** Foreground mode: every line to the supervisor's stdout, prefixed with app and worker. */
+function key(app: string, stream: Stream): string {
+  return `${app}\0${stream}`;
+}
+
+function rotation(logs: LogsSpec): RotatingFile['options'] {
+  return { maxSize: logs.maxSize, retain: logs.retain, daily: logs.daily, gzip: logs.gzip };
+}
+
+// A destination that falls this far behind drops lines (and counts them)
+// instead of growing the daemon's memory without bound.
+const MAX_BUFFERED = 8 * 1024 * 1024;
+
+const useColor = process.stdout.isTTY === true && !process.env.NO_COLOR;
+
+/**
+ * Foreground mode: every line to the supervisor's stdout. JSON lines
+ * `{ time, app, worker, stream, msg }` for log aggregators when stdout is not
+ * a terminal; `app[worker] msg` (stderr marked `!`, coloured) when it is.
+ */
 export class StdoutLogSink implements LogSink {
   private drops = 0;
+  private readonly listeners = new Listeners();
+
+  configure(): void {}
 
   write(line: LogLine): void {
+    this.listeners.emit(line);
     if (process.stdout.writableLength > MAX_BUFFERED) {
       this.drops++;
       return;
     }
-    const text = process.stdout.isTTY
-      ? `${line.app}[${line.worker}]${line.stream === 'err' ? '!' : ''} ${line.msg}\n`
-      : `${JSON.stringify({ time: new Date(line.time).toISOString(), app: line.app, worker: line.worker, stream: line.stream, msg: line.msg })}\n`;
-    process.stdout.write(text);
+    process.stdout.write(process.stdout.isTTY ? prefixed(line) : jsonLine(line));
+  }
+
+  subscribe(listener: LogListener): () => void {
+    return this.listeners.add(listener);
   }
 
   dropped(): number {
     return this.drops;
   }
 
+  async flush(): Promise<string[]> {
+    return [];
+  }
+
   closeApp(): void {}
 
   async close(): Promise<void> {}
+}
+
+export function jsonLine(line: LogLine): string {
+  return `${JSON.stringify({ time: new Date(line.time).toISOString(), app: line.app, worker: line.worker, stream: line.stream, msg: line.msg })}\n`;
+}
+
+function prefixed(line: LogLine): string {
+  const mark = line.stream === 'err' ? '!' : line.stream === 'access' ? '>' : '';
+  const prefix = `${line.app}[${line.worker}]${mark}`;
+  const color = line.stream === 'err' ? '31' : '36';
+  return `${useColor ? `\u001b[${color}m${prefix}\u001b[0m` : prefix} ${line.msg}\n`;
 }

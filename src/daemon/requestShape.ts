@@ -1,3 +1,4 @@
+import { STREAMS, type Stream } from '../logs/format';
 import type { RequestType } from '../protocol/control';
 
 /**
@@ -14,6 +15,8 @@ const STRING_FIELDS: Record<RequestType, readonly string[]> = {
   scale: ['name', 'count'],
   list: [],
   describe: ['name'],
+  logs: [],
+  flush: ['target'],
   kill: [],
 };
 
@@ -30,6 +33,10 @@ export function requestProblem(request: unknown): string | null {
     if (typeof r[field] !== 'string') return `${type}.${field} must be a string`;
   }
   if (type === 'start') return specsProblem(r.apps, 'start.apps');
+  if (type === 'logs') {
+    if (r.name !== null && typeof r.name !== 'string') return 'logs.name must be a string or null';
+    if (!Array.isArray(r.streams) || !r.streams.every((s) => STREAMS.includes(s as Stream))) return `logs.streams must be an array of ${STREAMS.join(', ')}`;
+  }
   if (type === 'reload' && r.specs !== null) return specsProblem(r.specs, 'reload.specs');
   return null;
 }
@@ -43,6 +50,7 @@ function specsProblem(value: unknown, where: string): string | null {
     if (!Number.isInteger(s.instances) || (s.instances as number) < 0) return `${where}[${i}].instances must be an integer >= 0`;
     if (typeof s.env !== 'object' || s.env === null) return `${where}[${i}].env must be an object`;
     if (!Array.isArray(s.args) || !Array.isArray(s.nodeArgs)) return `${where}[${i}].args and nodeArgs must be arrays`;
+    if (typeof s.logs !== 'object' || s.logs === null) return `${where}[${i}].logs must be an object`;
   }
   return null;
 }

@@ -8,6 +8,8 @@ import type { LogSink, Stream } from './logSink';
 import { describeExit } from './restartPolicy';
 
 const AGENT_PATH = require.resolve('../agent/main');
+/** fd of the access-log pipe in a worker (0-2 stdio, 3 IPC). */
+const ACCESS_FD = 4;
 
 export interface ExitInfo {
   code: number | null;
@@ -66,25 +68,37 @@ export class WorkerProcess {
     };
     if (spec.execMode === 'cluster') env.NODE_UNIQUE_ID = String(opts.uniqueId);
     else delete env.NODE_UNIQUE_ID;
+    // The agent writes access lines to this fd: a channel of their own, so they
+    // never mix with the app's stdout and cost the IPC channel nothing.
+    if (spec.accessLog) env.HERD_ACCESS_LOG = String(ACCESS_FD);
+    else delete env.HERD_ACCESS_LOG;
 
     this.child = spawn(spec.interpreter, ['--require', AGENT_PATH, ...spec.nodeArgs, spec.script, ...spec.args], {
       cwd: spec.cwd,
       env,
-      stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
+      stdio: spec.accessLog ? ['ignore', 'pipe', 'pipe', 'ipc', 'pipe'] : ['ignore', 'pipe', 'pipe', 'ipc'],
       serialization: 'json',
       // Its own process group: a Ctrl-C meant for `herd run` must reach the
       // supervisor, which drains the workers, not kill them mid-request.
       detached: true,
     });
 
+    opts.logs.configure(spec.name, spec.logs);
     const write = (stream: Stream) => (msg: string) => {
       if (stream === 'err') this.stderrTail.push(msg);
       opts.logs.write({ time: Date.now(), app: spec.name, worker: opts.slot, stream, msg });
     };
-    this.splitters = { out: new LineSplitter(write('out')), err: new LineSplitter(write('err')) };
+    const maxLine = spec.logs.maxLineLength;
+    this.splitters = {
+      out: new LineSplitter(write('out'), maxLine),
+      err: new LineSplitter(write('err'), maxLine),
+      access: new LineSplitter(write('access'), maxLine),
+    };
     // Read promptly and always: a worker writing to a full pipe blocks its event loop.
     this.child.stdout?.setEncoding('utf8').on('data', (c: string) => this.splitters.out.push(c));
     this.child.stderr?.setEncoding('utf8').on('data', (c: string) => this.splitters.err.push(c));
+    const access = this.child.stdio[ACCESS_FD] as NodeJS.ReadableStream | null | undefined;
+    access?.setEncoding('utf8').on('data', (c: string) => this.splitters.access.push(c));
 
     this.child.on('internalMessage', (message: unknown) => this.onInternal(message));
     this.child.on('message', (message: unknown) => {
@@ -219,6 +233,7 @@ export class WorkerProcess {
     if (this.killTimer) clearTimeout(this.killTimer);
     this.splitters.out.flush();
     this.splitters.err.flush();
+    this.splitters.access.flush();
     const info: ExitInfo = {
       code,
       signal,

@@ -1,5 +1,6 @@
 import type { AppSpec } from '../config/types';
 import type { ErrorData } from '../errors';
+import type { LogLine, Stream } from '../logs/format';
 
 /** CLI/client -> daemon. Every request carries the protocol version and an id. */
 export type ControlRequest =
@@ -12,6 +13,10 @@ export type ControlRequest =
   | { type: 'scale'; name: string; count: string }
   | { type: 'list' }
   | { type: 'describe'; name: string }
+  /** Follow: every new line of `name` (every app when null) on these streams, as 'log' replies until the client disconnects. */
+  | { type: 'logs'; name: string | null; streams: Stream[] }
+  /** Empty the log files of an app, or of every app with 'all'. */
+  | { type: 'flush'; target: string }
   | { type: 'kill' };
 
 export type RequestType = ControlRequest['type'];
@@ -23,9 +28,10 @@ export interface RequestEnvelope {
   request: ControlRequest;
 }
 
-/** daemon -> CLI: zero or more progress lines, then exactly one result. */
+/** daemon -> CLI: zero or more progress lines (or log lines, for 'logs'), then exactly one result. */
 export type ControlReply =
   | { v: number; id: number; kind: 'progress'; message: string }
+  | { v: number; id: number; kind: 'log'; line: LogLine }
   | { v: number; id: number; kind: 'result'; ok: true; data: unknown }
   | { v: number; id: number; kind: 'result'; ok: false; error: ErrorData };
 
@@ -96,5 +102,8 @@ export interface ResultOf {
   scale: { name: string; from: number; to: number };
   list: AppInfo[];
   describe: AppDetail;
+  /** Sent only if the daemon ends the stream (it shuts down): how many lines were skipped because the client read too slowly. */
+  logs: { skipped: number };
+  flush: { names: string[] };
   kill: { stopped: string[] };
 }

@@ -16,11 +16,13 @@ export function resolveHome(env: NodeJS.ProcessEnv = process.env): string {
   return path.resolve(fromEnv && fromEnv.length > 0 ? fromEnv : path.join(os.homedir(), '.herd'));
 }
 
-export function herdPaths(home: string = resolveHome()): HerdPaths {
+export function herdPaths(home: string = resolveHome(), env: NodeJS.ProcessEnv = process.env): HerdPaths {
+  // HERD_LOG_DIR puts app logs elsewhere (their own disk), away from the socket and state.
+  const logDir = env.HERD_LOG_DIR;
   return {
     home,
     socket: path.join(home, 'herd.sock'),
-    logs: path.join(home, 'logs'),
+    logs: logDir && logDir.length > 0 ? path.resolve(logDir) : path.join(home, 'logs'),
     daemonLog: path.join(home, 'daemon.log'),
     pidFile: path.join(home, 'daemon.pid'),
   };

@@ -454,4 +454,27 @@ describe('problems and warnings', () => {
     await assert.rejects(loadTarget('nope/herd.config.js', options()), (e: unknown) =>
       e instanceof HerdError && e.code === 'HERD_ERR_CONFIG_NOT_FOUND' && e.message === 'cannot read nope/herd.config.js: no such file');
   });
+
+  test('logs and accessLog: defaults, sizes, and path-named problems', async () => {
+    const ok = await file('herd.config.json', JSON.stringify({ apps: [
+      { name: 'a', script: '../server.js', logs: { maxSize: '1MB', retain: 3, daily: true, gzip: true, maxLineLength: '4K' }, accessLog: true },
+      { name: 'b', script: '../server.js' },
+    ] }));
+    const { specs, warnings } = await loadTarget(ok, options());
+    assert.deepEqual(warnings, []);
+    assert.deepEqual(specs[0]?.logs, { maxSize: 1024 * 1024, retain: 3, daily: true, gzip: true, maxLineLength: 4096 });
+    assert.equal(specs[0]?.accessLog, true);
+    assert.deepEqual(specs[1]?.logs, DEFAULTS.logs);
+    assert.equal(specs[1]?.accessLog, false);
+    const bad = await file('herd.config.json', JSON.stringify({ apps: [
+      { script: '../server.js', logs: { maxSize: 'huge', retain: -1, gzip: 'yes', maxLineLength: 10 }, accessLog: 1 },
+    ] }));
+    assert.deepEqual(await problems(bad), [
+      "apps[0].logs.maxSize: must be a size of at least 1KB, like '10MB' or bytes; got \"huge\"",
+      'apps[0].logs.retain: must be an integer >= 0 (rotated files kept); got -1',
+      'apps[0].logs.gzip: must be true or false; got "yes"',
+      'apps[0].logs.maxLineLength: must be a length between 80 and 16MB characters; got 10',
+      'apps[0].accessLog: must be true or false; got 1',
+    ]);
+  });
 });

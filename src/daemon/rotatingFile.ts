@@ -1,0 +1,229 @@
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { pipeline } from 'node:stream/promises';
+import { createGzip } from 'node:zlib';
+import { currentFileName, parseFileName, rotatedFileName, type Stream } from '../logs/format';
+
+export interface RotationOptions {
+  maxSize: number;
+  retain: number;
+  daily: boolean;
+  gzip: boolean;
+}
+
+// A failed open or write (disk full, directory gone) is retried this often;
+// lines keep queueing meanwhile, up to the buffer bound.
+const RETRY_MS = 500;
+// One write() call carries at most this much, so rotation by size stays close to maxSize.
+const BATCH_CHARS = 256 * 1024;
+
+/**
+ * One log file (an app's stream) written asynchronously with rotation by
+ * size and, optionally, by date: the current file is renamed to a
+ * time-stamped name and a new one opened (never copy-and-truncate, which
+ * loses what is written between the copy and the truncate). Rotated files
+ * beyond `retain` are deleted; with `gzip` they are compressed in the
+ * background.
+ *
+ * The caller is never blocked and memory stays bounded: write() queues the
+ * line and returns false (the caller counts it as dropped) when more than
+ * `maxBuffered` characters already wait. A failing disk is retried every
+ * RETRY_MS; writing resumes by itself when it works again.
+ */
+export class RotatingFile {
+  /** The last write or open error, until a write succeeds again. */
+  failure: string | null = null;
+  private file: fs.promises.FileHandle | null = null;
+  private size = 0;
+  private day = '';
+  private queue: string[] = [];
+  private queuedChars = 0;
+  /** Bytes of a batch the disk has not taken yet (a short write, or a failed one). */
+  private carry: Buffer | null = null;
+  private busy = false;
+  private retryTimer: NodeJS.Timeout | null = null;
+  private closed = false;
+  private idleWaiters: (() => void)[] = [];
+  private background: Promise<void> = Promise.resolve();
+  private lastStamp = 0;
+
+  constructor(
+    private readonly dir: string,
+    private readonly app: string,
+    private readonly stream: Stream,
+    public options: RotationOptions,
+    private readonly maxBuffered = 8 * 1024 * 1024,
+  ) {}
+
+  get path(): string {
+    return path.join(this.dir, currentFileName(this.app, this.stream));
+  }
+
+  /** Queue one line, newline included. False when it was dropped. */
+  write(text: string): boolean {
+    if (this.closed || this.queuedChars + text.length > this.maxBuffered) return false;
+    this.queue.push(text);
+    this.queuedChars += text.length;
+    this.pump();
+    return true;
+  }
+
+  /** Resolves when everything queued so far is written (or waits for a disk that fails). */
+  whenIdle(): Promise<void> {
+    if (!this.busy && this.carry === null && this.queue.length === 0) return Promise.resolve();
+    return new Promise((resolve) => this.idleWaiters.push(resolve));
+  }
+
+  /** Drop what is queued and close; `herd flush` then deletes the files. */
+  async reset(): Promise<void> {
+    this.queue = [];
+    this.queuedChars = 0;
+    this.carry = null;
+    if (this.retryTimer) clearTimeout(this.retryTimer);
+    this.retryTimer = null;
+    await this.whenIdle();
+    await this.background;
+    await this.closeFile();
+  }
+
+  /** Write what is queued (giving up after `timeoutMs` if the disk fails), then close. */
+  async close(timeoutMs = 2000): Promise<void> {
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([this.whenIdle(), new Promise<void>((resolve) => (timer = setTimeout(resolve, timeoutMs)))]);
+    clearTimeout(timer);
+    this.closed = true;
+    if (this.retryTimer) clearTimeout(this.retryTimer);
+    this.retryTimer = null;
+    await this.background;
+    if (!this.busy) await this.closeFile();
+  }
+
+  private pump(): void {
+    if (this.busy || this.retryTimer !== null) return;
+    if (this.carry === null && this.queue.length === 0) {
+      for (const resolve of this.idleWaiters.splice(0)) resolve();
+      return;
+    }
+    this.busy = true;
+    void this.step().finally(() => {
+      this.busy = false;
+      if (this.closed) {
+        for (const resolve of this.idleWaiters.splice(0)) resolve();
+        void this.closeFile();
+        return;
+      }
+      this.pump();
+    });
+  }
+
+  private async step(): Promise<void> {
+    try {
+      if (this.carry === null) {
+        const first = this.queue[0] ?? '';
+        if (this.file === null) await this.open();
+        if (this.size > 0 && (this.size + Buffer.byteLength(first) > this.options.maxSize || (this.options.daily && utcDay(Date.now()) !== this.day))) {
+          await this.rotate();
+        }
+        this.carry = Buffer.from(this.takeBatch(), 'utf8');
+      }
+      if (this.file === null) await this.open();
+      const file = this.file as unknown as fs.promises.FileHandle;
+      const { bytesWritten } = await file.write(this.carry);
+      this.size += bytesWritten;
+      this.carry = bytesWritten < this.carry.length ? this.carry.subarray(bytesWritten) : null;
+      this.failure = null;
+    } catch (err) {
+      this.failure = (err as Error).message;
+      // Reopen on the next attempt: the directory may have been removed or remounted.
+      await this.closeFile();
+      this.retryTimer = setTimeout(() => {
+        this.retryTimer = null;
+        this.pump();
+      }, RETRY_MS);
+    }
+  }
+
+  /** Lines from the queue up to the batch limit and, when possible, up to the rotation size. */
+  private takeBatch(): string {
+    const room = Math.max(1, Math.min(BATCH_CHARS, this.options.maxSize - this.size));
+    let n = 0;
+    let chars = 0;
+    while (n < this.queue.length) {
+      const len = (this.queue[n] as string).length;
+      if (n > 0 && chars + len > room) break;
+      chars += len;
+      n++;
+    }
+    const batch = this.queue.splice(0, n).join('');
+    this.queuedChars -= batch.length;
+    return batch;
+  }
+
+  private async open(): Promise<void> {
+    await fs.promises.mkdir(this.dir, { recursive: true, mode: 0o700 });
+    const file = await fs.promises.open(this.path, 'a', 0o600);
+    const stat = await file.stat();
+    this.file = file;
+    this.size = stat.size;
+    // A file left from yesterday rotates on its first line today.
+    this.day = utcDay(stat.size > 0 ? stat.mtimeMs : Date.now());
+  }
+
+  private async closeFile(): Promise<void> {
+    const file = this.file;
+    this.file = null;
+    await file?.close().catch(() => undefined);
+  }
+
+  private async rotate(): Promise<void> {
+    await this.closeFile();
+    // Two rotations within one millisecond get stamps a millisecond apart, so
+    // names stay unique and sort in rotation order.
+    let stamp = Math.max(Date.now(), this.lastStamp + 1);
+    let target = path.join(this.dir, rotatedFileName(this.app, this.stream, stamp));
+    while (fs.existsSync(target) || fs.existsSync(`${target}.gz`)) target = path.join(this.dir, rotatedFileName(this.app, this.stream, ++stamp));
+    this.lastStamp = stamp;
+    try {
+      await fs.promises.rename(this.path, target);
+    } catch (err) {
+      // Deleted under us (a manual rm, herd flush): nothing to keep, start a new file.
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+    }
+    await this.open();
+    const { gzip } = this.options;
+    this.background = this.background.then(async () => {
+      await this.prune();
+      if (gzip && fs.existsSync(target)) await gzipFile(target);
+    }).catch(() => undefined);
+  }
+
+  /** Delete the oldest rotated files beyond `retain`. */
+  private async prune(): Promise<void> {
+    const stamps = new Map<string, string[]>();
+    for (const name of await fs.promises.readdir(this.dir)) {
+      const f = parseFileName(name);
+      if (!f || f.app !== this.app || f.stream !== this.stream || f.rotated === null) continue;
+      stamps.set(f.rotated, [...(stamps.get(f.rotated) ?? []), name]);
+    }
+    const old = [...stamps.keys()].sort().slice(0, Math.max(0, stamps.size - this.options.retain));
+    for (const stamp of old) {
+      for (const name of stamps.get(stamp) ?? []) await fs.promises.rm(path.join(this.dir, name), { force: true });
+    }
+  }
+}
+
+async function gzipFile(file: string): Promise<void> {
+  const tmp = `${file}.gz.tmp`;
+  try {
+    await pipeline(fs.createReadStream(file), createGzip(), fs.createWriteStream(tmp, { mode: 0o600 }));
+    await fs.promises.rename(tmp, `${file}.gz`);
+    await fs.promises.rm(file, { force: true });
+  } catch {
+    // Disk full while compressing: keep the plain file.
+    await fs.promises.rm(tmp, { force: true });
+  }
+}
+
+function utcDay(ms: number): string {
+  return new Date(ms).toISOString().slice(0, 10);
+}
