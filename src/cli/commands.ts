@@ -21,8 +21,8 @@ const progressPrinter = (args: ParsedArgs) => (message: string) => {
   if (args.flags.json !== true) process.stdout.write(`${message}\n`);
 };
 
-async function withClient<T>(fn: (client: HerdClient) => Promise<T>, autoStart = false): Promise<T> {
-  const client = await HerdClient.connect({ autoStart });
+async function withClient<T>(fn: (client: HerdClient) => Promise<T>, autoStart = false, anyVersion = false): Promise<T> {
+  const client = await HerdClient.connect({ autoStart, anyVersion });
   try {
     return await fn(client);
   } finally {
@@ -102,7 +102,7 @@ const kill: Command = async (args) => {
     process.stdout.write('no daemon running\n');
     return EXIT.ok;
   }
-  const result = await withClient((c) => c.request({ type: 'kill' }));
+  const result = await withClient((c) => c.request({ type: 'kill' }), false, true);
   if (args.flags.json === true) printJson(result);
   else process.stdout.write(`daemon stopped${result.stopped.length > 0 ? ` (stopped ${result.stopped.join(', ')})` : ''}\n`);
   return EXIT.ok;

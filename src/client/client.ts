@@ -14,6 +14,12 @@ export interface ConnectOptions {
   home?: string;
   /** Start the daemon when none is running (as `herd start` does). */
   autoStart?: boolean;
+  /**
+   * Accept a daemon of another protocol version. Only for requests every
+   * version understands (hello, kill): a newer CLI must be able to stop an
+   * older daemon, which is what the version error tells users to do.
+   */
+  anyVersion?: boolean;
 }
 
 /**
@@ -36,7 +42,7 @@ export class HerdClient {
       });
     }
     const hello = await connection.request({ type: 'hello' });
-    if (hello.protocol !== PROTOCOL_VERSION) {
+    if (hello.protocol !== PROTOCOL_VERSION && options.anyVersion !== true) {
       connection.close();
       throw new HerdError('HERD_ERR_PROTOCOL_VERSION', { daemon: hello.protocol, cli: PROTOCOL_VERSION }, [
         `the running daemon is herd ${hello.version} (pid ${hello.pid}); this CLI is herd ${HERD_VERSION}.`,

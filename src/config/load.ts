@@ -715,8 +715,8 @@ const PM2_EXP_BACKOFF_FACTOR = 1.5;
 
 /**
  * PM2's restart_delay is a fixed delay and exp_backoff_restart_delay an
- * exponential one starting there; min_uptime is when a worker counts as
- * stable. herd's own `backoff` object is applied last and wins field by field.
+ * exponential one starting there (min_uptime belongs to the crash loop).
+ * herd's own `backoff` object is applied last and wins field by field.
  */
 function readBackoff(raw: Record<string, unknown>, at: string, r: Report): BackoffSpec {
   const b: { -readonly [K in keyof BackoffSpec]: BackoffSpec[K] } = { ...DEFAULTS.backoff };
@@ -730,9 +730,6 @@ function readBackoff(raw: Record<string, unknown>, at: string, r: Report): Backo
   } else if (fixed !== undefined) {
     Object.assign(b, { initial: fixed, factor: 1, max: Math.max(fixed, DEFAULTS.backoff.max) });
   }
-  const minUptime = readDuration(pick(raw, 'minUptime', at, r), r, 0);
-  if (minUptime !== undefined) b.resetAfter = minUptime;
-
   const own = pick(raw, 'backoff', at, r);
   const obj = readObject(own, ['initial', 'max', 'factor', 'resetAfter'], r);
   if (own === undefined || obj === undefined) return b;
@@ -751,10 +748,12 @@ function readBackoff(raw: Record<string, unknown>, at: string, r: Report): Backo
 function readCrashLoop(raw: Record<string, unknown>, at: string, r: Report): CrashLoopSpec {
   const c: { -readonly [K in keyof CrashLoopSpec]: CrashLoopSpec[K] } = { ...DEFAULTS.crashLoop };
   c.maxCrashes = readPositiveInt(pick(raw, 'maxRestarts', at, r), r) ?? c.maxCrashes;
+  c.minUptime = readDuration(pick(raw, 'minUptime', at, r), r, 0) ?? c.minUptime;
   const own = pick(raw, 'crashLoop', at, r);
-  const obj = readObject(own, ['maxCrashes', 'window', 'coolDown'], r);
+  const obj = readObject(own, ['maxCrashes', 'minUptime', 'window', 'coolDown'], r);
   if (own === undefined || obj === undefined) return c;
   c.maxCrashes = readPositiveInt(sub(obj, 'maxCrashes', own.key), r) ?? c.maxCrashes;
+  c.minUptime = readDuration(sub(obj, 'minUptime', own.key), r, 0) ?? c.minUptime;
   c.window = readDuration(sub(obj, 'window', own.key), r, 1) ?? c.window;
   c.coolDown = readDuration(sub(obj, 'coolDown', own.key), r, 0) ?? c.coolDown;
   return c;

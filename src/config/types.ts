@@ -53,8 +53,15 @@ export interface BackoffSpec {
 }
 
 export interface CrashLoopSpec {
-  /** This many crashes of the app's workers within `window` mark the app errored. */
+  /**
+   * This many unstable crashes of the app's workers within `window` mark the
+   * app errored. A crash is unstable when the worker never became ready or
+   * was up less than `minUptime` (PM2's min_uptime): a healthy worker killed
+   * from outside (OOM killer, chaos, kill -9) is restarted, not held back.
+   */
   readonly maxCrashes: number;
+  /** ms; a worker that was ready and up at least this long does not count toward a crash loop. */
+  readonly minUptime: number;
   /** ms. */
   readonly window: number;
   /** ms an errored app waits before trying again. */
@@ -106,7 +113,7 @@ export const DEFAULTS = {
   killTimeout: 5000,
   listenTimeout: 10_000,
   backoff: { initial: 100, max: 15_000, factor: 2, resetAfter: 30_000 },
-  crashLoop: { maxCrashes: 5, window: 60_000, coolDown: 30_000 },
+  crashLoop: { maxCrashes: 5, minUptime: 1000, window: 60_000, coolDown: 30_000 },
   reload: { parallel: 1 },
   logs: { maxSize: 10 * 1024 * 1024, retain: 10, daily: false, gzip: false, maxLineLength: 16 * 1024 },
   accessLog: false,

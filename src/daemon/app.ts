@@ -385,7 +385,8 @@ export class App {
     }
     slot.consecutiveCrashes = info.uptimeMs >= this.spec.backoff.resetAfter ? 1 : slot.consecutiveCrashes + 1;
     const now = Date.now();
-    if (this.erroredUntil !== null || this.crashes.record(now)) {
+    const unstable = !proc.ready || info.uptimeMs < this.spec.crashLoop.minUptime;
+    if (this.erroredUntil !== null || (unstable && this.crashes.record(now))) {
       this.enterErrored(now);
       slot.held = true;
       slot.set('crashed', `${info.reason}; crash loop, waiting for cool-down`);

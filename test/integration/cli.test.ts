@@ -75,8 +75,11 @@ test('a CLI meeting a daemon of another protocol version says so and what to do'
   const fake = net.createServer((socket) => {
     socket.setEncoding('utf8');
     socket.on('data', (line: string) => {
-      const { id } = JSON.parse(line.trim().split('\n')[0] as string) as { id: number };
-      socket.write(`${JSON.stringify({ v: 99, id, kind: 'result', ok: true, data: { protocol: 99, version: '9.9.9', pid: 1, home } })}\n`);
+      for (const text of line.trim().split('\n')) {
+        const { id, request } = JSON.parse(text) as { id: number; request: { type: string } };
+        const data = request.type === 'kill' ? { stopped: ['old-app'] } : { protocol: 99, version: '9.9.9', pid: 1, home };
+        socket.write(`${JSON.stringify({ v: 99, id, kind: 'result', ok: true, data })}\n`);
+      }
     });
   });
   await new Promise<void>((resolve) => fake.listen(path.join(home, 'herd.sock'), resolve));
@@ -85,6 +88,10 @@ test('a CLI meeting a daemon of another protocol version says so and what to do'
   assert.equal(r.code, 1);
   assert.match(r.stderr, /protocol 99/);
   assert.match(r.stderr, /herd kill/);
+  // ...and herd kill, as advised, does stop it.
+  const k = await herd(['kill']);
+  assert.equal(k.code, 0, k.stderr);
+  assert.match(k.stdout, /old-app/);
 });
 
 test('the app environment is the CLI environment plus the config env; --env picks env_<name>', async (t) => {

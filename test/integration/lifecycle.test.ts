@@ -152,15 +152,12 @@ test('restart keeps the port bound: connections queue instead of being refused',
 });
 
 test('a worker stuck in a busy loop gets no new connections; the others serve them', async (t) => {
-  const { herd } = herdHome(t);
+  const { home, herd } = herdHome(t);
   const port = await freePort();
   assert.equal((await herd(['start', path.join(FIXTURES, 'stall.js'), '--name', 'stall', '-i', '2'], { PORT: String(port) })).code, 0);
   const blocked = get(port, '/block').catch(() => undefined);
-  // Wait until one worker's CPU shows the loop.
-  await eventually(async () => {
-    const [app] = await list(herd);
-    return app?.workers.some((w) => w.cpu > 50) ? true : undefined;
-  }, 15_000, 'a stuck worker');
+  // The worker says so (synchronously) just before it spins.
+  await eventually(() => (readFileSync(path.join(home, 'logs', 'stall-out.log'), 'utf8').includes('blocking') ? true : undefined), 15_000, 'a stuck worker');
   for (let i = 0; i < 30; i++) assert.equal((await get(port)).status, 200);
   void blocked;
 });

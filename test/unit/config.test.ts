@@ -153,7 +153,7 @@ describe('config files', () => {
     assert.equal(spec.waitReady, true);
     assert.equal(spec.autorestart, false);
     assert.deepEqual(spec.backoff, { initial: 1000, max: 60_000, factor: 3, resetAfter: 120_000 });
-    assert.deepEqual(spec.crashLoop, { maxCrashes: 10, window: 300_000, coolDown: 60_000 });
+    assert.deepEqual(spec.crashLoop, { maxCrashes: 10, minUptime: 1000, window: 300_000, coolDown: 60_000 });
     assert.deepEqual(spec.reload, { parallel: 2 });
     assert.deepEqual(spec.source, { configFile: cfg, envName: null, cliOverrides: {} });
   });
@@ -235,7 +235,8 @@ describe('config files', () => {
     assert.equal(api.listenTimeout, 8000);
     assert.equal(api.waitReady, true);
     assert.equal(api.crashLoop.maxCrashes, 10);
-    assert.deepEqual(api.backoff, { initial: 100, max: DEFAULTS.backoff.max, factor: 1.5, resetAfter: 10_000 });
+    assert.equal(api.crashLoop.minUptime, 10_000);
+    assert.deepEqual(api.backoff, { initial: 100, max: DEFAULTS.backoff.max, factor: 1.5, resetAfter: DEFAULTS.backoff.resetAfter });
     assert.deepEqual(api.env, { PATH: '/usr/bin', HOME: '/home/me', NODE_ENV: 'production', LOG_LEVEL: 'warn', PORT: '3000' });
     assert.deepEqual(api.source, { configFile: cfg, envName: 'production', cliOverrides: {} });
 
@@ -275,7 +276,7 @@ describe('config files', () => {
       ],
     }));
     const [a, b] = (await loadTarget(cfg, options())).specs;
-    assert.deepEqual([a?.killTimeout, a?.listenTimeout, a?.maxMemory, a?.backoff.resetAfter], [1500, 120_000, 1024 ** 3, 500]);
+    assert.deepEqual([a?.killTimeout, a?.listenTimeout, a?.maxMemory, a?.crashLoop.minUptime], [1500, 120_000, 1024 ** 3, 500]);
     assert.deepEqual([b?.killTimeout, b?.listenTimeout, b?.maxMemory], [250, 250, 1_000_000]);
   });
 

@@ -9,7 +9,7 @@ test('backoff grows by its factor up to the cap', () => {
 });
 
 test('a crash loop is maxCrashes crashes inside the window', () => {
-  const w = new CrashWindow({ maxCrashes: 3, window: 1000, coolDown: 5000 });
+  const w = new CrashWindow({ maxCrashes: 3, minUptime: 1000, window: 1000, coolDown: 5000 });
   assert.equal(w.record(0), false);
   assert.equal(w.record(500), false);
   // The first crash has left the window.
