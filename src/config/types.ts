@@ -34,6 +34,14 @@ export interface AppSpec {
   readonly backoff: BackoffSpec;
   readonly crashLoop: CrashLoopSpec;
   readonly reload: ReloadSpec;
+  /** Shed load with 503 before app code when a limit is passed; null = never shed. */
+  readonly overload: OverloadSpec | null;
+  /** Per-worker HTTP health check; null = none. */
+  readonly healthCheck: HealthCheckSpec | null;
+  /** ms a worker's event loop may leave the daemon's ping unanswered before it is killed and replaced; 0 = off. */
+  readonly stallTimeout: number;
+  /** Ready workers the app needs for the supervisor's /ready to answer 200. */
+  readonly minReady: number;
   /** Where the spec came from, so `herd reload <name>` can re-read it. */
   readonly source: AppSource;
 }
@@ -61,6 +69,43 @@ export interface CrashLoopSpec {
 export interface ReloadSpec {
   /** Workers replaced at a time during a rolling reload. */
   readonly parallel: number;
+}
+
+export interface OverloadSpec {
+  /** ms: p99 event-loop delay over the last sampling interval; null = not checked. */
+  readonly maxEventLoopDelay: number | null;
+  /** 0..1: event-loop utilisation over the last sampling interval; null = not checked. */
+  readonly maxEventLoopUtilization: number | null;
+  /** Requests in flight in one worker; null = not checked. */
+  readonly maxInFlight: number | null;
+  /** ms sent as `Retry-After` (rounded up to whole seconds). */
+  readonly retryAfter: number;
+  /** Paths never shed (health and readiness checks), compared without the query string. */
+  readonly exempt: readonly string[];
+}
+
+export interface HealthCheckSpec {
+  /** Path requested from each worker, e.g. '/health'. */
+  readonly path: string;
+  /** ms between checks of one worker. */
+  readonly interval: number;
+  /** ms a check may take. */
+  readonly timeout: number;
+  /** Consecutive failed checks that get a worker replaced. */
+  readonly failures: number;
+}
+
+/** Settings of the supervisor itself (top level of a config file), not of one app. */
+export interface SupervisorSettings {
+  /** Readiness/liveness HTTP endpoint for load balancers; null = none. */
+  readonly health: HealthEndpointSpec | null;
+}
+
+export interface HealthEndpointSpec {
+  readonly port: number;
+  readonly host: string;
+  /** ms /ready answers 503 after a shutdown starts, before draining begins. */
+  readonly shutdownDelay: number;
 }
 
 export interface AppSource {
@@ -92,4 +137,9 @@ export const DEFAULTS = {
   backoff: { initial: 100, max: 15_000, factor: 2, resetAfter: 30_000 },
   crashLoop: { maxCrashes: 5, window: 60_000, coolDown: 30_000 },
   reload: { parallel: 1 },
+  stallTimeout: 10_000,
+  minReady: 1,
+  overload: { retryAfter: 1000, exempt: ['/health', '/healthz', '/ready', '/readyz', '/live', '/livez'] },
+  healthCheck: { interval: 5000, timeout: 2000, failures: 3 },
+  health: { host: '127.0.0.1', shutdownDelay: 5000 },
 } as const;
