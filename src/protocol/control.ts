@@ -49,6 +49,8 @@ export interface WorkerInfo {
   cpu: number;
   /** RSS in bytes. */
   memory: number;
+  /** Requests the worker's overload guard answered 503 (as of its last watchdog ping). */
+  shed: number;
   /** Why the worker is in this status. */
   reason: string;
 }
