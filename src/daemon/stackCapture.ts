@@ -19,7 +19,7 @@ export interface InspectableProcess {
   openInspector(timeoutMs: number): Promise<string | null>;
 }
 
-interface CallFrame {
+export interface CallFrame {
   functionName: string;
   /** Often empty: the script's URL comes from its Debugger.scriptParsed event. */
   url: string;
