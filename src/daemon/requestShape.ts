@@ -29,8 +29,17 @@ export function requestProblem(request: unknown): string | null {
   for (const field of STRING_FIELDS[type]) {
     if (typeof r[field] !== 'string') return `${type}.${field} must be a string`;
   }
-  if (type === 'start') return specsProblem(r.apps, 'start.apps');
+  if (type === 'start') return specsProblem(r.apps, 'start.apps') ?? healthProblem(r.health);
   if (type === 'reload' && r.specs !== null) return specsProblem(r.specs, 'reload.specs');
+  return null;
+}
+
+function healthProblem(value: unknown): string | null {
+  if (value === undefined || value === null) return null;
+  const h = value as Record<string, unknown>;
+  if (typeof value !== 'object' || !Number.isInteger(h.port) || typeof h.host !== 'string' || typeof h.shutdownDelay !== 'number') {
+    return 'start.health must be { port, host, shutdownDelay }';
+  }
   return null;
 }
 

@@ -1,10 +1,11 @@
-import type { AppSpec } from '../config/types';
+import type { AppSpec, HealthEndpointSpec } from '../config/types';
 import type { ErrorData } from '../errors';
 
 /** CLI/client -> daemon. Every request carries the protocol version and an id. */
 export type ControlRequest =
   | { type: 'hello' }
-  | { type: 'start'; apps: AppSpec[] }
+  /** `health`: the config file's top-level readiness endpoint, started (or moved) with the apps. */
+  | { type: 'start'; apps: AppSpec[]; health?: HealthEndpointSpec | null }
   | { type: 'stop'; target: string }
   | { type: 'restart'; target: string }
   | { type: 'reload'; target: string; specs: AppSpec[] | null }

@@ -1,8 +1,10 @@
 import assert from 'node:assert/strict';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { test } from 'node:test';
-import { eventually, FIXTURES, freePort, get, herdHome, list, load, type CliResult } from '../helpers';
+import { CLI, eventually, FIXTURES, freePort, get, herdHome, kill, list, load, NODE, runCli, type CliResult } from '../helpers';
 
 type Herd = (args: string[], env?: Record<string, string>) => Promise<CliResult>;
 interface Detail {
@@ -160,4 +162,65 @@ test('overload: maxInFlight caps the requests a worker works on at once', async 
   // The requests admitted finish normally, and then the worker takes new ones again.
   for (const r of await Promise.all(held)) assert.equal(r.status, 200);
   assert.equal((await get(port)).status, 200);
+});
+
+test('readiness: /ready is 200 with every app ready, 503 for shutdownDelay after SIGTERM while the app still serves; /live stays 200', async (t) => {
+  const home = mkdtempSync(path.join(tmpdir(), 'herd-ready-'));
+  const port = await freePort();
+  const healthPort = await freePort();
+  const file = path.join(home, 'herd.config.js');
+  writeFileSync(file, `module.exports = {
+    health: { port: ${healthPort}, shutdownDelay: '3s' },
+    apps: [{ name: 'api', script: ${JSON.stringify(path.join(FIXTURES, 'hello.js'))}, instances: 2, minReady: 2, env: { PORT: ${port} } }],
+  };\n`);
+  const child = spawn(NODE, [CLI, 'run', file], { env: { ...process.env, HERD_HOME: home }, stdio: ['ignore', 'pipe', 'pipe'] });
+  t.after(() => {
+    child.kill('SIGKILL');
+    rmSync(home, { recursive: true, force: true });
+  });
+  let stderr = '';
+  child.stderr.setEncoding('utf8').on('data', (c: string) => (stderr += c));
+  child.stdout.resume();
+  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  await eventually(() => (stderr.includes('running api') ? true : undefined), 15_000, 'herd run to start');
+
+  const ready = await get(healthPort, '/ready');
+  assert.equal(ready.status, 200, ready.body);
+  assert.deepEqual(JSON.parse(ready.body), { ready: true, apps: [{ name: 'api', ready: 2, needed: 2 }] });
+  assert.equal((await get(healthPort, '/live')).status, 200);
+  assert.equal((await get(healthPort, '/nope')).status, 404);
+
+  // One worker down: fewer than minReady, not ready until it is back.
+  const [app] = JSON.parse((await runCli(['list', '--json'], { HERD_HOME: home })).stdout) as { workers: { pid: number }[] }[];
+  kill(app?.workers[0]?.pid ?? 0);
+  await eventually(async () => ((await get(healthPort, '/ready')).status === 503 ? true : undefined), 10_000, '/ready 503 with a worker down');
+  await eventually(async () => ((await get(healthPort, '/ready')).status === 200 ? true : undefined), 10_000, '/ready 200 again');
+
+  child.kill('SIGTERM');
+  await eventually(async () => ((await get(healthPort, '/ready')).status === 503 ? true : undefined), 2000, '/ready 503 at once');
+  // Within shutdownDelay nothing drains yet: the app still serves, and the supervisor is live.
+  assert.equal((await get(port)).status, 200);
+  assert.equal((await get(healthPort, '/live')).status, 200);
+  assert.equal(await exited, 0);
+});
+
+test('readiness: herd start with a health endpoint in the daemon; a taken port is an error', async (t) => {
+  const { home, herd } = herdHome(t);
+  const port = await freePort();
+  const healthPort = await freePort();
+  const file = path.join(home, 'herd.config.js');
+  writeFileSync(file, `module.exports = { health: { port: ${healthPort}, shutdownDelay: 0 }, apps: [{ name: 'api', script: ${JSON.stringify(path.join(FIXTURES, 'hello.js'))}, env: { PORT: ${port} } }] };\n`);
+  assert.equal((await herd(['start', file])).code, 0);
+  assert.equal((await get(healthPort, '/ready')).status, 200);
+  // A stopped app needs no workers.
+  assert.equal((await herd(['stop', 'api'])).code, 0);
+  assert.equal((await get(healthPort, '/ready')).status, 200);
+  const other = path.join(home, 'other.config.js');
+  writeFileSync(other, `module.exports = { health: { port: ${port} }, apps: [{ name: 'b', script: ${JSON.stringify(path.join(FIXTURES, 'hello.js'))}, env: { PORT: ${port} } }] };\n`);
+  assert.equal((await herd(['restart', 'api'])).code, 0);
+  const taken = await herd(['start', other]);
+  assert.equal(taken.code, 1);
+  assert.match(taken.stderr, /HERD_ERR_HEALTH_LISTEN/);
+  // The endpoint already serving stays.
+  assert.equal((await get(healthPort, '/ready')).status, 200);
 });
