@@ -24,9 +24,12 @@ import { monitorEventLoopDelay, performance, type EventLoopUtilization, type Int
  * the 'http.server.request.start' diagnostics channel with its server,
  * synchronously before `server.emit('request')`. The first time a server is
  * seen, its `emit` is wrapped on that instance, so a shed request is answered
- * 503 + Retry-After + Connection: close and never reaches a 'request'
- * listener. Wrapping emit (rather than moving the 'request' listeners behind
- * a gate) also covers listeners the app adds later and leaves
+ * 503 + Retry-After and never reaches a 'request' listener. The connection
+ * stays open: closing it turns overload into a flood of reconnections whose
+ * SYNs queue behind the busy workers (measured: accepted p99 of several
+ * seconds with `Connection: close`, 136 ms without, bench/protect.mjs).
+ * Wrapping emit (rather than moving the 'request' listeners behind a gate)
+ * also covers listeners the app adds later and leaves
  * `listenerCount('request')` as the app set it.
  */
 export interface OverloadLimits {
@@ -173,11 +176,10 @@ export class OverloadGuard {
 
   private reject(response: ServerResponse): void {
     this.shed++;
-    response.shouldKeepAlive = false;
+    // A request body the app never reads is discarded by Node before the next request.
     response.writeHead(503, {
       'Retry-After': this.retryAfter,
       'Content-Type': 'text/plain',
-      Connection: 'close',
     });
     response.end('Service Unavailable: overloaded, retry later\n');
   }
