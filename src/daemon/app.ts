@@ -196,15 +196,29 @@ export class App {
 
   /**
    * The watchdog found `proc` silent for longer than `stallTimeout`. A stuck
-   * worker cannot drain, so after a time-boxed stack capture it is killed;
-   * its exit takes the crash path, which starts the replacement at once
-   * (the first crash waits only `backoff.initial`).
+   * worker serves nobody and cannot drain: its replacement starts at once
+   * (it counts as a crash, so a worker that always stalls ends in the crash
+   * loop state), while its stack is read (time-boxed); then it is killed.
    */
   killStalled(slot: Slot, proc: WorkerProcess, silentMs: number): void {
     if (this.stalled.has(proc)) return;
     this.stalled.add(proc);
     const why = `event loop stalled (no answer for ${formatDuration(silentMs)})`;
     this.log(slot.id, `pid ${proc.pid} ${why}; capturing its stack, then killing it`);
+    // With a replacement already starting (reload), or autorestart off, the exit takes the usual path.
+    if (slot.proc === proc && !slot.next && !this.stopped && this.spec.autorestart) {
+      slot.proc = null;
+      this.retiring.add(proc);
+      if (this.erroredUntil !== null || this.crashes.record(Date.now())) {
+        this.enterErrored(Date.now());
+        slot.held = true;
+        slot.set('crashed', `${why}; crash loop, waiting for cool-down`);
+        this.changed();
+      } else {
+        slot.restarts++;
+        this.spawn(slot, this.spec);
+      }
+    }
     void captureStack(proc, STACK_CAPTURE_MS).then((stack) => {
       const lines = stack.frames.length > 0
         ? [`herd: pid ${proc.pid} ${why}; it was stuck at:`, ...stack.frames.map((f) => `    ${f}`)]
@@ -214,6 +228,7 @@ export class App {
         this.deps.logs.write({ time: Date.now(), app: this.name, worker: slot.id, stream: 'err', msg });
       }
       this.log(slot.id, stack.frames.length > 0 ? `pid ${proc.pid} was stuck at:\n    ${stack.frames.join('\n    ')}` : `no stack captured: ${stack.error ?? 'unknown'}`);
+      this.lastStderr = proc.stderrTail.toArray();
       proc.killWith(`killed: ${why}`);
     });
   }
