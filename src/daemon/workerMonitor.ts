@@ -16,6 +16,9 @@ const TICK_MS = 250;
  */
 export class WorkerMonitor {
   private readonly timer: NodeJS.Timeout;
+  private lastTick = Date.now();
+  /** No stall kills before this: the supervisor itself was late, and pongs may be waiting unread. */
+  private graceUntil = 0;
 
   constructor(private readonly apps: () => Iterable<App>) {
     this.timer = setInterval(() => this.tick(), TICK_MS);
@@ -27,6 +30,10 @@ export class WorkerMonitor {
   }
 
   tick(now = Date.now()): void {
+    // A supervisor that was stopped or starved (machine suspended, swapping)
+    // must not take every worker's silence for a stall.
+    if (now - this.lastTick > TICK_MS * 4) this.graceUntil = now + TICK_MS * 4;
+    this.lastTick = now;
     for (const app of this.apps()) {
       if (app.stopped) continue;
       const { stallTimeout, healthCheck } = app.spec;
@@ -35,7 +42,7 @@ export class WorkerMonitor {
         if (!proc || !proc.ready || proc.draining || proc.exited || slot.status !== 'online') continue;
         if (stallTimeout > 0) {
           const silent = now - proc.lastPongAt;
-          if (silent > stallTimeout) {
+          if (silent > stallTimeout && now >= this.graceUntil) {
             app.killStalled(slot, proc, silent);
             continue;
           }
