@@ -48,6 +48,14 @@ export interface IntervalSample {
   utilization: number;
 }
 
+/**
+ * Set on the response of every shed request. Shed requests still pass the
+ * 'http.server.request.start' channel (it fires before the gate), so the
+ * HTTP probe sees them as 503s; per-request consumers (metrics) tell them
+ * from the app's own 503s by this mark.
+ */
+export const SHED = Symbol.for('herd.shed');
+
 /** Fraction of each limit the figures must fall under, for a whole interval, before shedding stops. */
 export const RECOVER_RATIO = 0.8;
 /** Admission sheds once the loop has been busy this fraction of maxEventLoopDelay. */
@@ -176,6 +184,7 @@ export class OverloadGuard {
 
   private reject(response: ServerResponse): void {
     this.shed++;
+    (response as unknown as Record<symbol, boolean>)[SHED] = true;
     // A request body the app never reads is discarded by Node before the next request.
     response.writeHead(503, {
       'Retry-After': this.retryAfter,

@@ -15,6 +15,9 @@ export interface SelfRequestResult {
   error: string | null;
 }
 
+/** Set on the socket of an injected health check, so per-request consumers (metrics, access log) can leave it out. */
+export const SELF_REQUEST = Symbol.for('herd.selfRequest');
+
 /** A connected pair: what is written to one side is read from the other. */
 export function duplexPair(): [Duplex, Duplex] {
   const sides: Duplex[] = [];
@@ -50,7 +53,7 @@ export function selfRequest(path: string, timeoutMs: number, server = findHttpSe
   if (!server) return Promise.resolve({ status: 0, error: 'no listening HTTP server in the worker' });
   const [inside, outside] = duplexPair();
   // What apps and loggers commonly read from a socket.
-  Object.assign(inside, { remoteAddress: '127.0.0.1', remotePort: 0, remoteFamily: 'IPv4', encrypted: false });
+  Object.assign(inside, { remoteAddress: '127.0.0.1', remotePort: 0, remoteFamily: 'IPv4', encrypted: false, [SELF_REQUEST]: true });
   return new Promise((resolve) => {
     let head = '';
     let finished = false;

@@ -1,9 +1,10 @@
 import assert from 'node:assert/strict';
+import * as diagnostics from 'node:diagnostics_channel';
 import * as http from 'node:http';
 import { test } from 'node:test';
 import { Agent, type AgentChannel } from '../../src/agent/agent';
-import { ADMIT_RATIO, OverloadGuard, RECOVER_RATIO, SheddingState } from '../../src/agent/overload';
-import { parseStatusLine, selfRequest } from '../../src/agent/selfRequest';
+import { ADMIT_RATIO, OverloadGuard, RECOVER_RATIO, SHED, SheddingState } from '../../src/agent/overload';
+import { parseStatusLine, SELF_REQUEST, selfRequest } from '../../src/agent/selfRequest';
 import { formatFrame } from '../../src/daemon/stackCapture';
 import { encodeFrame, FrameDecoder, OPCODE } from '../../src/daemon/webSocket';
 import type { AgentToDaemon, DaemonToAgent } from '../../src/protocol/agent';
@@ -38,6 +39,13 @@ test('overload guard: a shed request gets 503 + Retry-After and never reaches th
   const guard = new OverloadGuard({ maxEventLoopDelay: null, maxEventLoopUtilization: null, maxInFlight: 1, retryAfter: 1500, exempt: [] });
   let reached = 0;
   let release: () => void = () => {};
+  const marks: boolean[] = [];
+  const onStart = (m: unknown) => {
+    const { response } = m as { response: http.ServerResponse };
+    response.once('finish', () => marks.push((response as unknown as Record<symbol, boolean>)[SHED] === true));
+  };
+  diagnostics.channel('http.server.request.start').subscribe(onStart);
+  t.after(() => diagnostics.channel('http.server.request.start').unsubscribe(onStart));
   const server = http.createServer((_req, res) => {
     reached++;
     release = () => res.end('ok');
@@ -63,6 +71,8 @@ test('overload guard: a shed request gets 503 + Retry-After and never reaches th
   assert.equal(guard.shed, 1);
   release();
   assert.equal((await first).statusCode, 200);
+  // Per-request consumers see the shed request, marked as such.
+  assert.deepEqual(marks, [true, false]);
 });
 
 test('health request: status line parsing', () => {
@@ -77,6 +87,7 @@ test('health request: injected into the server in-process, through the app handl
   const seen: string[] = [];
   const server = http.createServer((req, res) => {
     seen.push(`${req.method} ${req.url} ${req.socket.remoteAddress}`);
+    assert.equal((req.socket as unknown as Record<symbol, boolean>)[SELF_REQUEST], true);
     if (req.url === '/hang') return;
     res.statusCode = req.url === '/health' ? 200 : 500;
     res.end();
