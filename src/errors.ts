@@ -17,6 +17,7 @@ export const ERROR_CODES = {
   HERD_ERR_DAEMON_START: 'the herd daemon did not start: {reason}',
   HERD_ERR_DAEMON_RUNNING: 'a herd supervisor is already running for {home}',
   HERD_ERR_BAD_REQUEST: 'bad request: {reason}',
+  HERD_ERR_HEALTH_LISTEN: 'cannot listen on {address} for /ready and /live: {reason}',
   HERD_ERR_INTERNAL: 'internal error: {reason}',
 } as const;
 

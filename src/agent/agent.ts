@@ -1,5 +1,6 @@
 import type { AgentToDaemon, DaemonToAgent } from '../protocol/agent';
 import { drainServers, type DrainResult } from './drain';
+import { selfRequest, type SelfRequestResult } from './selfRequest';
 
 /** How the agent talks to the daemon and leaves; process-backed in main.ts, fake in tests. */
 export interface AgentChannel {
@@ -23,6 +24,17 @@ export interface AgentApi {
 
 export const AGENT_GLOBAL = Symbol.for('herd.agent');
 
+/** What the agent reports about protection: the overload guard's counters, the health check. */
+export interface ProtectHooks {
+  shedStats(): { shed: number; shedding: boolean };
+  healthCheck(path: string, timeoutMs: number): Promise<SelfRequestResult>;
+}
+
+const DEFAULT_PROTECT: ProtectHooks = {
+  shedStats: () => ({ shed: 0, shedding: false }),
+  healthCheck: (path, timeoutMs) => selfRequest(path, timeoutMs),
+};
+
 export class Agent implements AgentApi {
   private readonly hooks: ShutdownHook[] = [];
   private shuttingDown = false;
@@ -32,6 +44,7 @@ export class Agent implements AgentApi {
     readonly appName: string,
     readonly workerId: number,
     private readonly drain: (deadline: number) => Promise<DrainResult> = drainServers,
+    private readonly protect: ProtectHooks = DEFAULT_PROTECT,
   ) {
     channel.onMessage((message) => this.dispatch(message));
   }
@@ -47,8 +60,13 @@ export class Agent implements AgentApi {
   private dispatch(message: DaemonToAgent): void {
     const handlers: { [T in DaemonToAgent['type']]: (m: Extract<DaemonToAgent, { type: T }>) => void } = {
       shutdown: (m) => void this.shutdown(m.timeoutMs),
+      // Answered from the event loop: a worker stuck in synchronous code cannot.
+      ping: (m) => this.channel.send({ type: 'pong', seq: m.seq, ...this.protect.shedStats() }),
+      healthCheck: (m) => void this.protect.healthCheck(m.path, m.timeoutMs).then(
+        (r) => this.channel.send({ type: 'healthResult', id: m.id, status: r.status, error: r.error }),
+        (err: unknown) => this.channel.send({ type: 'healthResult', id: m.id, status: 0, error: String(err) })),
     };
-    handlers[message.type](message);
+    (handlers[message.type] as (m: DaemonToAgent) => void)(message);
   }
 
   /** Drain HTTP, run the app's clean-up, exit. The daemon SIGKILLs us if this overruns. */

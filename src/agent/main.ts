@@ -7,7 +7,10 @@ import cluster from 'node:cluster';
 import { AGENT_CMD, isDaemonMessage, type AgentToDaemon } from '../protocol/agent';
 import { startAccessLog } from './accessLog';
 import { Agent, AGENT_GLOBAL } from './agent';
+import { drainServers } from './drain';
 import { HttpProbe } from './httpProbe';
+import { OverloadGuard, type OverloadLimits } from './overload';
+import { selfRequest } from './selfRequest';
 
 function sendToDaemon(message: AgentToDaemon): void {
   if (typeof process.send !== 'function' || !process.connected) return;
@@ -17,6 +20,21 @@ function sendToDaemon(message: AgentToDaemon): void {
     // the daemon is gone; nothing to tell
   }
 }
+
+/** The app's `overload` settings, passed by the daemon as JSON in HERD_OVERLOAD. */
+function overloadLimits(): OverloadLimits | null {
+  const raw = process.env.HERD_OVERLOAD;
+  if (!raw) return null;
+  try {
+    return JSON.parse(raw) as OverloadLimits;
+  } catch {
+    console.error('herd: HERD_OVERLOAD is not JSON; overload shedding is off');
+    return null;
+  }
+}
+
+const limits = overloadLimits();
+const guard = limits ? new OverloadGuard(limits) : null;
 
 const agent = new Agent(
   {
@@ -33,6 +51,11 @@ const agent = new Agent(
   },
   process.env.HERD_APP_NAME ?? '',
   Number(process.env.HERD_WORKER_ID ?? 0),
+  drainServers,
+  {
+    shedStats: () => ({ shed: guard?.shed ?? 0, shedding: guard?.shedding ?? false }),
+    healthCheck: (path, timeoutMs) => selfRequest(path, timeoutMs),
+  },
 );
 
 (globalThis as Record<symbol, unknown>)[AGENT_GLOBAL] = agent;

@@ -32,9 +32,9 @@ async function withClient<T>(fn: (client: HerdClient) => Promise<T>, autoStart =
 
 const start: Command = async (args) => {
   const target = one(args, 'script or config file');
-  const { specs, warnings } = await specsFromArgs(target, args);
+  const { specs, warnings, settings } = await specsFromArgs(target, args);
   printWarnings(warnings);
-  const result = await withClient((c) => c.request({ type: 'start', apps: specs }), true);
+  const result = await withClient((c) => c.request({ type: 'start', apps: specs, health: settings.health }), true);
   if (args.flags.json === true) {
     printJson(result);
     return EXIT.ok;

@@ -60,7 +60,8 @@ export function describeText(d: AppDetail): string {
   if (d.logLinesDropped > 0) lines.push(`  log lines dropped  ${d.logLinesDropped}`);
   lines.push('', 'workers:');
   for (const w of d.workers) {
-    lines.push(`  [${w.id}] pid ${w.pid ?? '-'} ${paint(w.status)} restarts ${w.restarts}: ${w.reason}`);
+    const shed = w.shed > 0 ? ` shed ${w.shed}` : '';
+    lines.push(`  [${w.id}] pid ${w.pid ?? '-'} ${paint(w.status)} restarts ${w.restarts}${shed}: ${w.reason}`);
   }
   if (d.lastStderr.length > 0) {
     lines.push('', 'last stderr of a crashed worker:');

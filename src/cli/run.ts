@@ -11,7 +11,7 @@ import { specsFromArgs } from './specs';
  * from another shell. Resolves with the exit code once every app drained.
  */
 export async function runForeground(target: string, args: ParsedArgs): Promise<number> {
-  const { specs, warnings } = await specsFromArgs(target, args);
+  const { specs, warnings, settings } = await specsFromArgs(target, args);
   printWarnings(warnings);
   const note = (message: string) => process.stderr.write(`herd: ${message}\n`);
   let finish: (code: number) => void = () => {};
@@ -20,6 +20,12 @@ export async function runForeground(target: string, args: ParsedArgs): Promise<n
   });
   const daemon = new Daemon(herdPaths(resolveHome()), new StdoutLogSink(), () => finish(EXIT.ok));
   await daemon.listen();
+  try {
+    await daemon.configureHealth(settings.health);
+  } catch (err) {
+    await daemon.shutdown();
+    throw err;
+  }
 
   const drain = (signal: string) => {
     note(`${signal}: draining every app`);

@@ -18,7 +18,11 @@ import {
   type ConfigProblem,
   type CrashLoopSpec,
   type LogsSpec,
+  type HealthCheckSpec,
+  type HealthEndpointSpec,
+  type OverloadSpec,
   type ReloadSpec,
+  type SupervisorSettings,
 } from './types';
 
 export interface LoadOptions {
@@ -41,7 +45,11 @@ export interface LoadOptions {
 export interface LoadResult {
   specs: AppSpec[];
   warnings: string[];
+  /** Top-level settings of a config file (defaults for a script target). */
+  settings: SupervisorSettings;
 }
+
+const NO_SETTINGS: SupervisorSettings = Object.freeze({ health: null });
 
 const CONFIG_BASENAME = /^(herd\.config|ecosystem\.config|ecosystem)\.(js|cjs|mjs)$|\.config\.(js|cjs|mjs)$/;
 
@@ -101,9 +109,13 @@ function loadScript(target: string, opts: LoadOptions): LoadResult {
     reload: { ...DEFAULTS.reload },
     logs: { ...DEFAULTS.logs },
     accessLog: DEFAULTS.accessLog,
+    overload: null,
+    healthCheck: null,
+    stallTimeout: DEFAULTS.stallTimeout,
+    minReady: DEFAULTS.minReady,
     source: { configFile: null, envName: opts.envName, cliOverrides: copyOverrides(opts.overrides) },
   };
-  return { specs: [deepFreeze(spec)], warnings };
+  return { specs: [deepFreeze(spec)], warnings, settings: NO_SETTINGS };
 }
 
 function scriptBaseName(script: string): string {
@@ -119,11 +131,12 @@ async function loadConfigFile(file: string, opts: LoadOptions): Promise<LoadResu
   const exported = path.extname(file) === '.json' ? await readJson(file, label) : await readModule(file, label);
   const r = new Report(label);
   const drafts = readTopLevel(exported, path.dirname(file), r);
+  const settings = readSettings(exported, r);
   const specs = buildSpecs(drafts, file, opts, r);
   if (r.problems.length > 0) {
     throw new HerdError('HERD_ERR_CONFIG_INVALID', { file: label }, byApp(r.problems).map((p) => `${p.path}: ${p.message}`));
   }
-  return { specs: specs.map(deepFreeze), warnings: r.warnings };
+  return { specs: specs.map(deepFreeze), warnings: r.warnings, settings: deepFreeze(settings) };
 }
 
 /** Problems grouped by app in file order (checks run in two passes); CLI-flag problems last. */
@@ -319,6 +332,10 @@ const FIELD_KEYS = {
   reload: ['reload'],
   logs: ['logs'],
   accessLog: ['accessLog'],
+  overload: ['overload'],
+  healthCheck: ['healthCheck', 'health_check'],
+  stallTimeout: ['stallTimeout', 'stall_timeout'],
+  minReady: ['minReady', 'min_ready'],
   maxRestarts: ['max_restarts'],
   minUptime: ['min_uptime'],
   restartDelay: ['restart_delay'],
@@ -417,7 +434,7 @@ function pick(raw: Record<string, unknown>, field: Field, at: string, r: Report)
 // ---------------------------------------------------------------------------
 // Top level: { apps: [...] }, a bare array, or a single app object
 
-const TOP_LEVEL_KEYS = ['apps', 'deploy'];
+const TOP_LEVEL_KEYS = ['apps', 'deploy', 'health'];
 
 function readTopLevel(exported: unknown, baseDir: string, r: Report): Draft[] {
   if (Array.isArray(exported)) return readApps(exported, 'apps', baseDir, r);
@@ -431,7 +448,7 @@ function readTopLevel(exported: unknown, baseDir: string, r: Report): Draft[] {
   }
   for (const key of Object.keys(exported)) {
     if (key === 'deploy') r.warn(key, 'PM2 option not supported by herd; ignored');
-    else if (key !== 'apps') r.warn(key, unknownKeyMessage(key, TOP_LEVEL_KEYS));
+    else if (!TOP_LEVEL_KEYS.includes(key)) r.warn(key, unknownKeyMessage(key, TOP_LEVEL_KEYS));
   }
   if (!Array.isArray(exported.apps)) {
     r.problem('apps', `must be an array of apps; got ${exported.apps === undefined ? 'nothing' : show(exported.apps)}`);
@@ -485,6 +502,10 @@ interface Draft {
   reload: ReloadSpec;
   logs: LogsSpec;
   accessLog: boolean;
+  overload: OverloadSpec | null;
+  healthCheck: HealthCheckSpec | null;
+  stallTimeout: number;
+  minReady: number;
 }
 
 /** Reads every setting of one app, reporting each problem. */
@@ -527,7 +548,13 @@ function readApp(raw: Record<string, unknown>, at: string, baseDir: string, r: R
     reload: readReload(get('reload'), r),
     logs: readLogs(get('logs'), r),
     accessLog: readBoolean(get('accessLog'), r) ?? DEFAULTS.accessLog,
+    overload: null,
+    healthCheck: readHealthCheck(get('healthCheck'), r),
+    stallTimeout: readDuration(get('stallTimeout'), r, 0) ?? DEFAULTS.stallTimeout,
+    minReady: readNonNegativeInt(get('minReady'), r) ?? DEFAULTS.minReady,
   };
+  // The health-check path is never shed, whatever `overload.exempt` says.
+  draft.overload = readOverload(get('overload'), draft.healthCheck, r);
   draft.ok = r.problems.length === before;
   return draft;
 }
@@ -792,6 +819,83 @@ function readLogs(s: Setting, r: Report): LogsSpec {
   return l;
 }
 
+function readNonNegativeInt(s: Setting, r: Report): number | undefined {
+  if (s === undefined) return undefined;
+  if (typeof s.value === 'number' && Number.isInteger(s.value) && s.value >= 0) return s.value;
+  r.problem(s.key, `must be an integer >= 0; got ${show(s.value)}`);
+  return undefined;
+}
+
+function readPath(s: Setting, r: Report): string | undefined {
+  if (s === undefined) return undefined;
+  if (typeof s.value === 'string' && s.value.startsWith('/') && !/\s/.test(s.value)) return s.value;
+  r.problem(s.key, `must be a path starting with '/' and without spaces; got ${show(s.value)}`);
+  return undefined;
+}
+
+const OVERLOAD_KEYS = ['maxEventLoopDelay', 'maxEventLoopUtilization', 'maxInFlight', 'retryAfter', 'exempt'];
+
+function readOverload(s: Setting, healthCheck: HealthCheckSpec | null, r: Report): OverloadSpec | null {
+  const obj = readObject(s, OVERLOAD_KEYS, r);
+  if (s === undefined || obj === undefined) return null;
+  const delay = readDuration(sub(obj, 'maxEventLoopDelay', s.key), r, 1) ?? null;
+  let utilization: number | null = null;
+  const elu = sub(obj, 'maxEventLoopUtilization', s.key);
+  if (elu !== undefined) {
+    if (typeof elu.value === 'number' && elu.value > 0 && elu.value <= 1) utilization = elu.value;
+    else r.problem(elu.key, `must be a number above 0 and at most 1 (a fraction of the time the loop is busy); got ${show(elu.value)}`);
+  }
+  const inFlight = readPositiveInt(sub(obj, 'maxInFlight', s.key), r) ?? null;
+  const retryAfter = readDuration(sub(obj, 'retryAfter', s.key), r, 0) ?? DEFAULTS.overload.retryAfter;
+  const exemptSetting = sub(obj, 'exempt', s.key);
+  let exempt: string[] = [...DEFAULTS.overload.exempt];
+  if (exemptSetting !== undefined) {
+    if (Array.isArray(exemptSetting.value)) {
+      exempt = exemptSetting.value.map((v, i) => readPath({ key: `${exemptSetting.key}[${i}]`, value: v }, r) ?? '');
+    } else {
+      r.problem(exemptSetting.key, `must be an array of paths; got ${show(exemptSetting.value)}`);
+    }
+  }
+  if (healthCheck !== null && !exempt.includes(healthCheck.path)) exempt.push(healthCheck.path);
+  if (delay === null && utilization === null && inFlight === null && !OVERLOAD_KEYS.slice(0, 3).some((k) => obj[k] !== undefined)) {
+    r.problem(s.key, 'sets no limit: give maxEventLoopDelay, maxEventLoopUtilization or maxInFlight');
+  }
+  return { maxEventLoopDelay: delay, maxEventLoopUtilization: utilization, maxInFlight: inFlight, retryAfter, exempt: exempt.filter(Boolean) };
+}
+
+function readHealthCheck(s: Setting, r: Report): HealthCheckSpec | null {
+  if (s !== undefined && typeof s.value === 'string') s = { key: s.key, value: { path: s.value } };
+  const obj = readObject(s, ['path', 'interval', 'timeout', 'failures'], r);
+  if (s === undefined || obj === undefined) return null;
+  const pathSetting = sub(obj, 'path', s.key);
+  if (pathSetting === undefined) r.problem(`${s.key}.path`, "is required (the path to request, e.g. '/health')");
+  const check = {
+    path: readPath(pathSetting, r) ?? '/',
+    interval: readDuration(sub(obj, 'interval', s.key), r, 100) ?? DEFAULTS.healthCheck.interval,
+    timeout: readDuration(sub(obj, 'timeout', s.key), r, 1) ?? DEFAULTS.healthCheck.timeout,
+    failures: readPositiveInt(sub(obj, 'failures', s.key), r) ?? DEFAULTS.healthCheck.failures,
+  };
+  return check;
+}
+
+/** Top-level settings of the supervisor (besides `apps`). */
+function readSettings(exported: unknown, r: Report): SupervisorSettings {
+  if (!isRecord(exported) || !('apps' in exported)) return { health: null };
+  return { health: readHealthEndpoint(exported.health === undefined ? undefined : { key: 'health', value: exported.health }, r) };
+}
+
+function readHealthEndpoint(s: Setting, r: Report): HealthEndpointSpec | null {
+  const obj = readObject(s, ['port', 'host', 'shutdownDelay'], r);
+  if (s === undefined || obj === undefined) return null;
+  const portSetting = sub(obj, 'port', s.key);
+  if (portSetting === undefined) r.problem(`${s.key}.port`, 'is required (the port of /ready and /live)');
+  return {
+    port: readPort(portSetting, r) ?? 0,
+    host: readString(sub(obj, 'host', s.key), r) ?? DEFAULTS.health.host,
+    shutdownDelay: readDuration(sub(obj, 'shutdownDelay', s.key), r, 0) ?? DEFAULTS.health.shutdownDelay,
+  };
+}
+
 // ---------------------------------------------------------------------------
 // From drafts to specs: selection, CLI overrides, --env, files on disk
 
@@ -878,6 +982,10 @@ function toSpec(d: Draft, file: string, opts: LoadOptions, r: Report): AppSpec |
     reload: d.reload,
     logs: d.logs,
     accessLog: d.accessLog,
+    overload: d.overload,
+    healthCheck: d.healthCheck,
+    stallTimeout: d.stallTimeout,
+    minReady: d.minReady,
     source: { configFile: file, envName: opts.envName, cliOverrides: copyOverrides(opts.overrides) },
   };
 }

@@ -37,6 +37,14 @@ export interface AppSpec {
   readonly logs: LogsSpec;
   /** One line per request (`METHOD URL STATUS DURATIONms`) in `<name>-access.log`, written by the agent. */
   readonly accessLog: boolean;
+  /** Shed load with 503 before app code when a limit is passed; null = never shed. */
+  readonly overload: OverloadSpec | null;
+  /** Per-worker HTTP health check; null = none. */
+  readonly healthCheck: HealthCheckSpec | null;
+  /** ms a worker's event loop may leave the daemon's ping unanswered before it is killed and replaced; 0 = off. */
+  readonly stallTimeout: number;
+  /** Ready workers the app needs for the supervisor's /ready to answer 200. */
+  readonly minReady: number;
   /** Where the spec came from, so `herd reload <name>` can re-read it. */
   readonly source: AppSource;
 }
@@ -86,6 +94,43 @@ export interface LogsSpec {
   readonly maxLineLength: number;
 }
 
+export interface OverloadSpec {
+  /** ms: p99 event-loop delay over the last sampling interval; null = not checked. */
+  readonly maxEventLoopDelay: number | null;
+  /** 0..1: event-loop utilisation over the last sampling interval; null = not checked. */
+  readonly maxEventLoopUtilization: number | null;
+  /** Requests in flight in one worker; null = not checked. */
+  readonly maxInFlight: number | null;
+  /** ms sent as `Retry-After` (rounded up to whole seconds). */
+  readonly retryAfter: number;
+  /** Paths never shed (health and readiness checks), compared without the query string. */
+  readonly exempt: readonly string[];
+}
+
+export interface HealthCheckSpec {
+  /** Path requested from each worker, e.g. '/health'. */
+  readonly path: string;
+  /** ms between checks of one worker. */
+  readonly interval: number;
+  /** ms a check may take. */
+  readonly timeout: number;
+  /** Consecutive failed checks that get a worker replaced. */
+  readonly failures: number;
+}
+
+/** Settings of the supervisor itself (top level of a config file), not of one app. */
+export interface SupervisorSettings {
+  /** Readiness/liveness HTTP endpoint for load balancers; null = none. */
+  readonly health: HealthEndpointSpec | null;
+}
+
+export interface HealthEndpointSpec {
+  readonly port: number;
+  readonly host: string;
+  /** ms /ready answers 503 after a shutdown starts, before draining begins. */
+  readonly shutdownDelay: number;
+}
+
 export interface AppSource {
   /** Absolute path of the config file, or null when started from a script. */
   readonly configFile: string | null;
@@ -117,4 +162,9 @@ export const DEFAULTS = {
   reload: { parallel: 1 },
   logs: { maxSize: 10 * 1024 * 1024, retain: 10, daily: false, gzip: false, maxLineLength: 16 * 1024 },
   accessLog: false,
+  stallTimeout: 10_000,
+  minReady: 1,
+  overload: { retryAfter: 1000, exempt: ['/health', '/healthz', '/ready', '/readyz', '/live', '/livez'] },
+  healthCheck: { interval: 5000, timeout: 2000, failures: 3 },
+  health: { host: '127.0.0.1', shutdownDelay: 5000 },
 } as const;

@@ -8,6 +8,7 @@ import type { LogSink } from './logSink';
 import type { ProcStats } from './procStats';
 import { backoffDelay, CrashWindow } from './restartPolicy';
 import { Slot } from './slot';
+import { captureStack } from './stackCapture';
 import { WorkerProcess, type ExitInfo } from './workerProcess';
 
 export type Progress = (message: string) => void;
@@ -19,6 +20,9 @@ export interface AppDeps {
 }
 
 type Operation = 'reloading' | 'restarting' | 'stopping' | 'scaling' | 'replacing';
+
+/** Time box for reading a stalled worker's stack before it is killed. */
+const STACK_CAPTURE_MS = 1000;
 
 /**
  * One app: its slots, the sockets its workers share, and the policy that
@@ -42,6 +46,9 @@ export class App {
   private queue: Promise<unknown> = Promise.resolve();
   private readonly events = new Ring<{ time: number; worker: number | null; message: string }>(50);
   private readonly listeners = new Set<() => void>();
+  /** Workers with a replacement queued or running, so a second trigger does not queue another. */
+  private readonly replacing = new WeakSet<WorkerProcess>();
+  private readonly stalled = new WeakSet<WorkerProcess>();
 
   constructor(spec: AppSpec, private readonly deps: AppDeps) {
     this.spec = spec;
@@ -161,13 +168,75 @@ export class App {
     });
   }
 
-  /** Replace one worker gracefully (new first), e.g. over its memory limit. Skipped when busy. */
-  replaceSlot(slot: Slot, why: string): void {
-    if (this.operation !== null || this.stopped || slot.next) return;
+  /**
+   * Replace one worker gracefully (new first), e.g. over its memory limit or
+   * failing its health checks. Skipped while another operation runs (a
+   * reload replaces it anyway; the caller's next check tries again) and when
+   * this worker is already being replaced.
+   */
+  replaceSlot(slot: Slot, why: string, proc: WorkerProcess | null = slot.proc): void {
+    if (this.operation !== null || this.stopped || slot.next || proc === null || this.replacing.has(proc)) return;
+    this.replacing.add(proc);
     void this.exclusive('replacing', async () => {
-      this.log(slot.id, `replacing: ${why}`);
+      // Queued behind nothing, but re-checked: the worker may have exited or the app stopped meanwhile.
+      if (this.stopped || !this.slots.includes(slot) || slot.proc !== proc || slot.next || proc.exited) return;
+      this.log(slot.id, `replacing pid ${proc.pid}: ${why}`);
       await this.replace(slot, this.spec, () => {});
-    }).catch((err: unknown) => this.log(slot.id, `replacement failed: ${(err as Error).message}`));
+    }).catch((err: unknown) => this.log(slot.id, `replacement failed: ${(err as Error).message}`))
+      .finally(() => this.replacing.delete(proc));
+  }
+
+  /** A health check of `proc` failed; `healthCheck.failures` in a row replace it. */
+  healthCheckFailed(slot: Slot, proc: WorkerProcess, what: string): void {
+    const failures = this.spec.healthCheck?.failures ?? 1;
+    if (slot.proc !== proc || proc.exited) return;
+    this.log(slot.id, `pid ${proc.pid} health check failed (${proc.healthFailures}/${failures}): ${what}`);
+    if (proc.healthFailures >= failures) this.replaceSlot(slot, `${failures} health checks failed in a row (last: ${what})`, proc);
+  }
+
+  /**
+   * The watchdog found `proc` silent for longer than `stallTimeout`. A stuck
+   * worker serves nobody and cannot drain: its replacement starts at once
+   * (it counts as a crash, so a worker that always stalls ends in the crash
+   * loop state), while its stack is read (time-boxed); then it is killed.
+   */
+  killStalled(slot: Slot, proc: WorkerProcess, silentMs: number): void {
+    if (this.stalled.has(proc)) return;
+    this.stalled.add(proc);
+    const why = `event loop stalled (no answer for ${formatDuration(silentMs)})`;
+    this.log(slot.id, `pid ${proc.pid} ${why}; capturing its stack, then killing it`);
+    // With a replacement already starting (reload), or autorestart off, the exit takes the usual path.
+    if (slot.proc === proc && !slot.next && !this.stopped && this.spec.autorestart) {
+      slot.proc = null;
+      this.retiring.add(proc);
+      if (this.erroredUntil !== null || this.crashes.record(Date.now())) {
+        this.enterErrored(Date.now());
+        slot.held = true;
+        slot.set('crashed', `${why}; crash loop, waiting for cool-down`);
+        this.changed();
+      } else {
+        slot.restarts++;
+        this.spawn(slot, this.spec);
+      }
+    }
+    void captureStack(proc, STACK_CAPTURE_MS).then((stack) => {
+      const lines = stack.frames.length > 0
+        ? [`herd: pid ${proc.pid} ${why}; it was stuck at:`, ...stack.frames.map((f) => `    ${f}`)]
+        : [`herd: pid ${proc.pid} ${why}; no stack captured: ${stack.error ?? 'unknown'}`];
+      for (const msg of lines) {
+        proc.stderrTail.push(msg);
+        this.deps.logs.write({ time: Date.now(), app: this.name, worker: slot.id, stream: 'err', msg });
+      }
+      this.log(slot.id, stack.frames.length > 0 ? `pid ${proc.pid} was stuck at:\n    ${stack.frames.join('\n    ')}` : `no stack captured: ${stack.error ?? 'unknown'}`);
+      this.lastStderr = proc.stderrTail.toArray();
+      proc.killWith(`killed: ${why}`);
+    });
+  }
+
+  /** Workers able to serve now, and how many the supervisor's /ready needs. */
+  readiness(): { ready: number; needed: number } {
+    const ready = this.slots.filter((s) => s.status === 'online' && s.proc !== null && !s.proc.exited).length;
+    return { ready, needed: this.stopped ? 0 : Math.min(this.spec.minReady, this.spec.instances) };
   }
 
   // ---- views ------------------------------------------------------------
@@ -506,6 +575,7 @@ export class App {
       uptimeMs: pid !== null && proc ? proc.uptimeMs : 0,
       cpu: usage?.cpu ?? 0,
       memory: usage?.memory ?? 0,
+      shed: proc?.shed ?? 0,
       reason,
     };
   }

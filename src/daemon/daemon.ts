@@ -3,7 +3,9 @@ import * as net from 'node:net';
 import { HerdError } from '../errors';
 import { HERD_VERSION, PROTOCOL_VERSION } from '../protocol/version';
 import { ensureHome, type HerdPaths } from '../util/paths';
+import type { HealthEndpointSpec } from '../config/types';
 import { ControlServer, type HandlerTable } from './controlServer';
+import { HealthEndpoint } from './healthEndpoint';
 import type { LogSink } from './logSink';
 import { Supervisor } from './supervisor';
 
@@ -14,14 +16,36 @@ import { Supervisor } from './supervisor';
 export class Daemon {
   readonly supervisor: Supervisor;
   private readonly control: ControlServer;
+  private readonly health: HealthEndpoint;
   private stopping: Promise<string[]> | null = null;
   private endFollowers: () => void = () => {};
   /** Resolves when the daemon shuts down, ending `herd logs --follow` streams. */
   private readonly closing = new Promise<void>((resolve) => (this.endFollowers = resolve));
+  private draining: Promise<string[]> | null = null;
 
   constructor(private readonly paths: HerdPaths, private readonly logs: LogSink, private readonly onKill: () => void) {
     this.supervisor = new Supervisor(logs);
     this.control = new ControlServer(this.handlers());
+    this.health = new HealthEndpoint(this.supervisor);
+  }
+
+  /** Serve /ready and /live as the config's top-level `health` says. */
+  configureHealth(spec: HealthEndpointSpec | null | undefined): Promise<void> {
+    return spec ? this.health.configure(spec) : Promise.resolve();
+  }
+
+  /**
+   * /ready turns 503, then after `health.shutdownDelay` (time for load
+   * balancers to notice) every app drains. Safe to call more than once.
+   */
+  private drainAll(): Promise<string[]> {
+    this.draining ??= (async () => {
+      this.health.beginShutdown();
+      const delay = this.health.shutdownDelay;
+      if (delay > 0) await new Promise((resolve) => setTimeout(resolve, delay));
+      return this.supervisor.shutdown();
+    })();
+    return this.draining;
   }
 
   async listen(): Promise<void> {
@@ -34,9 +58,10 @@ export class Daemon {
   /** Drain every app, then close the socket. Safe to call more than once. */
   shutdown(): Promise<string[]> {
     this.stopping ??= (async () => {
-      const names = await this.supervisor.shutdown();
+      const names = await this.drainAll();
       this.endFollowers();
       await this.control.close();
+      await this.health.close();
       fs.rmSync(this.paths.pidFile, { force: true });
       return names;
     })();
@@ -47,7 +72,10 @@ export class Daemon {
     const s = this.supervisor;
     return {
       hello: async () => ({ protocol: PROTOCOL_VERSION, version: HERD_VERSION, pid: process.pid, home: this.paths.home }),
-      start: async (r) => s.start(r.apps),
+      start: async (r) => {
+        await this.configureHealth(r.health);
+        return s.start(r.apps);
+      },
       stop: async (r) => ({ names: await s.stop(r.target) }),
       restart: async (r) => ({ names: await s.restart(r.target) }),
       reload: async (r, progress) => ({ names: await s.reload(r.target, r.specs, progress) }),
@@ -69,7 +97,7 @@ export class Daemon {
       },
       flush: async (r) => ({ names: await this.logs.flush(r.target === 'all' ? null : r.target) }),
       kill: async () => {
-        const stopped = await this.supervisor.shutdown();
+        const stopped = await this.drainAll();
         // Answer first, then close the socket and leave.
         setImmediate(() => void this.shutdown().then(this.onKill));
         return { stopped };

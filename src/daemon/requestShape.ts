@@ -32,12 +32,21 @@ export function requestProblem(request: unknown): string | null {
   for (const field of STRING_FIELDS[type]) {
     if (typeof r[field] !== 'string') return `${type}.${field} must be a string`;
   }
-  if (type === 'start') return specsProblem(r.apps, 'start.apps');
   if (type === 'logs') {
     if (r.name !== null && typeof r.name !== 'string') return 'logs.name must be a string or null';
     if (!Array.isArray(r.streams) || !r.streams.every((s) => STREAMS.includes(s as Stream))) return `logs.streams must be an array of ${STREAMS.join(', ')}`;
   }
+  if (type === 'start') return specsProblem(r.apps, 'start.apps') ?? healthProblem(r.health);
   if (type === 'reload' && r.specs !== null) return specsProblem(r.specs, 'reload.specs');
+  return null;
+}
+
+function healthProblem(value: unknown): string | null {
+  if (value === undefined || value === null) return null;
+  const h = value as Record<string, unknown>;
+  if (typeof value !== 'object' || !Number.isInteger(h.port) || typeof h.host !== 'string' || typeof h.shutdownDelay !== 'number') {
+    return 'start.health must be { port, host, shutdownDelay }';
+  }
   return null;
 }
 

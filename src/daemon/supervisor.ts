@@ -4,6 +4,7 @@ import type { AppDetail, AppInfo } from '../protocol/control';
 import { App, type Progress } from './app';
 import type { LogSink } from './logSink';
 import { ProcStats } from './procStats';
+import { WorkerMonitor } from './workerMonitor';
 
 const SAMPLE_INTERVAL_MS = 1000;
 
@@ -17,10 +18,18 @@ export class Supervisor {
   private uniqueId = 0;
   private readonly sampler: NodeJS.Timeout;
   private sampling = false;
+  private readonly monitor: WorkerMonitor;
 
   constructor(private readonly logs: LogSink) {
     this.sampler = setInterval(() => void this.sample(), SAMPLE_INTERVAL_MS);
     this.sampler.unref();
+    this.monitor = new WorkerMonitor(() => this.apps.values());
+  }
+
+  /** True when every app that is not stopped has its `minReady` workers serving (the supervisor's /ready). */
+  ready(): { ok: boolean; apps: { name: string; ready: number; needed: number }[] } {
+    const apps = [...this.apps.values()].map((a) => ({ name: a.name, ...a.readiness() }));
+    return { ok: apps.every((a) => a.ready >= a.needed), apps };
   }
 
   names(): string[] {
@@ -110,6 +119,7 @@ export class Supervisor {
   /** Stop every app (graceful), e.g. before the daemon exits. */
   async shutdown(): Promise<string[]> {
     clearInterval(this.sampler);
+    this.monitor.close();
     const names = this.names();
     await Promise.all([...this.apps.values()].map((a) => a.stop()));
     return names;

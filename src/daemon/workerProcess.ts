@@ -20,6 +20,12 @@ export interface ExitInfo {
   uptimeMs: number;
 }
 
+export interface HealthOutcome {
+  /** HTTP status, or 0 when the check got no answer. */
+  status: number;
+  error: string | null;
+}
+
 export type ReadyOutcome = { kind: 'ready' } | { kind: 'exited'; exit: ExitInfo } | { kind: 'timeout' };
 
 export interface WorkerProcessOptions {
@@ -48,6 +54,23 @@ export class WorkerProcess {
   draining = false;
   exited: ExitInfo | null = null;
   readonly listening: string[] = [];
+  /** Last answer of the agent to a ping (stall watchdog); the start time until the first one. */
+  lastPongAt = Date.now();
+  /** Requests the agent's overload guard answered 503, and whether it sheds now (as of the last pong). */
+  shed = 0;
+  shedding = false;
+  /** Consecutive failed health checks. */
+  healthFailures = 0;
+  healthPending = false;
+  lastHealthAt = 0;
+  /** The inspector's WebSocket URL once the worker opened it (SIGUSR1), for a stack capture. */
+  inspectorUrl: string | null = null;
+  private readonly inspectorWaiters = new Set<(url: string) => void>();
+  private pingSeq = 0;
+  private healthSeq = 0;
+  private readonly healthWaiters = new Map<number, (outcome: HealthOutcome) => void>();
+  /** Why the daemon killed it, shown instead of "killed by SIGKILL". */
+  private killReason: string | null = null;
   private intended = false;
   private killTimer: NodeJS.Timeout | null = null;
   private readonly exitWaiters: ((info: ExitInfo) => void)[] = [];
@@ -72,8 +95,13 @@ export class WorkerProcess {
     // never mix with the app's stdout and cost the IPC channel nothing.
     if (spec.accessLog) env.HERD_ACCESS_LOG = String(ACCESS_FD);
     else delete env.HERD_ACCESS_LOG;
+    if (spec.overload) env.HERD_OVERLOAD = JSON.stringify(spec.overload);
+    else delete env.HERD_OVERLOAD;
+    // A stalled worker's stack is read through the inspector, which SIGUSR1
+    // opens even while JS is blocked; port 0 so that workers never collide.
+    const inspect = spec.stallTimeout > 0 ? ['--inspect-port=0'] : [];
 
-    this.child = spawn(spec.interpreter, ['--require', AGENT_PATH, ...spec.nodeArgs, spec.script, ...spec.args], {
+    this.child = spawn(spec.interpreter, ['--require', AGENT_PATH, ...inspect, ...spec.nodeArgs, spec.script, ...spec.args], {
       cwd: spec.cwd,
       env,
       stdio: spec.accessLog ? ['ignore', 'pipe', 'pipe', 'ipc', 'pipe'] : ['ignore', 'pipe', 'pipe', 'ipc'],
@@ -85,7 +113,11 @@ export class WorkerProcess {
 
     opts.logs.configure(spec.name, spec.logs);
     const write = (stream: Stream) => (msg: string) => {
-      if (stream === 'err') this.stderrTail.push(msg);
+      if (stream === 'err') {
+        this.stderrTail.push(msg);
+        const url = /^Debugger listening on (ws:\/\/\S+)/.exec(msg)?.[1];
+        if (url) this.onInspector(url);
+      }
       opts.logs.write({ time: Date.now(), app: spec.name, worker: opts.slot, stream, msg });
     };
     const maxLine = spec.logs.maxLineLength;
@@ -172,6 +204,48 @@ export class WorkerProcess {
     return this.waitExit();
   }
 
+  /** Stall watchdog: the agent answers with a pong from its event loop. */
+  ping(): void {
+    this.send({ type: 'ping', seq: ++this.pingSeq });
+  }
+
+  /** Ask the agent to request `path` from its own HTTP server; never rejects. */
+  healthCheck(path: string, timeoutMs: number): Promise<HealthOutcome> {
+    const id = ++this.healthSeq;
+    return new Promise((resolve) => {
+      // The agent times the request out itself; this covers an agent that cannot answer at all.
+      const timer = setTimeout(() => finish({ status: 0, error: `no answer within ${timeoutMs}ms` }), timeoutMs + 1000);
+      const finish = (outcome: HealthOutcome) => {
+        clearTimeout(timer);
+        this.healthWaiters.delete(id);
+        resolve(outcome);
+      };
+      this.healthWaiters.set(id, finish);
+      if (!this.send({ type: 'healthCheck', id, path, timeoutMs })) finish({ status: 0, error: 'worker not connected' });
+    });
+  }
+
+  /** Resolves with the inspector URL once the worker printed it, or null after `timeoutMs`. */
+  openInspector(timeoutMs: number): Promise<string | null> {
+    if (this.inspectorUrl) return Promise.resolve(this.inspectorUrl);
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => done(null), timeoutMs);
+      const done = (url: string | null) => {
+        clearTimeout(timer);
+        this.inspectorWaiters.delete(done);
+        resolve(url);
+      };
+      this.inspectorWaiters.add(done);
+      this.signal('SIGUSR1');
+    });
+  }
+
+  /** SIGKILL a worker that cannot drain (stalled); its exit is a crash with this reason. */
+  killWith(reason: string): void {
+    this.killReason = reason;
+    this.signal('SIGKILL');
+  }
+
   /** Immediate stop, for a new worker that failed to become ready. */
   kill(): Promise<ExitInfo> {
     this.intended = true;
@@ -218,12 +292,26 @@ export class WorkerProcess {
         return;
       case 'drained':
         return;
+      case 'pong':
+        this.lastPongAt = Date.now();
+        this.shed = message.shed;
+        this.shedding = message.shedding;
+        return;
+      case 'healthResult':
+        this.healthWaiters.get(message.id)?.({ status: message.status, error: message.error });
+        return;
     }
+  }
+
+  private onInspector(url: string): void {
+    this.inspectorUrl = url;
+    for (const waiter of [...this.inspectorWaiters]) waiter(url);
   }
 
   private markReady(how: string): void {
     if (this.ready || this.exited || this.draining) return;
     this.ready = true;
+    this.lastPongAt = Date.now();
     for (const waiter of [...this.readyWaiters]) waiter({ kind: 'ready' });
     this.opts.onReady(this, how);
   }
@@ -238,7 +326,7 @@ export class WorkerProcess {
       code,
       signal,
       intended: this.intended,
-      reason: describeExit(code, signal),
+      reason: this.killReason ?? describeExit(code, signal),
       uptimeMs: Date.now() - this.startedAt,
     };
     this.exited = info;

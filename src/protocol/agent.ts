@@ -9,7 +9,11 @@ export const AGENT_CMD = 'NODE_HERD';
 
 export type DaemonToAgent =
   /** Drain and exit: stop accepting, finish in-flight requests, run onShutdown hooks. */
-  | { type: 'shutdown'; timeoutMs: number };
+  | { type: 'shutdown'; timeoutMs: number }
+  /** Stall watchdog: answered with 'pong' from the worker's event loop. */
+  | { type: 'ping'; seq: number }
+  /** Request `path` from this worker's own HTTP server, in-process; answered with 'healthResult'. */
+  | { type: 'healthCheck'; id: number; path: string; timeoutMs: number };
 
 export type AgentToDaemon =
   /** The app called ready() from the runtime API. */
@@ -17,7 +21,11 @@ export type AgentToDaemon =
   /** The agent began draining (so the daemon can show it). */
   | { type: 'draining' }
   /** In-flight work is done; the worker is about to exit on its own. */
-  | { type: 'drained'; closedIdle: number; finished: number };
+  | { type: 'drained'; closedIdle: number; finished: number }
+  /** Answer to 'ping'; carries the overload guard's counters. */
+  | { type: 'pong'; seq: number; shed: number; shedding: boolean }
+  /** Outcome of a 'healthCheck': the HTTP status, or 0 and the reason it failed. */
+  | { type: 'healthResult'; id: number; status: number; error: string | null };
 
 export type Envelope<T> = T & { cmd: typeof AGENT_CMD };
 

@@ -1,11 +1,12 @@
-import type { AppSpec } from '../config/types';
+import type { AppSpec, HealthEndpointSpec } from '../config/types';
 import type { ErrorData } from '../errors';
 import type { LogLine, Stream } from '../logs/format';
 
 /** CLI/client -> daemon. Every request carries the protocol version and an id. */
 export type ControlRequest =
   | { type: 'hello' }
-  | { type: 'start'; apps: AppSpec[] }
+  /** `health`: the config file's top-level readiness endpoint, started (or moved) with the apps. */
+  | { type: 'start'; apps: AppSpec[]; health?: HealthEndpointSpec | null }
   | { type: 'stop'; target: string }
   | { type: 'restart'; target: string }
   | { type: 'reload'; target: string; specs: AppSpec[] | null }
@@ -55,6 +56,8 @@ export interface WorkerInfo {
   cpu: number;
   /** RSS in bytes. */
   memory: number;
+  /** Requests the worker's overload guard answered 503 (as of its last watchdog ping). */
+  shed: number;
   /** Why the worker is in this status. */
   reason: string;
 }

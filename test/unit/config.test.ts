@@ -479,3 +479,50 @@ describe('problems and warnings', () => {
     ]);
   });
 });
+
+describe('protection settings', () => {
+  test('overload, healthCheck, stallTimeout, minReady and the top-level health endpoint', async () => {
+    const cfg = await file('herd.config.js', `module.exports = {
+      health: { port: 9000, shutdownDelay: '2s' },
+      apps: [
+        { name: 'api', script: '../server.js', overload: { maxEventLoopDelay: '100ms', maxInFlight: 50 },
+          healthCheck: { path: '/status', interval: '2s' }, stallTimeout: '20s', minReady: 2 },
+        { name: 'plain', script: '../server.js', health_check: '/up' },
+      ],
+    };`);
+    const { specs, settings, warnings } = await loadTarget(cfg, options());
+    assert.deepEqual(warnings, []);
+    assert.deepEqual(settings, { health: { port: 9000, host: '127.0.0.1', shutdownDelay: 2000 } });
+    const [api, plain] = specs;
+    assert.deepEqual(api?.overload, {
+      maxEventLoopDelay: 100, maxEventLoopUtilization: null, maxInFlight: 50, retryAfter: 1000,
+      exempt: [...DEFAULTS.overload.exempt, '/status'],
+    });
+    assert.deepEqual(api?.healthCheck, { path: '/status', interval: 2000, timeout: 2000, failures: 3 });
+    assert.equal(api?.stallTimeout, 20_000);
+    assert.equal(api?.minReady, 2);
+    assert.equal(plain?.overload, null);
+    assert.deepEqual(plain?.healthCheck, { path: '/up', ...DEFAULTS.healthCheck });
+    assert.equal(plain?.stallTimeout, DEFAULTS.stallTimeout);
+    const script = await loadTarget(path.join(dir, 'server.js'), options());
+    assert.deepEqual(script.settings, { health: null });
+    assert.equal(script.specs[0]?.overload, null);
+  });
+
+  test('bad protection settings are problems with their paths', async () => {
+    const cfg = await file('herd.config.json', JSON.stringify({
+      health: { host: 'localhost' },
+      apps: [{ script: '../server.js', overload: { maxEventLoopUtilization: 2, exempt: ['health'] }, healthCheck: { interval: 'often' }, minReady: -1 },
+        { name: 'b', script: '../server.js', overload: {} }],
+    }));
+    assert.deepEqual(await problems(cfg), [
+      'health.port: is required (the port of /ready and /live)',
+      'apps[0].healthCheck.path: is required (the path to request, e.g. \'/health\')',
+      "apps[0].healthCheck.interval: must be a duration of at least 100ms in ms or like '30s', '5m'; got \"often\"",
+      'apps[0].minReady: must be an integer >= 0; got -1',
+      'apps[0].overload.maxEventLoopUtilization: must be a number above 0 and at most 1 (a fraction of the time the loop is busy); got 2',
+      "apps[0].overload.exempt[0]: must be a path starting with '/' and without spaces; got \"health\"",
+      'apps[1].overload: sets no limit: give maxEventLoopDelay, maxEventLoopUtilization or maxInFlight',
+    ]);
+  });
+});

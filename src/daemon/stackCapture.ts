@@ -1,0 +1,74 @@
+import { WebSocketClient } from './webSocket';
+
+/**
+ * Where a stalled worker is stuck, read through V8's inspector. A diagnostic
+ * report or a signal handler needs the blocked JS thread; the inspector does
+ * not: SIGUSR1 makes Node open it on its own thread (workers run with
+ * --inspect-port=0, so it picks a free port on 127.0.0.1 and prints the URL
+ * on stderr), and `Debugger.pause` interrupts even a busy loop. Everything is
+ * time-boxed: the worker is killed right after, stack or no stack.
+ */
+export interface StackCapture {
+  /** Innermost first, like an Error stack: 'at fn (file:line:column)'. */
+  frames: string[];
+  /** Why there are no frames. */
+  error: string | null;
+}
+
+export interface InspectableProcess {
+  openInspector(timeoutMs: number): Promise<string | null>;
+}
+
+export interface CallFrame {
+  functionName: string;
+  /** Often empty: the script's URL comes from its Debugger.scriptParsed event. */
+  url: string;
+  location: { scriptId: string; lineNumber: number; columnNumber: number };
+}
+
+const MAX_FRAMES = 20;
+
+export function formatFrame(frame: CallFrame): string {
+  const where = `${frame.url || '<anonymous>'}:${frame.location.lineNumber + 1}:${frame.location.columnNumber + 1}`;
+  return frame.functionName ? `at ${frame.functionName} (${where})` : `at ${where}`;
+}
+
+export async function captureStack(proc: InspectableProcess, timeoutMs: number): Promise<StackCapture> {
+  const deadline = Date.now() + timeoutMs;
+  const left = () => Math.max(1, deadline - Date.now());
+  const url = await proc.openInspector(left());
+  if (url === null) return { frames: [], error: `the inspector did not open within ${timeoutMs}ms` };
+  let ws: WebSocketClient;
+  try {
+    ws = await WebSocketClient.connect(url, left());
+  } catch (err) {
+    return { frames: [], error: `cannot connect to the inspector: ${(err as Error).message}` };
+  }
+  try {
+    return await new Promise<StackCapture>((resolve) => {
+      const timer = setTimeout(() => resolve({ frames: [], error: `the worker did not pause within ${timeoutMs}ms` }), left());
+      // Debugger.enable announces every script, with the URL the frames refer to by id.
+      const urls = new Map<string, string>();
+      ws.onMessage((text) => {
+        let message: { method?: string; params?: { callFrames?: CallFrame[]; scriptId?: string; url?: string } };
+        try {
+          message = JSON.parse(text) as typeof message;
+        } catch {
+          return;
+        }
+        if (message.method === 'Debugger.scriptParsed' && message.params?.scriptId) {
+          urls.set(message.params.scriptId, message.params.url ?? '');
+        }
+        if (message.method !== 'Debugger.paused') return;
+        clearTimeout(timer);
+        const frames = (message.params?.callFrames ?? []).slice(0, MAX_FRAMES)
+          .map((f) => formatFrame({ ...f, url: f.url || (urls.get(f.location.scriptId) ?? '') }));
+        resolve({ frames, error: null });
+      });
+      ws.send(JSON.stringify({ id: 1, method: 'Debugger.enable' }));
+      ws.send(JSON.stringify({ id: 2, method: 'Debugger.pause' }));
+    });
+  } finally {
+    ws.close();
+  }
+}
