@@ -7,6 +7,7 @@ import cluster from 'node:cluster';
 import { AGENT_CMD, isDaemonMessage, type AgentToDaemon } from '../protocol/agent';
 import { Agent, AGENT_GLOBAL } from './agent';
 import { HttpProbe } from './httpProbe';
+import { MetricsCollector } from './metrics';
 
 function sendToDaemon(message: AgentToDaemon): void {
   if (typeof process.send !== 'function' || !process.connected) return;
@@ -38,6 +39,14 @@ const agent = new Agent(
 
 /** Every consumer of per-request data (metrics, access log) subscribes to this one probe. */
 export const probe = new HttpProbe();
+
+// Metrics are on unless the app's config says `metrics: false`; off, nothing
+// subscribes to the probe and no timer runs.
+if (process.env.HERD_METRICS !== '0' && typeof process.send === 'function') {
+  const collector = new MetricsCollector(probe, (report) => sendToDaemon({ type: 'metrics', report }));
+  collector.start();
+  agent.attachMetrics(collector);
+}
 
 // Workers run in their own process group, so nothing else ends them when the
 // supervisor dies. Cluster workers exit on disconnect through Node's own

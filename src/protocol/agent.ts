@@ -5,6 +5,8 @@
  * process.on('message') listeners never see them and they do not keep the
  * channel referenced.
  */
+import type { MetricsReport } from '../metrics/report';
+
 export const AGENT_CMD = 'NODE_HERD';
 
 export type DaemonToAgent =
@@ -17,7 +19,9 @@ export type AgentToDaemon =
   /** The agent began draining (so the daemon can show it). */
   | { type: 'draining' }
   /** In-flight work is done; the worker is about to exit on its own. */
-  | { type: 'drained'; closedIdle: number; finished: number };
+  | { type: 'drained'; closedIdle: number; finished: number }
+  /** Once a second while metrics are on (HERD_METRICS=1): deltas and current gauges. */
+  | { type: 'metrics'; report: MetricsReport };
 
 export type Envelope<T> = T & { cmd: typeof AGENT_CMD };
 
