@@ -17,6 +17,8 @@ import {
   type CliOverrides,
   type ConfigProblem,
   type CrashLoopSpec,
+  type DaemonSettings,
+  type PrometheusSettings,
   type ReloadSpec,
 } from './types';
 
@@ -40,6 +42,8 @@ export interface LoadOptions {
 export interface LoadResult {
   specs: AppSpec[];
   warnings: string[];
+  /** A config file's top-level daemon settings; null for a script target. */
+  settings: DaemonSettings | null;
 }
 
 const CONFIG_BASENAME = /^(herd\.config|ecosystem\.config|ecosystem)\.(js|cjs|mjs)$|\.config\.(js|cjs|mjs)$/;
@@ -98,9 +102,10 @@ function loadScript(target: string, opts: LoadOptions): LoadResult {
     backoff: { ...DEFAULTS.backoff },
     crashLoop: { ...DEFAULTS.crashLoop },
     reload: { ...DEFAULTS.reload },
+    metrics: true,
     source: { configFile: null, envName: opts.envName, cliOverrides: copyOverrides(opts.overrides) },
   };
-  return { specs: [deepFreeze(spec)], warnings };
+  return { specs: [deepFreeze(spec)], warnings, settings: null };
 }
 
 function scriptBaseName(script: string): string {
@@ -116,11 +121,12 @@ async function loadConfigFile(file: string, opts: LoadOptions): Promise<LoadResu
   const exported = path.extname(file) === '.json' ? await readJson(file, label) : await readModule(file, label);
   const r = new Report(label);
   const drafts = readTopLevel(exported, path.dirname(file), r);
+  const settings = readSettings(exported, r);
   const specs = buildSpecs(drafts, file, opts, r);
   if (r.problems.length > 0) {
     throw new HerdError('HERD_ERR_CONFIG_INVALID', { file: label }, byApp(r.problems).map((p) => `${p.path}: ${p.message}`));
   }
-  return { specs: specs.map(deepFreeze), warnings: r.warnings };
+  return { specs: specs.map(deepFreeze), warnings: r.warnings, settings: deepFreeze(settings) };
 }
 
 /** Problems grouped by app in file order (checks run in two passes); CLI-flag problems last. */
@@ -314,6 +320,7 @@ const FIELD_KEYS = {
   backoff: ['backoff'],
   crashLoop: ['crashLoop'],
   reload: ['reload'],
+  metrics: ['metrics'],
   maxRestarts: ['max_restarts'],
   minUptime: ['min_uptime'],
   restartDelay: ['restart_delay'],
@@ -412,7 +419,7 @@ function pick(raw: Record<string, unknown>, field: Field, at: string, r: Report)
 // ---------------------------------------------------------------------------
 // Top level: { apps: [...] }, a bare array, or a single app object
 
-const TOP_LEVEL_KEYS = ['apps', 'deploy'];
+const TOP_LEVEL_KEYS = ['apps', 'deploy', 'metrics'];
 
 function readTopLevel(exported: unknown, baseDir: string, r: Report): Draft[] {
   if (Array.isArray(exported)) return readApps(exported, 'apps', baseDir, r);
@@ -426,13 +433,34 @@ function readTopLevel(exported: unknown, baseDir: string, r: Report): Draft[] {
   }
   for (const key of Object.keys(exported)) {
     if (key === 'deploy') r.warn(key, 'PM2 option not supported by herd; ignored');
-    else if (key !== 'apps') r.warn(key, unknownKeyMessage(key, TOP_LEVEL_KEYS));
+    else if (key !== 'apps' && key !== 'metrics') r.warn(key, unknownKeyMessage(key, TOP_LEVEL_KEYS));
   }
   if (!Array.isArray(exported.apps)) {
     r.problem('apps', `must be an array of apps; got ${exported.apps === undefined ? 'nothing' : show(exported.apps)}`);
     return [];
   }
   return readApps(exported.apps, 'apps', baseDir, r);
+}
+
+const LOOPBACK = new Set(['127.0.0.1', '::1', 'localhost']);
+
+/** Top level `metrics: { prometheus: { port, host, token } }`. */
+function readSettings(exported: unknown, r: Report): DaemonSettings {
+  if (!isRecord(exported) || !('apps' in exported) || exported.metrics === undefined) return { prometheus: null };
+  const metrics = readObject({ key: 'metrics', value: exported.metrics }, ['prometheus'], r);
+  const promSetting = sub(metrics, 'prometheus', 'metrics');
+  const prom = readObject(promSetting, ['port', 'host', 'token'], r);
+  if (promSetting === undefined || prom === undefined) return { prometheus: null };
+  const portSetting = sub(prom, 'port', promSetting.key);
+  if (portSetting === undefined) r.problem(`${promSetting.key}.port`, 'is required (the port to serve /metrics on)');
+  const port = portSetting === undefined ? null : readPort(portSetting, r);
+  const host = readString(sub(prom, 'host', promSetting.key), r) ?? '127.0.0.1';
+  const token = readString(sub(prom, 'token', promSetting.key), r) ?? null;
+  if (!LOOPBACK.has(host) && token === null) {
+    r.warn(`${promSetting.key}.host`, `${host} is reachable from other machines and no token is set: anyone who can reach it can read your metrics`);
+  }
+  const settings: PrometheusSettings = { port: port ?? 0, host, token };
+  return { prometheus: port === null ? null : settings };
 }
 
 function readApps(list: unknown[], at: string, baseDir: string, r: Report): Draft[] {
@@ -478,6 +506,7 @@ interface Draft {
   backoff: BackoffSpec;
   crashLoop: CrashLoopSpec;
   reload: ReloadSpec;
+  metrics: boolean;
 }
 
 /** Reads every setting of one app, reporting each problem. */
@@ -518,6 +547,7 @@ function readApp(raw: Record<string, unknown>, at: string, baseDir: string, r: R
     backoff: readBackoff(raw, at, r),
     crashLoop: readCrashLoop(raw, at, r),
     reload: readReload(get('reload'), r),
+    metrics: readBoolean(get('metrics'), r) ?? true,
   };
   draft.ok = r.problems.length === before;
   return draft;
@@ -841,6 +871,7 @@ function toSpec(d: Draft, file: string, opts: LoadOptions, r: Report): AppSpec |
     backoff: d.backoff,
     crashLoop: d.crashLoop,
     reload: d.reload,
+    metrics: d.metrics,
     source: { configFile: file, envName: opts.envName, cliOverrides: copyOverrides(opts.overrides) },
   };
 }

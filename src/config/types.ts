@@ -34,6 +34,8 @@ export interface AppSpec {
   readonly backoff: BackoffSpec;
   readonly crashLoop: CrashLoopSpec;
   readonly reload: ReloadSpec;
+  /** Measure requests, event loop, CPU and memory in the workers (`metrics: false` turns it off). */
+  readonly metrics: boolean;
   /** Where the spec came from, so `herd reload <name>` can re-read it. */
   readonly source: AppSource;
 }
@@ -77,6 +79,20 @@ export interface CliOverrides {
   readonly name?: string;
   readonly instances?: string;
   readonly args?: readonly string[];
+}
+
+/** Daemon-wide settings from a config file's top level. */
+export interface DaemonSettings {
+  /** `metrics: { prometheus: { port, host, token } }`; null when not configured. */
+  readonly prometheus: PrometheusSettings | null;
+}
+
+export interface PrometheusSettings {
+  readonly port: number;
+  /** Default 127.0.0.1. */
+  readonly host: string;
+  /** When set, scrapes must send `Authorization: Bearer <token>`. */
+  readonly token: string | null;
 }
 
 /** A problem found while validating: where it is and what is wrong. */

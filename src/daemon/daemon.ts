@@ -2,9 +2,11 @@ import * as fs from 'node:fs';
 import * as net from 'node:net';
 import { HerdError } from '../errors';
 import { HERD_VERSION, PROTOCOL_VERSION } from '../protocol/version';
+import type { DaemonSettings } from '../config/types';
 import { ensureHome, type HerdPaths } from '../util/paths';
 import { ControlServer, type HandlerTable } from './controlServer';
 import type { LogSink } from './logSink';
+import { PrometheusServer } from './prometheusServer';
 import { Supervisor } from './supervisor';
 
 /**
@@ -14,10 +16,12 @@ import { Supervisor } from './supervisor';
 export class Daemon {
   readonly supervisor: Supervisor;
   private readonly control: ControlServer;
+  private readonly prometheus: PrometheusServer;
   private stopping: Promise<string[]> | null = null;
 
   constructor(private readonly paths: HerdPaths, logs: LogSink, private readonly onKill: () => void) {
     this.supervisor = new Supervisor(logs);
+    this.prometheus = new PrometheusServer(() => this.supervisor.prometheus());
     this.control = new ControlServer(this.handlers());
   }
 
@@ -32,6 +36,7 @@ export class Daemon {
   shutdown(): Promise<string[]> {
     this.stopping ??= (async () => {
       const names = await this.supervisor.shutdown();
+      await this.prometheus.close();
       await this.control.close();
       fs.rmSync(this.paths.pidFile, { force: true });
       return names;
@@ -39,11 +44,26 @@ export class Daemon {
     return this.stopping;
   }
 
+  /**
+   * Apply a config file's daemon settings (the Prometheus endpoint). Null
+   * means the target was a script: the settings stay as they are.
+   */
+  async configure(settings: DaemonSettings | null | undefined): Promise<string | null> {
+    if (settings === null || settings === undefined) return this.prometheus.address;
+    return this.prometheus.configure(settings.prometheus);
+  }
+
   private handlers(): HandlerTable {
     const s = this.supervisor;
     return {
       hello: async () => ({ protocol: PROTOCOL_VERSION, version: HERD_VERSION, pid: process.pid, home: this.paths.home }),
-      start: async (r) => s.start(r.apps),
+      start: async (r) => {
+        // Both run even when one fails: apps start whatever happens to the endpoint.
+        const [apps, prometheus] = await Promise.allSettled([s.start(r.apps), this.configure(r.settings)]);
+        if (apps.status === 'rejected') throw apps.reason;
+        if (prometheus.status === 'rejected') throw prometheus.reason;
+        return { ...apps.value, prometheus: prometheus.value };
+      },
       stop: async (r) => ({ names: await s.stop(r.target) }),
       restart: async (r) => ({ names: await s.restart(r.target) }),
       reload: async (r, progress) => ({ names: await s.reload(r.target, r.specs, progress) }),
@@ -51,6 +71,8 @@ export class Daemon {
       scale: async (r, progress) => s.scale(r.name, r.count, progress),
       list: async () => s.list(),
       describe: async (r) => s.describe(r.name),
+      metrics: async (r) => s.metrics(r.name, r.worker),
+      monit: async () => s.monit(),
       kill: async () => {
         const stopped = await this.supervisor.shutdown();
         // Answer first, then close the socket and leave.

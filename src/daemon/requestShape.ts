@@ -14,6 +14,8 @@ const STRING_FIELDS: Record<RequestType, readonly string[]> = {
   scale: ['name', 'count'],
   list: [],
   describe: ['name'],
+  metrics: ['name'],
+  monit: [],
   kill: [],
 };
 
@@ -29,8 +31,22 @@ export function requestProblem(request: unknown): string | null {
   for (const field of STRING_FIELDS[type]) {
     if (typeof r[field] !== 'string') return `${type}.${field} must be a string`;
   }
-  if (type === 'start') return specsProblem(r.apps, 'start.apps');
+  if (type === 'start') return specsProblem(r.apps, 'start.apps') ?? settingsProblem(r.settings);
+  if (type === 'metrics' && r.worker !== null && !Number.isInteger(r.worker)) return 'metrics.worker must be an integer or null';
   if (type === 'reload' && r.specs !== null) return specsProblem(r.specs, 'reload.specs');
+  return null;
+}
+
+function settingsProblem(value: unknown): string | null {
+  if (value === undefined || value === null) return null;
+  if (typeof value !== 'object') return 'start.settings must be an object';
+  const prom = (value as { prometheus?: unknown }).prometheus;
+  if (prom === null || prom === undefined) return null;
+  if (typeof prom !== 'object') return 'start.settings.prometheus must be an object or null';
+  const p = prom as Record<string, unknown>;
+  if (!Number.isInteger(p.port) || (p.port as number) < 0 || (p.port as number) > 65535) return 'start.settings.prometheus.port must be a port number';
+  if (typeof p.host !== 'string') return 'start.settings.prometheus.host must be a string';
+  if (p.token !== null && typeof p.token !== 'string') return 'start.settings.prometheus.token must be a string or null';
   return null;
 }
 

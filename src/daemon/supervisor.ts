@@ -1,5 +1,7 @@
 import type { AppSpec } from '../config/types';
 import { HerdError } from '../errors';
+import { renderPrometheus } from '../metrics/prometheus';
+import type { AppMetricsView, MonitApp } from '../metrics/view';
 import type { AppDetail, AppInfo } from '../protocol/control';
 import { App, type Progress } from './app';
 import type { LogSink } from './logSink';
@@ -100,6 +102,19 @@ export class Supervisor {
     return this.get(name).detail();
   }
 
+  metrics(name: string, worker: number | null): AppMetricsView {
+    return this.get(name).metricsView(worker);
+  }
+
+  monit(): MonitApp[] {
+    return [...this.apps.values()].map((a) => a.monitView());
+  }
+
+  /** Prometheus text for every app, from what the daemon holds (never asks a worker). */
+  prometheus(): string {
+    return renderPrometheus([...this.apps.values()].map((a) => a.promApp()));
+  }
+
   /** Stop every app (graceful), e.g. before the daemon exits. */
   async shutdown(): Promise<string[]> {
     clearInterval(this.sampler);
@@ -125,7 +140,11 @@ export class Supervisor {
     try {
       const procs = [...this.apps.values()].flatMap((a) => a.processes());
       await this.stats.sample(procs.map((p) => p.pid).filter((p): p is number => p !== null));
-      for (const app of this.apps.values()) this.enforceMemoryLimit(app);
+      const now = Date.now();
+      for (const app of this.apps.values()) {
+        this.enforceMemoryLimit(app);
+        app.tickMetrics(now);
+      }
     } finally {
       this.sampling = false;
     }

@@ -1,10 +1,12 @@
-import type { AppSpec } from '../config/types';
+import type { AppSpec, DaemonSettings } from '../config/types';
+import type { AppMetricsView, MonitApp } from '../metrics/view';
 import type { ErrorData } from '../errors';
 
 /** CLI/client -> daemon. Every request carries the protocol version and an id. */
 export type ControlRequest =
   | { type: 'hello' }
-  | { type: 'start'; apps: AppSpec[] }
+  /** `settings` from a config file's top level; absent or null leaves the daemon's as they are. */
+  | { type: 'start'; apps: AppSpec[]; settings?: DaemonSettings | null }
   | { type: 'stop'; target: string }
   | { type: 'restart'; target: string }
   | { type: 'reload'; target: string; specs: AppSpec[] | null }
@@ -12,6 +14,10 @@ export type ControlRequest =
   | { type: 'scale'; name: string; count: string }
   | { type: 'list' }
   | { type: 'describe'; name: string }
+  /** One app's metrics, or one worker's (by id) with `worker`. */
+  | { type: 'metrics'; name: string; worker: number | null }
+  /** Every app's metrics with the last minute of its 1 s series, for `herd monit`. */
+  | { type: 'monit' }
   | { type: 'kill' };
 
 export type RequestType = ControlRequest['type'];
@@ -88,7 +94,8 @@ export interface AppDetail extends AppInfo {
 
 export interface ResultOf {
   hello: HelloData;
-  start: { started: string[]; skipped: string[] };
+  /** `prometheus`: the URL the Prometheus endpoint serves, when configured. */
+  start: { started: string[]; skipped: string[]; prometheus?: string | null };
   stop: { names: string[] };
   restart: { names: string[] };
   reload: { names: string[] };
@@ -96,5 +103,7 @@ export interface ResultOf {
   scale: { name: string; from: number; to: number };
   list: AppInfo[];
   describe: AppDetail;
+  metrics: AppMetricsView;
+  monit: MonitApp[];
   kill: { stopped: string[] };
 }
