@@ -11,7 +11,7 @@ import { specsFromArgs } from './specs';
  * from another shell. Resolves with the exit code once every app drained.
  */
 export async function runForeground(target: string, args: ParsedArgs): Promise<number> {
-  const { specs, warnings } = await specsFromArgs(target, args);
+  const { specs, warnings, settings } = await specsFromArgs(target, args);
   printWarnings(warnings);
   const note = (message: string) => process.stderr.write(`herd: ${message}\n`);
   let finish: (code: number) => void = () => {};
@@ -20,6 +20,10 @@ export async function runForeground(target: string, args: ParsedArgs): Promise<n
   });
   const daemon = new Daemon(herdPaths(resolveHome()), new StdoutLogSink(), () => finish(EXIT.ok));
   await daemon.listen();
+  await daemon.configure(settings).then(
+    (address) => address && note(`prometheus metrics at ${address}`),
+    (err: unknown) => printError(err, false),
+  );
 
   const drain = (signal: string) => {
     note(`${signal}: draining every app`);
@@ -30,7 +34,10 @@ export async function runForeground(target: string, args: ParsedArgs): Promise<n
   process.on('SIGHUP', () => {
     note('SIGHUP: rolling reload');
     void specsFromArgs(target, args)
-      .then(({ specs: fresh }) => daemon.supervisor.reload('all', fresh, note))
+      .then(async ({ specs: fresh, settings: fresher }) => {
+        await daemon.configure(fresher).catch((err: unknown) => printError(err, false));
+        await daemon.supervisor.reload('all', fresh, note);
+      })
       .then(() => note('reload done'), (err: unknown) => printError(err, false));
   });
 
