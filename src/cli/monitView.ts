@@ -62,7 +62,7 @@ function pad(s: string, n: number): string {
 }
 
 function row(cells: [string, number][]): string {
-  return cells.map(([s, n]) => pad(s, n)).join(' ');
+  return cells.map(([s, n]) => pad(s, n)).join(' ').trimEnd();
 }
 
 /** The whole screen as a string: each line fits the width, no more lines than the height. */
