@@ -146,3 +146,43 @@ export class Histogram {
     return this.count === 0;
   }
 }
+
+/**
+ * The agent's per-interval histogram: the same buckets in a flat array, so
+ * recording a request is an index computation and an increment, no map
+ * lookups. Only the buckets touched since the last reset are sent and cleared.
+ */
+export class DeltaHistogram {
+  private readonly counts = new Uint32Array(BUCKET_COUNT);
+  private readonly touched: number[] = [];
+  count = 0;
+  sum = 0;
+  max = 0;
+
+  observe(ms: number): void {
+    const i = bucketOf(ms);
+    if ((this.counts[i] as number) === 0) this.touched.push(i);
+    (this.counts[i] as number)++;
+    this.count++;
+    this.sum += ms;
+    if (ms > this.max) this.max = ms;
+  }
+
+  toWire(): WireHistogram {
+    const b: number[] = [];
+    for (const i of this.touched) b.push(i, this.counts[i] as number);
+    return { b, n: this.count, sum: this.sum, max: this.max };
+  }
+
+  reset(): void {
+    for (const i of this.touched) this.counts[i] = 0;
+    this.touched.length = 0;
+    this.count = 0;
+    this.sum = 0;
+    this.max = 0;
+  }
+
+  get empty(): boolean {
+    return this.count === 0;
+  }
+}

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { BUCKET_COUNT, bucketLowerMs, bucketOf, bucketUpperMs, Histogram } from '../../src/metrics/histogram';
+import { BUCKET_COUNT, bucketLowerMs, bucketOf, bucketUpperMs, DeltaHistogram, Histogram } from '../../src/metrics/histogram';
 import { normalisePath, PathCache } from '../../src/metrics/route';
 import { AppSeries, SeriesRing } from '../../src/metrics/series';
 
@@ -48,6 +48,23 @@ test('merging histograms equals observing every value in one, also over the wire
   assert.ok(Math.abs(merged.sum - all.sum) < 1e-6);
   assert.deepEqual(merged.percentiles([0.5, 0.9, 0.99]), all.percentiles([0.5, 0.9, 0.99]));
   assert.equal(merged.countAtMost(100), all.countAtMost(100));
+});
+
+test("the agent's flat delta histogram sends the same buckets and starts empty after a reset", () => {
+  const d = new DeltaHistogram();
+  const h = new Histogram();
+  for (const v of [0.2, 1, 1, 50.5, 51, 700, 1e6]) {
+    d.observe(v);
+    h.observe(v);
+  }
+  const merged = new Histogram();
+  merged.mergeWire(d.toWire());
+  assert.deepEqual(merged.percentiles([0.1, 0.5, 0.9, 1]), h.percentiles([0.1, 0.5, 0.9, 1]));
+  assert.equal(merged.count, 7);
+  d.reset();
+  assert.deepEqual(d.toWire(), { b: [], n: 0, sum: 0, max: 0 });
+  d.observe(3);
+  assert.equal(d.toWire().b.length, 2);
 });
 
 test('a bad wire histogram from a worker cannot corrupt the daemon', () => {
