@@ -2,7 +2,6 @@ import * as diagnostics from 'node:diagnostics_channel';
 import type { IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
 import { performance, PerformanceObserver, type EventLoopUtilization } from 'node:perf_hooks';
-import * as v8 from 'node:v8';
 import { DeltaHistogram, Histogram } from '../metrics/histogram';
 import { METRIC_NAME, statusClassIndex, type MetricsReport, type RouteDelta } from '../metrics/report';
 import { OVERFLOW_ROUTE, PathCache } from '../metrics/route';
@@ -23,17 +22,6 @@ export const MAX_CUSTOM = 200;
 const LOOP_SAMPLE_MS = 20;
 
 export type CustomKind = 'counter' | 'gauge' | 'histogram';
-
-interface GCProfilerLike {
-  start(): void;
-  stop(): { statistics?: { cost?: number }[] } | undefined;
-}
-/**
- * v8.GCProfiler (Node >= 18.15) records GC pauses in C++ and hands them over
- * once a second; a 'gc' PerformanceObserver runs JS and builds entries for
- * every collection, which showed up in worker profiles under load.
- */
-const GCProfiler = (v8 as unknown as { GCProfiler?: new () => GCProfilerLike }).GCProfiler;
 
 /** Set on the raw request by the Fastify channel subscriber below. */
 const FASTIFY_ROUTE = Symbol('herd.route');
@@ -72,7 +60,6 @@ export class MetricsCollector {
   private lastReport = performance.now();
   private readonly cleanups: (() => void)[] = [];
   private timer: NodeJS.Timeout | null = null;
-  private gcProfiler: GCProfilerLike | null = null;
 
   constructor(private readonly probe: HttpProbe, private readonly send: (report: MetricsReport) => void) {}
 
@@ -87,23 +74,14 @@ export class MetricsCollector {
     sampler.unref();
     this.cleanups.push(() => clearInterval(sampler));
 
-    if (GCProfiler) {
-      this.gcProfiler = new GCProfiler();
-      this.gcProfiler.start();
-      this.cleanups.push(() => {
-        this.gcProfiler?.stop();
-        this.gcProfiler = null;
-      });
-    } else {
-      const gc = new PerformanceObserver((list) => {
-        for (const entry of list.getEntries()) {
-          this.gcPauseMs += entry.duration;
-          this.gcCount++;
-        }
-      });
-      gc.observe({ entryTypes: ['gc'] });
-      this.cleanups.push(() => gc.disconnect());
-    }
+    const gc = new PerformanceObserver((list) => {
+      for (const entry of list.getEntries()) {
+        this.gcPauseMs += entry.duration;
+        this.gcCount++;
+      }
+    });
+    gc.observe({ entryTypes: ['gc'] });
+    this.cleanups.push(() => gc.disconnect());
 
     // Every accepted connection of any server in this worker, without touching the app's servers.
     const onSocket = (message: unknown) => {
@@ -202,15 +180,6 @@ export class MetricsCollector {
       }
     }
 
-    if (this.gcProfiler && GCProfiler) {
-      // cost is in microseconds.
-      for (const gc of this.gcProfiler.stop()?.statistics ?? []) {
-        this.gcPauseMs += (gc.cost ?? 0) / 1000;
-        this.gcCount++;
-      }
-      this.gcProfiler = new GCProfiler();
-      this.gcProfiler.start();
-    }
     const elu = performance.eventLoopUtilization(this.elu);
     this.elu = performance.eventLoopUtilization();
     const cpu = process.cpuUsage(this.cpu);
