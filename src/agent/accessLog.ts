@@ -1,3 +1,4 @@
+import { SELF_REQUEST } from './selfRequest';
 import * as net from 'node:net';
 import type { HttpProbe } from './httpProbe';
 
@@ -18,6 +19,8 @@ export function startAccessLog(probe: HttpProbe, fd: number): () => void {
   out.unref();
   const off = probe.add((r) => {
     if (out.writableLength > MAX_PENDING || out.destroyed) return;
+    // herd's own per-worker health checks are not the app's traffic.
+    if ((r.request.socket as unknown as Record<symbol, unknown>)[SELF_REQUEST] === true) return;
     out.write(`${r.method} ${r.url} ${r.status} ${r.durationMs.toFixed(1)}ms\n`);
   });
   return () => {

@@ -14,10 +14,21 @@ export interface AgentChannel {
 
 export type ShutdownHook = () => unknown;
 
+export type CustomMetricKind = 'counter' | 'gauge' | 'histogram';
+
+/** The metrics collector as the agent sees it (absent with metrics: false). */
+export interface AgentMetrics {
+  custom(kind: CustomMetricKind, name: string, value: number): void;
+  /** Send what was measured since the last report, before the worker exits. */
+  flush(): void;
+}
+
 /** What the runtime API (require('herd')) finds on globalThis inside a worker. */
 export interface AgentApi {
   ready(): void;
   onShutdown(hook: ShutdownHook): void;
+  /** Custom metrics from the runtime API; ignored when metrics are off. */
+  customMetric(kind: CustomMetricKind, name: string, value: number): void;
   readonly appName: string;
   readonly workerId: number;
 }
@@ -38,6 +49,7 @@ const DEFAULT_PROTECT: ProtectHooks = {
 export class Agent implements AgentApi {
   private readonly hooks: ShutdownHook[] = [];
   private shuttingDown = false;
+  private metrics: AgentMetrics | null = null;
 
   constructor(
     private readonly channel: AgentChannel,
@@ -55,6 +67,14 @@ export class Agent implements AgentApi {
 
   onShutdown(hook: ShutdownHook): void {
     this.hooks.push(hook);
+  }
+
+  attachMetrics(metrics: AgentMetrics): void {
+    this.metrics = metrics;
+  }
+
+  customMetric(kind: CustomMetricKind, name: string, value: number): void {
+    this.metrics?.custom(kind, name, value);
   }
 
   private dispatch(message: DaemonToAgent): void {
@@ -84,6 +104,8 @@ export class Agent implements AgentApi {
         console.error('herd: onShutdown hook failed:', err);
       }
     }
+    // The requests served while draining count too.
+    this.metrics?.flush();
     this.channel.send({ type: 'drained', closedIdle: result.closedIdle, finished: result.finished });
     const signal = this.channel.hasSignalHandlers('SIGINT') ? 'SIGINT' : this.channel.hasSignalHandlers('SIGTERM') ? 'SIGTERM' : null;
     if (signal) {

@@ -56,28 +56,45 @@ export class HttpProbe {
   }
 
   private readonly onStart = (message: unknown): void => {
-    const { request, response } = message as RequestStart;
-    const started = performance.now();
+    const { response } = message as RequestStart;
+    // No closure per request: the start time rides on the response and one
+    // shared listener handles every 'close' (this is the hot path of every
+    // request the worker serves).
+    (response as Timed)[STARTED] = performance.now();
     this.active++;
-    response.once('close', () => {
-      this.active--;
-      const finished = response.writableFinished;
-      const record: CompletedRequest = {
-        request,
-        response,
-        method: request.method ?? 'GET',
-        url: request.url ?? '/',
-        status: finished || response.headersSent ? response.statusCode : 0,
-        durationMs: performance.now() - started,
-        aborted: !finished,
-      };
-      for (const listener of this.listeners) {
-        try {
-          listener(record);
-        } catch {
-          // A consumer's bug must never reach the app's request.
-        }
-      }
-    });
+    response.on('close', this.onClose);
   };
+
+  // A plain function: 'close' listeners get the response as `this`, no arguments.
+  private readonly onClose = (() => {
+    const probe = this;
+    return function onClose(this: ServerResponse): void {
+      probe.complete(this);
+    };
+  })();
+
+  private complete(response: ServerResponse): void {
+    this.active--;
+    const finished = response.writableFinished;
+    const request = response.req;
+    const record: CompletedRequest = {
+      request,
+      response,
+      method: request.method ?? 'GET',
+      url: request.url ?? '/',
+      status: finished || response.headersSent ? response.statusCode : 0,
+      durationMs: performance.now() - ((response as Timed)[STARTED] ?? 0),
+      aborted: !finished,
+    };
+    for (const listener of this.listeners) {
+      try {
+        listener(record);
+      } catch {
+        // A consumer's bug must never reach the app's request.
+      }
+    }
+  }
 }
+
+const STARTED = Symbol('herd.started');
+type Timed = ServerResponse & { [STARTED]?: number };

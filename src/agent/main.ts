@@ -11,6 +11,7 @@ import { drainServers } from './drain';
 import { HttpProbe } from './httpProbe';
 import { OverloadGuard, type OverloadLimits } from './overload';
 import { selfRequest } from './selfRequest';
+import { MetricsCollector } from './metrics';
 
 function sendToDaemon(message: AgentToDaemon): void {
   if (typeof process.send !== 'function' || !process.connected) return;
@@ -77,6 +78,13 @@ export const probe = new HttpProbe();
 const accessFd = Number(process.env.HERD_ACCESS_LOG);
 delete process.env.HERD_ACCESS_LOG;
 if (Number.isInteger(accessFd) && accessFd > 2) startAccessLog(probe, accessFd);
+// Metrics are on unless the app's config says `metrics: false`; off, nothing
+// subscribes to the probe and no timer runs.
+if (process.env.HERD_METRICS !== '0' && typeof process.send === 'function') {
+  const collector = new MetricsCollector(probe, (report) => sendToDaemon({ type: 'metrics', report }));
+  collector.start();
+  agent.attachMetrics(collector);
+}
 
 // Workers run in their own process group, so nothing else ends them when the
 // supervisor dies. Cluster workers exit on disconnect through Node's own

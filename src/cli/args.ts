@@ -19,6 +19,7 @@ const FLAGS: Record<string, FlagSpec> = {
   instances: { value: true, alias: 'i' },
   env: { value: true },
   only: { value: true },
+  worker: { value: true },
   json: { value: false },
   'update-env': { value: false },
   lines: { value: true },

@@ -1,8 +1,10 @@
 import { HerdClient } from '../client/client';
 import { HerdError } from '../errors';
 import type { AppDetail } from '../protocol/control';
-import { usage, type ParsedArgs } from './args';
+import { stringFlag, usage, type ParsedArgs } from './args';
 import { describeText, listTable } from './format';
+import { metricsText } from './metricsText';
+import { runMonit } from './monit';
 import { EXIT, printJson, printWarnings } from './output';
 import { flushCommand, logsCommand } from './logs';
 import { runForeground } from './run';
@@ -34,13 +36,14 @@ const start: Command = async (args) => {
   const target = one(args, 'script or config file');
   const { specs, warnings, settings } = await specsFromArgs(target, args);
   printWarnings(warnings);
-  const result = await withClient((c) => c.request({ type: 'start', apps: specs, health: settings.health }), true);
+  const result = await withClient((c) => c.request({ type: 'start', apps: specs, settings }), true);
   if (args.flags.json === true) {
     printJson(result);
     return EXIT.ok;
   }
   for (const name of result.started) process.stdout.write(`started ${name}\n`);
   for (const name of result.skipped) process.stdout.write(`${name} is already running (use herd reload ${name})\n`);
+  if (settings?.prometheus && result.prometheus) process.stdout.write(`prometheus metrics at ${result.prometheus}\n`);
   const apps = await withClient((c) => c.request({ type: 'list' }));
   process.stdout.write(`${listTable(apps.filter((a) => specs.some((s) => s.name === a.name)))}\n`);
   return EXIT.ok;
@@ -97,6 +100,23 @@ const describe: Command = async (args) => {
   return EXIT.ok;
 };
 
+const metrics: Command = async (args) => {
+  const name = one(args, 'app name');
+  const workerFlag = stringFlag(args, 'worker');
+  if (workerFlag !== undefined && !/^\d+$/.test(workerFlag)) throw usage(`metrics: --worker takes a worker id (a number); got "${workerFlag}"`);
+  if (!(await HerdClient.isRunning())) throw new HerdError('HERD_ERR_APP_NOT_FOUND', { name });
+  const worker = workerFlag === undefined ? null : Number(workerFlag);
+  const view = await withClient((c) => c.request({ type: 'metrics', name, worker }));
+  if (args.flags.json === true) printJson(view);
+  else process.stdout.write(`${metricsText(view)}\n`);
+  return EXIT.ok;
+};
+
+const monit: Command = async (args) => {
+  if (args.positionals.length > 0) throw usage(`monit: unexpected argument "${args.positionals[0]}"`);
+  return runMonit();
+};
+
 const kill: Command = async (args) => {
   if (!(await HerdClient.isRunning())) {
     process.stdout.write('no daemon running\n');
@@ -127,5 +147,7 @@ export const COMMANDS: Record<string, Command> = {
   show: describe,
   logs: logsCommand,
   flush: flushCommand,
+  metrics,
+  monit,
   kill,
 };

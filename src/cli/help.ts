@@ -18,6 +18,10 @@ apps
 inspect
   list [--json]           apps and their workers (alias: ls)
   describe <name> [--json] details, recent events and the last stderr of a crashed worker
+  metrics <name> [--json] [--worker ID]
+                          requests, latency, routes, status codes, event loop, CPU, memory,
+                          custom metrics; of the app, or of one worker
+  monit                   live view of every app and worker (arrows or j/k move, q quits)
 
 logs
   logs [name] [--lines N] [-f|--follow] [--err|--out] [--grep RE] [--since 10m] [--json]

@@ -26,6 +26,10 @@ export async function runForeground(target: string, args: ParsedArgs): Promise<n
     await daemon.shutdown();
     throw err;
   }
+  await daemon.configure(settings).then(
+    (address) => address && note(`prometheus metrics at ${address}`),
+    (err: unknown) => printError(err, false),
+  );
 
   const drain = (signal: string) => {
     note(`${signal}: draining every app`);
@@ -36,7 +40,10 @@ export async function runForeground(target: string, args: ParsedArgs): Promise<n
   process.on('SIGHUP', () => {
     note('SIGHUP: rolling reload');
     void specsFromArgs(target, args)
-      .then(({ specs: fresh }) => daemon.supervisor.reload('all', fresh, note))
+      .then(async ({ specs: fresh, settings: fresher }) => {
+        await daemon.configure(fresher).catch((err: unknown) => printError(err, false));
+        await daemon.supervisor.reload('all', fresh, note);
+      })
       .then(() => note('reload done'), (err: unknown) => printError(err, false));
   });
 

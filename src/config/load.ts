@@ -21,8 +21,9 @@ import {
   type HealthCheckSpec,
   type HealthEndpointSpec,
   type OverloadSpec,
+  type DaemonSettings,
+  type PrometheusSettings,
   type ReloadSpec,
-  type SupervisorSettings,
 } from './types';
 
 export interface LoadOptions {
@@ -45,11 +46,11 @@ export interface LoadOptions {
 export interface LoadResult {
   specs: AppSpec[];
   warnings: string[];
-  /** Top-level settings of a config file (defaults for a script target). */
-  settings: SupervisorSettings;
+  /** Top-level settings of a config file (none for a script target). */
+  settings: DaemonSettings;
 }
 
-const NO_SETTINGS: SupervisorSettings = Object.freeze({ health: null });
+const NO_SETTINGS: DaemonSettings = Object.freeze({ health: null, prometheus: null });
 
 const CONFIG_BASENAME = /^(herd\.config|ecosystem\.config|ecosystem)\.(js|cjs|mjs)$|\.config\.(js|cjs|mjs)$/;
 
@@ -113,6 +114,7 @@ function loadScript(target: string, opts: LoadOptions): LoadResult {
     healthCheck: null,
     stallTimeout: DEFAULTS.stallTimeout,
     minReady: DEFAULTS.minReady,
+    metrics: true,
     source: { configFile: null, envName: opts.envName, cliOverrides: copyOverrides(opts.overrides) },
   };
   return { specs: [deepFreeze(spec)], warnings, settings: NO_SETTINGS };
@@ -336,6 +338,7 @@ const FIELD_KEYS = {
   healthCheck: ['healthCheck', 'health_check'],
   stallTimeout: ['stallTimeout', 'stall_timeout'],
   minReady: ['minReady', 'min_ready'],
+  metrics: ['metrics'],
   maxRestarts: ['max_restarts'],
   minUptime: ['min_uptime'],
   restartDelay: ['restart_delay'],
@@ -434,7 +437,7 @@ function pick(raw: Record<string, unknown>, field: Field, at: string, r: Report)
 // ---------------------------------------------------------------------------
 // Top level: { apps: [...] }, a bare array, or a single app object
 
-const TOP_LEVEL_KEYS = ['apps', 'deploy', 'health'];
+const TOP_LEVEL_KEYS = ['apps', 'deploy', 'health', 'metrics'];
 
 function readTopLevel(exported: unknown, baseDir: string, r: Report): Draft[] {
   if (Array.isArray(exported)) return readApps(exported, 'apps', baseDir, r);
@@ -455,6 +458,26 @@ function readTopLevel(exported: unknown, baseDir: string, r: Report): Draft[] {
     return [];
   }
   return readApps(exported.apps, 'apps', baseDir, r);
+}
+
+const LOOPBACK = new Set(['127.0.0.1', '::1', 'localhost']);
+
+/** Top level `metrics: { prometheus: { port, host, token } }`. */
+function readPrometheus(exported: unknown, r: Report): PrometheusSettings | null {
+  if (!isRecord(exported) || !('apps' in exported) || exported.metrics === undefined) return null;
+  const metrics = readObject({ key: 'metrics', value: exported.metrics }, ['prometheus'], r);
+  const promSetting = sub(metrics, 'prometheus', 'metrics');
+  const prom = readObject(promSetting, ['port', 'host', 'token'], r);
+  if (promSetting === undefined || prom === undefined) return null;
+  const portSetting = sub(prom, 'port', promSetting.key);
+  if (portSetting === undefined) r.problem(`${promSetting.key}.port`, 'is required (the port to serve /metrics on)');
+  const port = portSetting === undefined ? null : readPort(portSetting, r);
+  const host = readString(sub(prom, 'host', promSetting.key), r) ?? '127.0.0.1';
+  const token = readString(sub(prom, 'token', promSetting.key), r) ?? null;
+  if (!LOOPBACK.has(host) && token === null) {
+    r.warn(`${promSetting.key}.host`, `${host} is reachable from other machines and no token is set: anyone who can reach it can read your metrics`);
+  }
+  return port === null ? null : { port, host, token };
 }
 
 function readApps(list: unknown[], at: string, baseDir: string, r: Report): Draft[] {
@@ -506,6 +529,7 @@ interface Draft {
   healthCheck: HealthCheckSpec | null;
   stallTimeout: number;
   minReady: number;
+  metrics: boolean;
 }
 
 /** Reads every setting of one app, reporting each problem. */
@@ -552,6 +576,7 @@ function readApp(raw: Record<string, unknown>, at: string, baseDir: string, r: R
     healthCheck: readHealthCheck(get('healthCheck'), r),
     stallTimeout: readDuration(get('stallTimeout'), r, 0) ?? DEFAULTS.stallTimeout,
     minReady: readNonNegativeInt(get('minReady'), r) ?? DEFAULTS.minReady,
+    metrics: readBoolean(get('metrics'), r) ?? DEFAULTS.metrics,
   };
   // The health-check path is never shed, whatever `overload.exempt` says.
   draft.overload = readOverload(get('overload'), draft.healthCheck, r);
@@ -879,9 +904,10 @@ function readHealthCheck(s: Setting, r: Report): HealthCheckSpec | null {
 }
 
 /** Top-level settings of the supervisor (besides `apps`). */
-function readSettings(exported: unknown, r: Report): SupervisorSettings {
-  if (!isRecord(exported) || !('apps' in exported)) return { health: null };
-  return { health: readHealthEndpoint(exported.health === undefined ? undefined : { key: 'health', value: exported.health }, r) };
+function readSettings(exported: unknown, r: Report): DaemonSettings {
+  const prometheus = readPrometheus(exported, r);
+  if (!isRecord(exported) || !('apps' in exported)) return { health: null, prometheus };
+  return { health: readHealthEndpoint(exported.health === undefined ? undefined : { key: 'health', value: exported.health }, r), prometheus };
 }
 
 function readHealthEndpoint(s: Setting, r: Report): HealthEndpointSpec | null {
@@ -986,6 +1012,7 @@ function toSpec(d: Draft, file: string, opts: LoadOptions, r: Report): AppSpec |
     healthCheck: d.healthCheck,
     stallTimeout: d.stallTimeout,
     minReady: d.minReady,
+    metrics: d.metrics,
     source: { configFile: file, envName: opts.envName, cliOverrides: copyOverrides(opts.overrides) },
   };
 }

@@ -45,6 +45,8 @@ export interface AppSpec {
   readonly stallTimeout: number;
   /** Ready workers the app needs for the supervisor's /ready to answer 200. */
   readonly minReady: number;
+  /** Measure requests, event loop, CPU and memory in the workers (`metrics: false` turns it off). */
+  readonly metrics: boolean;
   /** Where the spec came from, so `herd reload <name>` can re-read it. */
   readonly source: AppSource;
 }
@@ -118,12 +120,6 @@ export interface HealthCheckSpec {
   readonly failures: number;
 }
 
-/** Settings of the supervisor itself (top level of a config file), not of one app. */
-export interface SupervisorSettings {
-  /** Readiness/liveness HTTP endpoint for load balancers; null = none. */
-  readonly health: HealthEndpointSpec | null;
-}
-
 export interface HealthEndpointSpec {
   readonly port: number;
   readonly host: string;
@@ -147,6 +143,22 @@ export interface CliOverrides {
   readonly args?: readonly string[];
 }
 
+/** Settings of the supervisor itself (top level of a config file), not of one app. */
+export interface DaemonSettings {
+  /** `health: { port, host, shutdownDelay }`: readiness/liveness endpoint for load balancers; null = none. */
+  readonly health: HealthEndpointSpec | null;
+  /** `metrics: { prometheus: { port, host, token } }`; null when not configured. */
+  readonly prometheus: PrometheusSettings | null;
+}
+
+export interface PrometheusSettings {
+  readonly port: number;
+  /** Default 127.0.0.1. */
+  readonly host: string;
+  /** When set, scrapes must send `Authorization: Bearer <token>`. */
+  readonly token: string | null;
+}
+
 /** A problem found while validating: where it is and what is wrong. */
 export interface ConfigProblem {
   /** e.g. 'apps[0].instances' */
@@ -162,6 +174,7 @@ export const DEFAULTS = {
   reload: { parallel: 1 },
   logs: { maxSize: 10 * 1024 * 1024, retain: 10, daily: false, gzip: false, maxLineLength: 16 * 1024 },
   accessLog: false,
+  metrics: true,
   stallTimeout: 10_000,
   minReady: 1,
   overload: { retryAfter: 1000, exempt: ['/health', '/healthz', '/ready', '/readyz', '/live', '/livez'] },

@@ -1,5 +1,8 @@
 import type { AppSpec } from '../config/types';
 import { HerdError } from '../errors';
+import { AppMetrics, type AppContext } from '../metrics/aggregate';
+import type { PromApp } from '../metrics/prometheus';
+import type { AppMetricsView, MonitApp } from '../metrics/view';
 import type { AppDetail, AppInfo, AppStatus, WorkerInfo } from '../protocol/control';
 import { formatDuration } from '../util/units';
 import { Ring } from './lineBuffer';
@@ -39,6 +42,8 @@ export class App {
   stopped = true;
   reason = 'not started';
   lastStderr: string[] = [];
+  /** Totals since the app was created; they survive worker restarts, stop and start. */
+  readonly metrics = new AppMetrics();
   private crashes: CrashWindow;
   private erroredUntil: number | null = null;
   private coolDownTimer: NodeJS.Timeout | null = null;
@@ -276,6 +281,61 @@ export class App {
     };
   }
 
+  /** `herd metrics`: the whole app, or the current worker of one slot. */
+  metricsView(worker: number | null): AppMetricsView {
+    if (worker !== null && !this.slots.some((s) => s.id === worker)) {
+      throw new HerdError('HERD_ERR_WORKER_NOT_FOUND', { name: this.name, worker });
+    }
+    return this.metrics.view(this.metricsContext(worker !== null), worker);
+  }
+
+  monitView(): MonitApp {
+    return { ...this.metrics.view(this.metricsContext(false)), series: this.metrics.seriesView('seconds', 60) };
+  }
+
+  /** Once a second, from the supervisor's sampler: close the second's point of the series. */
+  tickMetrics(now: number): void {
+    const workers = this.info().workers;
+    this.metrics.tick(now, workers.reduce((n, w) => n + w.cpu, 0), workers.reduce((n, w) => n + w.memory, 0));
+  }
+
+  promApp(): PromApp {
+    const info = this.info();
+    const reports = new Map(this.metrics.workerReports().map((r) => [r.pid, r]));
+    const live = info.workers.filter((w) => w.pid !== null);
+    return {
+      app: this.name,
+      status: info.status,
+      metrics: this.spec.metrics !== false,
+      restarts: this.totalRestarts,
+      uptimeMs: Date.now() - this.createdAt,
+      routes: this.metrics.http.routes.values(),
+      inFlight: [...reports.values()].reduce((n, r) => n + (r.report?.http.inFlight ?? 0), 0),
+      connections: [...reports.values()].reduce((n, r) => n + (r.report?.http.connections ?? 0), 0),
+      shed: this.metrics.http.shed,
+      cpuMs: this.metrics.cpuMs,
+      gcPauseMs: this.metrics.gcPauseMs,
+      gcCount: this.metrics.gcCount,
+      workers: live.map((w) => ({ worker: w.id, cpuPercent: w.cpu, rss: w.memory, report: reports.get(w.pid as number)?.report ?? null })),
+      counters: this.metrics.counters,
+      gauges: this.metrics.gauges(),
+      histograms: this.metrics.histograms,
+    };
+  }
+
+  /** With `currentOnly`, a slot's replacement and draining old workers are left out (one worker per id). */
+  private metricsContext(currentOnly: boolean): AppContext {
+    const workers = this.info().workers.filter((w, i, all) => !currentOnly || all.findIndex((x) => x.id === w.id) === i);
+    return {
+      name: this.name,
+      status: this.status,
+      metrics: this.spec.metrics !== false,
+      uptimeMs: Date.now() - this.createdAt,
+      restarts: this.totalRestarts,
+      workers: workers.map((w) => ({ id: w.id, pid: w.pid, status: w.status, restarts: w.restarts, uptimeMs: w.uptimeMs, cpu: w.cpu, rss: w.memory })),
+    };
+  }
+
   /** Calls `fn` whenever a worker changes status. Returns an unsubscribe function. */
   onChange(fn: () => void): () => void {
     this.listeners.add(fn);
@@ -330,6 +390,9 @@ export class App {
       logs: this.deps.logs,
       onReady: (p, how) => this.onReady(slot, p, how),
       onExit: (p, info) => this.onExit(slot, p, info),
+      onMetrics: (p, report) => {
+        if (p.pid !== null) this.metrics.ingest(p.slot, p.pid, report);
+      },
     });
     this.log(slot.id, `pid ${proc.pid ?? '?'} starting`);
     // A start that never reports ready still counts as up after the timeout,
@@ -426,6 +489,7 @@ export class App {
   }
 
   private onExit(slot: Slot, proc: WorkerProcess, info: ExitInfo): void {
+    if (proc.pid !== null) this.metrics.workerExited(proc.pid);
     if (this.retiring.delete(proc)) {
       this.log(slot.id, `old pid ${proc.pid} ${info.intended ? 'drained and ' : ''}${info.reason}`);
       this.changed();

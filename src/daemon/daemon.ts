@@ -2,11 +2,13 @@ import * as fs from 'node:fs';
 import * as net from 'node:net';
 import { HerdError } from '../errors';
 import { HERD_VERSION, PROTOCOL_VERSION } from '../protocol/version';
+import type { DaemonSettings } from '../config/types';
 import { ensureHome, type HerdPaths } from '../util/paths';
 import type { HealthEndpointSpec } from '../config/types';
 import { ControlServer, type HandlerTable } from './controlServer';
 import { HealthEndpoint } from './healthEndpoint';
 import type { LogSink } from './logSink';
+import { PrometheusServer } from './prometheusServer';
 import { Supervisor } from './supervisor';
 
 /**
@@ -17,6 +19,7 @@ export class Daemon {
   readonly supervisor: Supervisor;
   private readonly control: ControlServer;
   private readonly health: HealthEndpoint;
+  private readonly prometheus: PrometheusServer;
   private stopping: Promise<string[]> | null = null;
   private endFollowers: () => void = () => {};
   /** Resolves when the daemon shuts down, ending `herd logs --follow` streams. */
@@ -25,6 +28,7 @@ export class Daemon {
 
   constructor(private readonly paths: HerdPaths, private readonly logs: LogSink, private readonly onKill: () => void) {
     this.supervisor = new Supervisor(logs);
+    this.prometheus = new PrometheusServer(() => this.supervisor.prometheus());
     this.control = new ControlServer(this.handlers());
     this.health = new HealthEndpoint(this.supervisor);
   }
@@ -60,6 +64,7 @@ export class Daemon {
     this.stopping ??= (async () => {
       const names = await this.drainAll();
       this.endFollowers();
+      await this.prometheus.close();
       await this.control.close();
       await this.health.close();
       fs.rmSync(this.paths.pidFile, { force: true });
@@ -68,13 +73,26 @@ export class Daemon {
     return this.stopping;
   }
 
+  /**
+   * Apply a config file's daemon settings (the Prometheus endpoint). Null
+   * means the target was a script: the settings stay as they are.
+   */
+  async configure(settings: DaemonSettings | null | undefined): Promise<string | null> {
+    if (settings === null || settings === undefined) return this.prometheus.address;
+    return this.prometheus.configure(settings.prometheus);
+  }
+
   private handlers(): HandlerTable {
     const s = this.supervisor;
     return {
       hello: async () => ({ protocol: PROTOCOL_VERSION, version: HERD_VERSION, pid: process.pid, home: this.paths.home }),
       start: async (r) => {
-        await this.configureHealth(r.health);
-        return s.start(r.apps);
+        await this.configureHealth(r.settings?.health);
+        // Both run even when one fails: apps start whatever happens to the endpoint.
+        const [apps, prometheus] = await Promise.allSettled([s.start(r.apps), this.configure(r.settings)]);
+        if (apps.status === 'rejected') throw apps.reason;
+        if (prometheus.status === 'rejected') throw prometheus.reason;
+        return { ...apps.value, prometheus: prometheus.value };
       },
       stop: async (r) => ({ names: await s.stop(r.target) }),
       restart: async (r) => ({ names: await s.restart(r.target) }),
@@ -96,6 +114,8 @@ export class Daemon {
         return { skipped };
       },
       flush: async (r) => ({ names: await this.logs.flush(r.target === 'all' ? null : r.target) }),
+      metrics: async (r) => s.metrics(r.name, r.worker),
+      monit: async () => s.monit(),
       kill: async () => {
         const stopped = await this.drainAll();
         // Answer first, then close the socket and leave.

@@ -17,6 +17,8 @@ const STRING_FIELDS: Record<RequestType, readonly string[]> = {
   describe: ['name'],
   logs: [],
   flush: ['target'],
+  metrics: ['name'],
+  monit: [],
   kill: [],
 };
 
@@ -36,7 +38,8 @@ export function requestProblem(request: unknown): string | null {
     if (r.name !== null && typeof r.name !== 'string') return 'logs.name must be a string or null';
     if (!Array.isArray(r.streams) || !r.streams.every((s) => STREAMS.includes(s as Stream))) return `logs.streams must be an array of ${STREAMS.join(', ')}`;
   }
-  if (type === 'start') return specsProblem(r.apps, 'start.apps') ?? healthProblem(r.health);
+  if (type === 'start') return specsProblem(r.apps, 'start.apps') ?? settingsProblem(r.settings);
+  if (type === 'metrics' && r.worker !== null && !Number.isInteger(r.worker)) return 'metrics.worker must be an integer or null';
   if (type === 'reload' && r.specs !== null) return specsProblem(r.specs, 'reload.specs');
   return null;
 }
@@ -45,8 +48,23 @@ function healthProblem(value: unknown): string | null {
   if (value === undefined || value === null) return null;
   const h = value as Record<string, unknown>;
   if (typeof value !== 'object' || !Number.isInteger(h.port) || typeof h.host !== 'string' || typeof h.shutdownDelay !== 'number') {
-    return 'start.health must be { port, host, shutdownDelay }';
+    return 'start.settings.health must be { port, host, shutdownDelay }';
   }
+  return null;
+}
+
+function settingsProblem(value: unknown): string | null {
+  if (value === undefined || value === null) return null;
+  if (typeof value !== 'object') return 'start.settings must be an object';
+  const health = healthProblem((value as { health?: unknown }).health);
+  if (health) return health;
+  const prom = (value as { prometheus?: unknown }).prometheus;
+  if (prom === null || prom === undefined) return null;
+  if (typeof prom !== 'object') return 'start.settings.prometheus must be an object or null';
+  const p = prom as Record<string, unknown>;
+  if (!Number.isInteger(p.port) || (p.port as number) < 0 || (p.port as number) > 65535) return 'start.settings.prometheus.port must be a port number';
+  if (typeof p.host !== 'string') return 'start.settings.prometheus.host must be a string';
+  if (p.token !== null && typeof p.token !== 'string') return 'start.settings.prometheus.token must be a string or null';
   return null;
 }
 

@@ -1,5 +1,7 @@
 import type { AppSpec } from '../config/types';
 import { HerdError } from '../errors';
+import { renderPrometheus } from '../metrics/prometheus';
+import type { AppMetricsView, MonitApp } from '../metrics/view';
 import type { AppDetail, AppInfo } from '../protocol/control';
 import { App, type Progress } from './app';
 import type { LogSink } from './logSink';
@@ -116,6 +118,19 @@ export class Supervisor {
     return [...this.apps.values()].flatMap((a) => a.processes()).map((p) => p.pid).filter((p): p is number => p !== null);
   }
 
+  metrics(name: string, worker: number | null): AppMetricsView {
+    return this.get(name).metricsView(worker);
+  }
+
+  monit(): MonitApp[] {
+    return [...this.apps.values()].map((a) => a.monitView());
+  }
+
+  /** Prometheus text for every app, from what the daemon holds (never asks a worker). */
+  prometheus(): string {
+    return renderPrometheus([...this.apps.values()].map((a) => a.promApp()));
+  }
+
   /** Stop every app (graceful), e.g. before the daemon exits. */
   async shutdown(): Promise<string[]> {
     clearInterval(this.sampler);
@@ -141,7 +156,11 @@ export class Supervisor {
     this.sampling = true;
     try {
       await this.stats.sample(this.livePids());
-      for (const app of this.apps.values()) this.enforceMemoryLimit(app);
+      const now = Date.now();
+      for (const app of this.apps.values()) {
+        this.enforceMemoryLimit(app);
+        app.tickMetrics(now);
+      }
     } finally {
       this.sampling = false;
     }

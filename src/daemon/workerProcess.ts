@@ -1,5 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import type { AppSpec } from '../config/types';
+import type { MetricsReport } from '../metrics/report';
 import { AGENT_CMD, isAgentMessage, type DaemonToAgent } from '../protocol/agent';
 import { handleClusterMessage, isClusterMessage } from './clusterProtocol';
 import { LineSplitter, Ring } from './lineBuffer';
@@ -37,6 +38,7 @@ export interface WorkerProcessOptions {
   logs: LogSink;
   onReady: (proc: WorkerProcess, how: string) => void;
   onExit: (proc: WorkerProcess, info: ExitInfo) => void;
+  onMetrics: (proc: WorkerProcess, report: MetricsReport) => void;
 }
 
 /**
@@ -85,6 +87,8 @@ export class WorkerProcess {
       ...spec.env,
       HERD_APP_NAME: spec.name,
       HERD_WORKER_ID: String(opts.slot),
+      // Read by the agent: with '0' it measures nothing.
+      HERD_METRICS: spec.metrics === false ? '0' : '1',
       // PM2 sets these; apps use them to pick one instance for cron work.
       NODE_APP_INSTANCE: String(opts.slot),
       name: spec.name,
@@ -299,6 +303,9 @@ export class WorkerProcess {
         return;
       case 'healthResult':
         this.healthWaiters.get(message.id)?.({ status: message.status, error: message.error });
+        return;
+      case 'metrics':
+        if (typeof message.report === 'object' && message.report !== null) this.opts.onMetrics(this, message.report);
         return;
     }
   }

@@ -5,6 +5,8 @@
  * process.on('message') listeners never see them and they do not keep the
  * channel referenced.
  */
+import type { MetricsReport } from '../metrics/report';
+
 export const AGENT_CMD = 'NODE_HERD';
 
 export type DaemonToAgent =
@@ -25,7 +27,10 @@ export type AgentToDaemon =
   /** Answer to 'ping'; carries the overload guard's counters. */
   | { type: 'pong'; seq: number; shed: number; shedding: boolean }
   /** Outcome of a 'healthCheck': the HTTP status, or 0 and the reason it failed. */
-  | { type: 'healthResult'; id: number; status: number; error: string | null };
+  | { type: 'healthResult'; id: number; status: number; error: string | null }
+
+  /** Once a second while metrics are on (HERD_METRICS=1): deltas and current gauges. */
+  | { type: 'metrics'; report: MetricsReport };
 
 export type Envelope<T> = T & { cmd: typeof AGENT_CMD };
 

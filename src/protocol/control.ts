@@ -1,12 +1,13 @@
-import type { AppSpec, HealthEndpointSpec } from '../config/types';
+import type { AppSpec, DaemonSettings } from '../config/types';
+import type { AppMetricsView, MonitApp } from '../metrics/view';
 import type { ErrorData } from '../errors';
 import type { LogLine, Stream } from '../logs/format';
 
 /** CLI/client -> daemon. Every request carries the protocol version and an id. */
 export type ControlRequest =
   | { type: 'hello' }
-  /** `health`: the config file's top-level readiness endpoint, started (or moved) with the apps. */
-  | { type: 'start'; apps: AppSpec[]; health?: HealthEndpointSpec | null }
+  /** `settings` from a config file's top level (health endpoint, Prometheus); absent or null leaves the daemon's as they are. */
+  | { type: 'start'; apps: AppSpec[]; settings?: DaemonSettings | null }
   | { type: 'stop'; target: string }
   | { type: 'restart'; target: string }
   | { type: 'reload'; target: string; specs: AppSpec[] | null }
@@ -18,6 +19,10 @@ export type ControlRequest =
   | { type: 'logs'; name: string | null; streams: Stream[] }
   /** Empty the log files of an app, or of every app with 'all'. */
   | { type: 'flush'; target: string }
+  /** One app's metrics, or one worker's (by id) with `worker`. */
+  | { type: 'metrics'; name: string; worker: number | null }
+  /** Every app's metrics with the last minute of its 1 s series, for `herd monit`. */
+  | { type: 'monit' }
   | { type: 'kill' };
 
 export type RequestType = ControlRequest['type'];
@@ -97,7 +102,8 @@ export interface AppDetail extends AppInfo {
 
 export interface ResultOf {
   hello: HelloData;
-  start: { started: string[]; skipped: string[] };
+  /** `prometheus`: the URL the Prometheus endpoint serves, when configured. */
+  start: { started: string[]; skipped: string[]; prometheus?: string | null };
   stop: { names: string[] };
   restart: { names: string[] };
   reload: { names: string[] };
@@ -108,5 +114,7 @@ export interface ResultOf {
   /** Sent only if the daemon ends the stream (it shuts down): how many lines were skipped because the client read too slowly. */
   logs: { skipped: number };
   flush: { names: string[] };
+  metrics: AppMetricsView;
+  monit: MonitApp[];
   kill: { stopped: string[] };
 }

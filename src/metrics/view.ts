@@ -1,0 +1,124 @@
+/**
+ * What `herd metrics --json` prints and `herd monit` draws. Times in ms,
+ * memory in bytes, CPU in % of one core.
+ */
+export interface LatencyView {
+  p50: number;
+  p90: number;
+  p99: number;
+  max: number;
+}
+
+export interface StatusView {
+  '1xx': number;
+  '2xx': number;
+  '3xx': number;
+  '4xx': number;
+  '5xx': number;
+  /** The client went away before a response was sent. */
+  aborted: number;
+}
+
+export interface HttpView {
+  /** Every request since the app (or, for a worker, the worker) started. */
+  requests: number;
+  /** Of `requests`, those shed with 503 + Retry-After by the overload guard. */
+  shed: number;
+  /** Requests per second over the last few seconds. */
+  rps: number;
+  inFlight: number;
+  connections: number;
+  /** Since start. */
+  latency: LatencyView;
+  status: StatusView;
+}
+
+export interface RouteView {
+  method: string;
+  route: string;
+  requests: number;
+  /** 5xx responses. */
+  errors: number;
+  latency: LatencyView;
+}
+
+export interface EventLoopView {
+  /** Over the last report interval (1 s). */
+  delay: { p50: number; p99: number; max: number };
+  /** 0..1 over the last report interval. */
+  utilization: number;
+}
+
+export interface MemoryView {
+  rss: number;
+  heapUsed: number;
+  heapTotal: number;
+}
+
+export interface CustomHistogramView {
+  count: number;
+  sum: number;
+  p50: number;
+  p90: number;
+  p99: number;
+  max: number;
+}
+
+export interface CustomView {
+  counters: Record<string, number>;
+  gauges: Record<string, number>;
+  histograms: Record<string, CustomHistogramView>;
+}
+
+export interface WorkerMetricsView {
+  id: number;
+  pid: number | null;
+  status: string;
+  restarts: number;
+  uptimeMs: number;
+  cpu: number;
+  memory: MemoryView;
+  http: HttpView;
+  eventLoop: EventLoopView;
+  gc: { pauseMs: number; count: number };
+  activeHandles: number;
+}
+
+export interface AppMetricsView {
+  name: string;
+  status: string;
+  /** False when the app runs with `metrics: false` (only cpu, memory, restarts, uptime). */
+  metrics: boolean;
+  /** The worker id asked for with --worker, or null for the whole app. */
+  worker: number | null;
+  uptimeMs: number;
+  restarts: number;
+  http: HttpView;
+  /** Busiest first. */
+  routes: RouteView[];
+  /** The worst worker's (delay does not add up across processes); utilization is the mean. */
+  eventLoop: EventLoopView;
+  cpu: number;
+  memory: MemoryView;
+  /** GC pause time and count since the app started. */
+  gc: { pauseMs: number; count: number };
+  activeHandles: number;
+  custom: CustomView;
+  workers: WorkerMetricsView[];
+}
+
+export interface SeriesView {
+  /** Seconds between points. */
+  step: number;
+  times: number[];
+  rps: number[];
+  p99: number[];
+  errors: number[];
+  cpu: number[];
+  memory: number[];
+  eventLoopP99: number[];
+}
+
+export interface MonitApp extends AppMetricsView {
+  series: SeriesView;
+}
