@@ -20,7 +20,7 @@ export function startAccessLog(probe: HttpProbe, fd: number): () => void {
   const off = probe.add((r) => {
     if (out.writableLength > MAX_PENDING || out.destroyed) return;
     // herd's own per-worker health checks are not the app's traffic.
-    if ((r.request.socket as unknown as Record<symbol, unknown>)[SELF_REQUEST] === true) return;
+    if ((r.request?.socket as unknown as Record<symbol, unknown> | undefined)?.[SELF_REQUEST] === true) return;
     out.write(`${r.method} ${r.url} ${r.status} ${r.durationMs.toFixed(1)}ms\n`);
   });
   return () => {

@@ -138,10 +138,10 @@ export class MetricsCollector {
 
   private readonly onRequest = (r: CompletedRequest): void => {
     // herd's own per-worker health checks are not the app's traffic.
-    if ((r.request.socket as unknown as Record<symbol, unknown>)[SELF_REQUEST] === true) return;
+    if ((r.request?.socket as unknown as Record<symbol, unknown> | undefined)?.[SELF_REQUEST] === true) return;
     this.requests++;
     // Shed requests are real 503s for the client; counted as such and apart.
-    if ((r.response as unknown as Record<symbol, unknown>)[SHED] === true) this.shed++;
+    if ((r.response as unknown as Record<symbol, unknown> | undefined)?.[SHED] === true) this.shed++;
     this.latency.observe(r.durationMs);
     const cls = statusClassIndex(r.status);
     this.status[cls] = (this.status[cls] ?? 0) + 1;

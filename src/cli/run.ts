@@ -21,7 +21,7 @@ export async function runForeground(target: string, args: ParsedArgs): Promise<n
   const daemon = new Daemon(herdPaths(resolveHome()), new StdoutLogSink(), () => finish(EXIT.ok));
   await daemon.listen();
   try {
-    await daemon.configureHealth(settings.health);
+    await daemon.configureHealth(settings?.health);
   } catch (err) {
     await daemon.shutdown();
     throw err;

@@ -46,11 +46,10 @@ export interface LoadOptions {
 export interface LoadResult {
   specs: AppSpec[];
   warnings: string[];
-  /** Top-level settings of a config file (none for a script target). */
-  settings: DaemonSettings;
+  /** Top-level settings of a config file; null for a script target, which changes no daemon setting. */
+  settings: DaemonSettings | null;
 }
 
-const NO_SETTINGS: DaemonSettings = Object.freeze({ health: null, prometheus: null });
 
 const CONFIG_BASENAME = /^(herd\.config|ecosystem\.config|ecosystem)\.(js|cjs|mjs)$|\.config\.(js|cjs|mjs)$/;
 
@@ -117,7 +116,7 @@ function loadScript(target: string, opts: LoadOptions): LoadResult {
     metrics: true,
     source: { configFile: null, envName: opts.envName, cliOverrides: copyOverrides(opts.overrides) },
   };
-  return { specs: [deepFreeze(spec)], warnings, settings: NO_SETTINGS };
+  return { specs: [deepFreeze(spec)], warnings, settings: null };
 }
 
 function scriptBaseName(script: string): string {

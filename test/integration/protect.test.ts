@@ -40,7 +40,7 @@ test('stall watchdog: a worker blocked for ever is killed with its stack and rep
   const pids = before?.workers.map((w) => w.pid) ?? [];
   void get(port, '/block').catch(() => undefined);
   const blockedAt = await eventually(() => {
-    const m = /blocking at (\d+)/.exec(readFileSync(path.join(home, 'logs', 'app-out.log'), 'utf8'));
+    const m = /blocking \d+ at (\d+)/.exec(readFileSync(path.join(home, 'logs', 'app-out.log'), 'utf8'));
     return m ? Number(m[1]) : undefined;
   }, 10_000, 'a worker to block');
   // Fresh connections all along: the stuck worker takes none, the other serves them.

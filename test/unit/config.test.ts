@@ -492,7 +492,7 @@ describe('protection settings', () => {
     };`);
     const { specs, settings, warnings } = await loadTarget(cfg, options());
     assert.deepEqual(warnings, []);
-    assert.deepEqual(settings, { health: { port: 9000, host: '127.0.0.1', shutdownDelay: 2000 } });
+    assert.deepEqual(settings, { health: { port: 9000, host: '127.0.0.1', shutdownDelay: 2000 }, prometheus: null });
     const [api, plain] = specs;
     assert.deepEqual(api?.overload, {
       maxEventLoopDelay: 100, maxEventLoopUtilization: null, maxInFlight: 50, retryAfter: 1000,
@@ -505,7 +505,7 @@ describe('protection settings', () => {
     assert.deepEqual(plain?.healthCheck, { path: '/up', ...DEFAULTS.healthCheck });
     assert.equal(plain?.stallTimeout, DEFAULTS.stallTimeout);
     const script = await loadTarget(path.join(dir, 'server.js'), options());
-    assert.deepEqual(script.settings, { health: null });
+    assert.equal(script.settings, null);
     assert.equal(script.specs[0]?.overload, null);
   });
 

@@ -23,7 +23,7 @@ test('requests are checked for shape before any handler sees them', () => {
   assert.match(requestProblem({ type: 'stop' }) ?? '', /stop\.target/);
   assert.match(requestProblem({ type: 'start', apps: [{}] }) ?? '', /start\.apps\[0\]\.name/);
   assert.match(requestProblem({ type: 'reload', target: 'x', specs: 'no' }) ?? '', /reload\.specs/);
-  assert.equal(requestProblem({ type: 'start', apps: [], health: null }), null);
-  assert.equal(requestProblem({ type: 'start', apps: [], health: { port: 9000, host: '127.0.0.1', shutdownDelay: 0 } }), null);
-  assert.match(requestProblem({ type: 'start', apps: [], health: { port: 'x' } }) ?? '', /start\.health/);
+  assert.equal(requestProblem({ type: 'start', apps: [], settings: { health: null, prometheus: null } }), null);
+  assert.equal(requestProblem({ type: 'start', apps: [], settings: { health: { port: 9000, host: '127.0.0.1', shutdownDelay: 0 }, prometheus: null } }), null);
+  assert.match(requestProblem({ type: 'start', apps: [], settings: { health: { port: 'x' } } }) ?? '', /start\.settings\.health/);
 });
