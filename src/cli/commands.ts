@@ -1,8 +1,8 @@
 import { HerdClient } from '../client/client';
 import { HerdError } from '../errors';
-import type { AppDetail } from '../protocol/control';
+import type { AlertsView, AppDetail } from '../protocol/control';
 import { stringFlag, usage, type ParsedArgs } from './args';
-import { describeText, listTable } from './format';
+import { alertsText, describeText, listTable } from './format';
 import { metricsText } from './metricsText';
 import { runMonit } from './monit';
 import { EXIT, printJson, printWarnings } from './output';
@@ -117,6 +117,16 @@ const monit: Command = async (args) => {
   return runMonit();
 };
 
+const alerts: Command = async (args) => {
+  if (args.positionals.length > 0) throw usage(`alerts: unexpected argument "${args.positionals[0]}"`);
+  const view: AlertsView = (await HerdClient.isRunning())
+    ? await withClient((c) => c.request({ type: 'alerts' }))
+    : { webhook: null, rules: [], active: [], events: [] };
+  if (args.flags.json === true) printJson(view);
+  else process.stdout.write(`${alertsText(view)}\n`);
+  return EXIT.ok;
+};
+
 const kill: Command = async (args) => {
   if (!(await HerdClient.isRunning())) {
     process.stdout.write('no daemon running\n');
@@ -149,5 +159,6 @@ export const COMMANDS: Record<string, Command> = {
   flush: flushCommand,
   metrics,
   monit,
+  alerts,
   kill,
 };

@@ -1,4 +1,4 @@
-import type { AppDetail, AppInfo, WorkerInfo } from '../protocol/control';
+import type { AlertsView, AppDetail, AppInfo, WorkerInfo } from '../protocol/control';
 import { formatBytes, formatDuration } from '../util/units';
 
 const useColor = process.stdout.isTTY === true && !process.env.NO_COLOR;
@@ -71,6 +71,20 @@ export function describeText(d: AppDetail): string {
     lines.push('', 'recent events:');
     for (const e of d.events.slice(-15)) {
       lines.push(`  ${new Date(e.time).toISOString()} ${e.worker === null ? 'app' : `[${e.worker}]`} ${e.message}`);
+    }
+  }
+  return lines.join('\n');
+}
+
+export function alertsText(v: AlertsView): string {
+  if (v.rules.length === 0) return 'no alert rules; add `alerts: { webhook, rules: [...] }` to a config file (docs/alerts.md)';
+  const lines = [`rules (webhook: ${v.webhook ?? 'none'}):`, ...v.rules.map((r) => `  ${r}`), ''];
+  lines.push(v.active.length === 0 ? 'firing: none' : 'firing:');
+  for (const a of v.active) lines.push(`  ${a.rule} since ${new Date(a.since).toISOString()} (value ${a.value ?? 'no data'})`);
+  if (v.events.length > 0) {
+    lines.push('', 'recent events:');
+    for (const e of v.events.slice(-20)) {
+      lines.push(`  ${new Date(e.at).toISOString()} ${e.status} ${e.app}: ${e.rule} (value ${e.value ?? 'no data'}; webhook ${e.delivery})`);
     }
   }
   return lines.join('\n');

@@ -22,6 +22,7 @@ inspect
                           requests, latency, routes, status codes, event loop, CPU, memory,
                           custom metrics; of the app, or of one worker
   monit                   live view of every app and worker (arrows or j/k move, q quits)
+  alerts [--json]         alert rules, the alerts firing now, and recent firing/resolved events
 
 logs
   logs [name] [--lines N] [-f|--follow] [--err|--out] [--grep RE] [--since 10m] [--json]

@@ -10,6 +10,7 @@ import * as path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { HerdError } from '../errors';
 import { parseDuration, parseSize } from '../util/units';
+import { ALERT_METRICS, isAlertMetric, parseThreshold } from '../metrics/alertMetrics';
 import {
   DEFAULTS,
   type AppSpec,
@@ -21,6 +22,8 @@ import {
   type HealthCheckSpec,
   type HealthEndpointSpec,
   type OverloadSpec,
+  type AlertRule,
+  type AlertsSettings,
   type DaemonSettings,
   type PrometheusSettings,
   type ReloadSpec,
@@ -436,7 +439,7 @@ function pick(raw: Record<string, unknown>, field: Field, at: string, r: Report)
 // ---------------------------------------------------------------------------
 // Top level: { apps: [...] }, a bare array, or a single app object
 
-const TOP_LEVEL_KEYS = ['apps', 'deploy', 'health', 'metrics'];
+const TOP_LEVEL_KEYS = ['apps', 'deploy', 'health', 'metrics', 'alerts'];
 
 function readTopLevel(exported: unknown, baseDir: string, r: Report): Draft[] {
   if (Array.isArray(exported)) return readApps(exported, 'apps', baseDir, r);
@@ -905,8 +908,73 @@ function readHealthCheck(s: Setting, r: Report): HealthCheckSpec | null {
 /** Top-level settings of the supervisor (besides `apps`). */
 function readSettings(exported: unknown, r: Report): DaemonSettings {
   const prometheus = readPrometheus(exported, r);
-  if (!isRecord(exported) || !('apps' in exported)) return { health: null, prometheus };
-  return { health: readHealthEndpoint(exported.health === undefined ? undefined : { key: 'health', value: exported.health }, r), prometheus };
+  if (!isRecord(exported) || !('apps' in exported)) return { health: null, prometheus, alerts: null };
+  return {
+    health: readHealthEndpoint(exported.health === undefined ? undefined : { key: 'health', value: exported.health }, r),
+    prometheus,
+    alerts: readAlerts(exported.alerts === undefined ? undefined : { key: 'alerts', value: exported.alerts }, r),
+  };
+}
+
+/** Top level `alerts: { webhook, rules: [{ app, metric, above, below, for, window }] }`. */
+function readAlerts(s: Setting, r: Report): AlertsSettings | null {
+  const obj = readObject(s, ['webhook', 'rules'], r);
+  if (s === undefined || obj === undefined) return null;
+  let webhook: string | null = null;
+  const hook = sub(obj, 'webhook', s.key);
+  if (hook !== undefined) {
+    const url = typeof hook.value === 'string' ? safeUrl(hook.value) : null;
+    if (url && (url.protocol === 'http:' || url.protocol === 'https:')) webhook = url.toString();
+    else r.problem(hook.key, `must be an http:// or https:// URL; got ${show(hook.value)}`);
+  }
+  const rulesSetting = sub(obj, 'rules', s.key);
+  if (rulesSetting === undefined || !Array.isArray(rulesSetting.value)) {
+    r.problem(rulesSetting?.key ?? `${s.key}.rules`, `must be an array of rules like { app, metric, above, for }; got ${rulesSetting === undefined ? 'nothing' : show(rulesSetting.value)}`);
+    return null;
+  }
+  const rules: AlertRule[] = [];
+  rulesSetting.value.forEach((raw: unknown, i: number) => {
+    const at = `${rulesSetting.key}[${i}]`;
+    const rule = readObject({ key: at, value: raw }, ['app', 'metric', 'above', 'below', 'for', 'window'], r);
+    if (rule === undefined) return;
+    const metricSetting = sub(rule, 'metric', at);
+    const metric = metricSetting?.value;
+    if (!isAlertMetric(metric)) {
+      r.problem(metricSetting?.key ?? `${at}.metric`, `must be one of ${Object.keys(ALERT_METRICS).join(', ')}; got ${metricSetting === undefined ? 'nothing' : show(metric)}`);
+      return;
+    }
+    const threshold = (key: 'above' | 'below'): number | null => {
+      const t = sub(rule, key, at);
+      if (t === undefined) return null;
+      const value = parseThreshold(metric, t.value);
+      if (value === null) r.problem(t.key, `is not a threshold for ${metric} (in ${ALERT_METRICS[metric].unit}, e.g. ${THRESHOLD_EXAMPLES[ALERT_METRICS[metric].unit]}); got ${show(t.value)}`);
+      return value;
+    };
+    const above = threshold('above');
+    const below = threshold('below');
+    if (rule.above === undefined && rule.below === undefined) r.problem(at, 'needs above or below');
+    const app = sub(rule, 'app', at);
+    const appName = app === undefined || app.value === '*' ? null : readString(app, r) ?? null;
+    rules.push({
+      app: appName,
+      metric,
+      above,
+      below,
+      for: readDuration(sub(rule, 'for', at), r, 0) ?? 0,
+      window: readDuration(sub(rule, 'window', at), r, 1000) ?? DEFAULTS.alertWindow,
+    });
+  });
+  return { webhook, rules };
+}
+
+const THRESHOLD_EXAMPLES: Record<string, string> = { ms: "'100ms'", bytes: "'512MB'", ratio: "'1%'", percent: "'80%'", count: '100' };
+
+function safeUrl(text: string): URL | null {
+  try {
+    return new URL(text);
+  } catch {
+    return null;
+  }
 }
 
 function readHealthEndpoint(s: Setting, r: Report): HealthEndpointSpec | null {

@@ -149,6 +149,29 @@ export interface DaemonSettings {
   readonly health: HealthEndpointSpec | null;
   /** `metrics: { prometheus: { port, host, token } }`; null when not configured. */
   readonly prometheus: PrometheusSettings | null;
+  /** `alerts: { webhook, rules }`; null when not configured. */
+  readonly alerts: AlertsSettings | null;
+}
+
+export interface AlertsSettings {
+  /** URL that receives a JSON POST for every firing and resolved event; null = log and `herd alerts` only. */
+  readonly webhook: string | null;
+  readonly rules: readonly AlertRule[];
+}
+
+export interface AlertRule {
+  /** The app the rule watches; null = every app. */
+  readonly app: string | null;
+  /** A name from ALERT_METRICS, as in `herd metrics --json` (e.g. 'http.latency.p99'). */
+  readonly metric: string;
+  /** Fire when the value is above this (in the metric's unit); null = not checked. */
+  readonly above: number | null;
+  /** Fire when the value is below this; null = not checked. */
+  readonly below: number | null;
+  /** ms the condition must hold before the alert fires. */
+  readonly for: number;
+  /** ms of recent traffic request-based metrics are computed over. */
+  readonly window: number;
 }
 
 export interface PrometheusSettings {
@@ -175,6 +198,7 @@ export const DEFAULTS = {
   logs: { maxSize: 10 * 1024 * 1024, retain: 10, daily: false, gzip: false, maxLineLength: 16 * 1024 },
   accessLog: false,
   metrics: true,
+  alertWindow: 10_000,
   stallTimeout: 10_000,
   minReady: 1,
   overload: { retryAfter: 1000, exempt: ['/health', '/healthz', '/ready', '/readyz', '/live', '/livez'] },

@@ -79,6 +79,7 @@ export class Daemon {
    */
   async configure(settings: DaemonSettings | null | undefined): Promise<string | null> {
     if (settings === null || settings === undefined) return this.prometheus.address;
+    this.supervisor.alerts.configure(settings.alerts ?? null);
     return this.prometheus.configure(settings.prometheus);
   }
 
@@ -116,6 +117,7 @@ export class Daemon {
       flush: async (r) => ({ names: await this.logs.flush(r.target === 'all' ? null : r.target) }),
       metrics: async (r) => s.metrics(r.name, r.worker),
       monit: async () => s.monit(),
+      alerts: async () => s.alerts.view(),
       kill: async () => {
         const stopped = await this.drainAll();
         // Answer first, then close the socket and leave.

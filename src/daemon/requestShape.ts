@@ -19,6 +19,7 @@ const STRING_FIELDS: Record<RequestType, readonly string[]> = {
   flush: ['target'],
   metrics: ['name'],
   monit: [],
+  alerts: [],
   kill: [],
 };
 
@@ -53,11 +54,30 @@ function healthProblem(value: unknown): string | null {
   return null;
 }
 
+function alertsProblem(value: unknown): string | null {
+  if (value === undefined || value === null) return null;
+  const a = value as { webhook?: unknown; rules?: unknown };
+  if (typeof value !== 'object' || (a.webhook !== null && typeof a.webhook !== 'string') || !Array.isArray(a.rules)) {
+    return 'start.settings.alerts must be { webhook, rules }';
+  }
+  const num = (v: unknown) => typeof v === 'number' && Number.isFinite(v);
+  for (const [i, rule] of (a.rules as unknown[]).entries()) {
+    const r = rule as Record<string, unknown>;
+    if (typeof rule !== 'object' || rule === null || typeof r.metric !== 'string' || (r.app !== null && typeof r.app !== 'string')
+      || (r.above !== null && !num(r.above)) || (r.below !== null && !num(r.below)) || !num(r.for) || !num(r.window)) {
+      return `start.settings.alerts.rules[${i}] must be { app, metric, above, below, for, window }`;
+    }
+  }
+  return null;
+}
+
 function settingsProblem(value: unknown): string | null {
   if (value === undefined || value === null) return null;
   if (typeof value !== 'object') return 'start.settings must be an object';
   const health = healthProblem((value as { health?: unknown }).health);
   if (health) return health;
+  const alerts = alertsProblem((value as { alerts?: unknown }).alerts);
+  if (alerts) return alerts;
   const prom = (value as { prometheus?: unknown }).prometheus;
   if (prom === null || prom === undefined) return null;
   if (typeof prom !== 'object') return 'start.settings.prometheus must be an object or null';

@@ -1,3 +1,4 @@
+import { AlertManager } from './alerts';
 import type { AppSpec } from '../config/types';
 import { HerdError } from '../errors';
 import { renderPrometheus } from '../metrics/prometheus';
@@ -21,6 +22,9 @@ export class Supervisor {
   private readonly sampler: NodeJS.Timeout;
   private sampling = false;
   private readonly monitor: WorkerMonitor;
+
+  /** Alert rules from the config's top-level `alerts`, evaluated after each metrics tick. */
+  readonly alerts = new AlertManager((line) => console.error(`${new Date().toISOString()} herd: ${line}`));
 
   constructor(private readonly logs: LogSink) {
     this.sampler = setInterval(() => void this.sample(), SAMPLE_INTERVAL_MS);
@@ -161,6 +165,7 @@ export class Supervisor {
         this.enforceMemoryLimit(app);
         app.tickMetrics(now);
       }
+      this.alerts.tick([...this.apps.values()], now);
     } finally {
       this.sampling = false;
     }

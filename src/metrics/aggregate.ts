@@ -9,6 +9,16 @@ import type {
 /** Distinct method+route pairs the daemon keeps per app; the rest count as 'other'. */
 export const MAX_APP_ROUTES = 200;
 const MAX_CUSTOM = 500;
+/** Closed seconds kept with their latency histogram, for alert windows. */
+export const RECENT_SECONDS = 300;
+
+interface RecentSecond {
+  requests: number;
+  errors: number;
+  shed: number;
+  latency: Histogram;
+}
+
 /** Seconds of history behind `rps`. */
 const RPS_WINDOW = 5;
 
@@ -120,6 +130,9 @@ export class AppMetrics {
   readonly series = new AppSeries();
   private secondRequests = 0;
   private secondErrors = 0;
+  private secondShed = 0;
+  /** The last RECENT_SECONDS closed seconds, newest last: what alert rules read. */
+  private readonly recentSeconds: RecentSecond[] = [];
   private readonly secondLatency = new Histogram();
   private readonly minuteLatency = new Histogram();
 
@@ -135,6 +148,7 @@ export class AppMetrics {
 
     this.secondRequests += requests;
     this.secondErrors += Array.isArray(report.http.status) ? num(report.http.status[5]) : 0;
+    this.secondShed += num(report.http.shed);
     if (report.http.latency) {
       this.secondLatency.mergeWire(report.http.latency);
       this.minuteLatency.mergeWire(report.http.latency);
@@ -186,9 +200,33 @@ export class AppMetrics {
       return { p50: m50 ?? 0, p99: m99 ?? 0 };
     });
     if (closed) this.minuteLatency.reset();
+    const latency = new Histogram();
+    latency.merge(this.secondLatency);
+    this.recentSeconds.push({ requests: this.secondRequests, errors: this.secondErrors, shed: this.secondShed, latency });
+    if (this.recentSeconds.length > RECENT_SECONDS) this.recentSeconds.shift();
     this.secondRequests = 0;
     this.secondErrors = 0;
+    this.secondShed = 0;
     this.secondLatency.reset();
+  }
+
+  /**
+   * Requests, errors, shed requests and the merged latency histogram of the
+   * last `seconds` closed seconds (at most RECENT_SECONDS).
+   */
+  recent(seconds: number): { seconds: number; requests: number; errors: number; shed: number; latency: Histogram } {
+    const take = this.recentSeconds.slice(-Math.max(1, Math.min(RECENT_SECONDS, Math.round(seconds))));
+    const latency = new Histogram();
+    let requests = 0;
+    let errors = 0;
+    let shed = 0;
+    for (const s of take) {
+      requests += s.requests;
+      errors += s.errors;
+      shed += s.shed;
+      latency.merge(s.latency);
+    }
+    return { seconds: take.length, requests, errors, shed, latency };
   }
 
   /** Requests per second over the last few seconds of the series. */

@@ -23,6 +23,8 @@ export type ControlRequest =
   | { type: 'metrics'; name: string; worker: number | null }
   /** Every app's metrics with the last minute of its 1 s series, for `herd monit`. */
   | { type: 'monit' }
+  /** Alert rules, the alerts firing now, and recent firing/resolved events. */
+  | { type: 'alerts' }
   | { type: 'kill' };
 
 export type RequestType = ControlRequest['type'];
@@ -116,5 +118,42 @@ export interface ResultOf {
   flush: { names: string[] };
   metrics: AppMetricsView;
   monit: MonitApp[];
+  alerts: AlertsView;
   kill: { stopped: string[] };
+}
+
+export interface AlertEvent {
+  status: 'firing' | 'resolved';
+  app: string;
+  /** The rule in words: `api http.latency.p99 above 100ms for 30s`. */
+  rule: string;
+  metric: string;
+  /** The value when the event happened, in the metric's unit (ms, bytes, ratio, % or count); null = no data. */
+  value: number | null;
+  threshold: number;
+  condition: 'above' | 'below';
+  /** Epoch ms: when the condition started to hold (firing) or the alert fired (resolved). */
+  since: number;
+  /** Epoch ms of the event. */
+  at: number;
+  host: string;
+  /** The webhook POST: 'none' without a webhook. */
+  delivery: 'none' | 'pending' | 'delivered' | 'failed';
+}
+
+export interface AlertStateView {
+  app: string;
+  rule: string;
+  metric: string;
+  value: number | null;
+  /** Epoch ms it fired. */
+  since: number;
+}
+
+export interface AlertsView {
+  webhook: string | null;
+  rules: string[];
+  active: AlertStateView[];
+  /** Newest last, the last 200. */
+  events: AlertEvent[];
 }
