@@ -1,7 +1,7 @@
 import { Histogram } from './histogram';
 import { STATUS_CLASSES, type MetricsReport } from './report';
 import { OVERFLOW_ROUTE } from './route';
-import { AppSeries, type SeriesField } from './series';
+import { AppSeries, SERIES_FIELDS, type SeriesField } from './series';
 import type {
   AppMetricsView, CustomView, EventLoopView, HttpView, LatencyView, MemoryView, RouteView, SeriesView, WorkerMetricsView,
 } from './view';
@@ -129,7 +129,8 @@ export class AppMetrics {
   readonly histograms = new Map<string, Histogram>();
   readonly series = new AppSeries();
   private secondRequests = 0;
-  private secondErrors = 0;
+  /** This second's responses by status class (index as in STATUS_CLASSES). */
+  private readonly secondStatus = [0, 0, 0, 0, 0, 0];
   private secondShed = 0;
   /** The last RECENT_SECONDS closed seconds, newest last: what alert rules read. */
   private readonly recentSeconds: RecentSecond[] = [];
@@ -147,7 +148,7 @@ export class AppMetrics {
     this.http.add(report);
 
     this.secondRequests += requests;
-    this.secondErrors += Array.isArray(report.http.status) ? num(report.http.status[5]) : 0;
+    if (Array.isArray(report.http.status)) for (let i = 0; i < 6; i++) this.secondStatus[i] = (this.secondStatus[i] ?? 0) + num(report.http.status[i]);
     this.secondShed += num(report.http.shed);
     if (report.http.latency) {
       this.secondLatency.mergeWire(report.http.latency);
@@ -184,28 +185,40 @@ export class AppMetrics {
   /** Once a second: close the second's point of the time series. */
   tick(now: number, cpu: number, memory: number): void {
     let eventLoopP99 = 0;
-    for (const w of this.workers.values()) eventLoopP99 = Math.max(eventLoopP99, num(w.last?.eventLoop?.p99));
-    const [p50, p99] = this.secondLatency.percentiles([0.5, 0.99]);
+    let utilization = 0;
+    for (const w of this.workers.values()) {
+      eventLoopP99 = Math.max(eventLoopP99, num(w.last?.eventLoop?.p99));
+      utilization += num(w.last?.eventLoop?.utilization);
+    }
+    const [p50, p90, p99] = this.secondLatency.percentiles([0.5, 0.9, 0.99]);
+    const status = this.secondStatus;
+    const errors = status[5] ?? 0;
     const closed = this.series.pushSecond(now, {
       requests: this.secondRequests,
       rps: this.secondRequests,
       p50: p50 ?? 0,
+      p90: p90 ?? 0,
       p99: p99 ?? 0,
-      errors: this.secondErrors,
+      s2xx: status[2] ?? 0,
+      s3xx: status[3] ?? 0,
+      s4xx: status[4] ?? 0,
+      errors,
+      shed: this.secondShed,
       cpu,
       memory,
       eventLoopP99,
+      utilization: this.workers.size === 0 ? 0 : utilization / this.workers.size,
     }, () => {
-      const [m50, m99] = this.minuteLatency.percentiles([0.5, 0.99]);
-      return { p50: m50 ?? 0, p99: m99 ?? 0 };
+      const [m50, m90, m99] = this.minuteLatency.percentiles([0.5, 0.9, 0.99]);
+      return { p50: m50 ?? 0, p90: m90 ?? 0, p99: m99 ?? 0 };
     });
     if (closed) this.minuteLatency.reset();
     const latency = new Histogram();
     latency.merge(this.secondLatency);
-    this.recentSeconds.push({ requests: this.secondRequests, errors: this.secondErrors, shed: this.secondShed, latency });
+    this.recentSeconds.push({ requests: this.secondRequests, errors, shed: this.secondShed, latency });
     if (this.recentSeconds.length > RECENT_SECONDS) this.recentSeconds.shift();
     this.secondRequests = 0;
-    this.secondErrors = 0;
+    status.fill(0);
     this.secondShed = 0;
     this.secondLatency.reset();
   }
@@ -235,19 +248,11 @@ export class AppMetrics {
     return values.length === 0 ? 0 : round(values.reduce((a, b) => a + b, 0) / values.length);
   }
 
+  /** The last `points` points at one resolution: every field, oldest first. */
   seriesView(resolution: 'seconds' | 'minutes', points: number): SeriesView {
     const ring = resolution === 'seconds' ? this.series.seconds : this.series.minutes;
-    const col = (f: SeriesField) => ring.last(f, points).values.map(round);
-    return {
-      step: resolution === 'seconds' ? 1 : 60,
-      times: ring.last('rps', points).times,
-      rps: resolution === 'seconds' ? col('requests') : col('rps'),
-      p99: col('p99'),
-      errors: col('errors'),
-      cpu: col('cpu'),
-      memory: col('memory'),
-      eventLoopP99: col('eventLoopP99'),
-    };
+    const columns = Object.fromEntries(SERIES_FIELDS.map((f) => [f, ring.last(f, points).values.map(round)])) as Record<SeriesField, number[]>;
+    return { step: resolution === 'seconds' ? 1 : 60, times: ring.last('rps', points).times, ...columns };
   }
 
   /** Live workers' metrics by pid (for Prometheus). */

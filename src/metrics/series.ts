@@ -39,20 +39,39 @@ export class SeriesRing<F extends string> {
   }
 }
 
-export const SERIES_FIELDS = ['requests', 'rps', 'p50', 'p99', 'errors', 'cpu', 'memory', 'eventLoopP99'] as const;
-export type SeriesField = (typeof SERIES_FIELDS)[number];
+/**
+ * The fields of an app's series, and how a minute's point is built from its
+ * seconds: counts are summed, rates and usage averaged, the event-loop delay
+ * takes the worst second, and latencies come from the minute's merged
+ * histogram (percentiles of seconds cannot be combined).
+ */
+export const SERIES_KIND = {
+  requests: 'sum',
+  rps: 'mean',
+  p50: 'latency',
+  p90: 'latency',
+  p99: 'latency',
+  s2xx: 'sum',
+  s3xx: 'sum',
+  s4xx: 'sum',
+  errors: 'sum',
+  shed: 'sum',
+  cpu: 'mean',
+  memory: 'mean',
+  eventLoopP99: 'max',
+  utilization: 'mean',
+} as const;
+
+export type SeriesField = keyof typeof SERIES_KIND;
+export const SERIES_FIELDS = Object.keys(SERIES_KIND) as SeriesField[];
 export type SeriesPoint = Record<SeriesField, number>;
+export type LatencyPoint = Pick<SeriesPoint, 'p50' | 'p90' | 'p99'>;
 
 /** 1 s resolution for 15 minutes; 1 min resolution for 24 hours. */
 export const SECOND_POINTS = 15 * 60;
 export const MINUTE_POINTS = 24 * 60;
 
-/**
- * An app's series at both resolutions. Each second's point is pushed as is;
- * a minute's point is built from its seconds (sums for counts, means for
- * rates and usage, maxima for latencies; the minute's p50/p99 come from the
- * minute's merged histogram, supplied by the caller).
- */
+/** An app's series at both resolutions. Each second's point is pushed as is; each minute's is rolled up from them. */
 export class AppSeries {
   readonly seconds = new SeriesRing<SeriesField>(SECOND_POINTS, SERIES_FIELDS);
   readonly minutes = new SeriesRing<SeriesField>(MINUTE_POINTS, SERIES_FIELDS);
@@ -61,7 +80,7 @@ export class AppSeries {
   private n = 0;
 
   /** Returns true when this second closed a minute (the caller resets its minute histogram). */
-  pushSecond(time: number, point: SeriesPoint, minuteLatency: () => { p50: number; p99: number }): boolean {
+  pushSecond(time: number, point: SeriesPoint, minuteLatency: () => LatencyPoint): boolean {
     const minute = Math.floor(time / 60_000) * 60_000;
     let closed = false;
     if (this.minuteStart !== null && minute !== this.minuteStart) {
@@ -70,32 +89,28 @@ export class AppSeries {
     }
     if (this.minuteStart === null || closed) this.minuteStart = minute;
     this.seconds.push(time, point);
-    this.acc.requests += point.requests;
-    this.acc.errors += point.errors;
-    this.acc.cpu += point.cpu;
-    this.acc.memory += point.memory;
-    this.acc.eventLoopP99 = Math.max(this.acc.eventLoopP99, point.eventLoopP99);
+    for (const f of SERIES_FIELDS) {
+      const kind = SERIES_KIND[f];
+      if (kind === 'max') this.acc[f] = Math.max(this.acc[f], point[f]);
+      else if (kind !== 'latency') this.acc[f] += point[f];
+    }
     this.n++;
     return closed;
   }
 
-  private closeMinute(latency: { p50: number; p99: number }): void {
+  private closeMinute(latency: LatencyPoint): void {
     const n = Math.max(1, this.n);
-    this.minutes.push(this.minuteStart ?? 0, {
-      requests: this.acc.requests,
-      rps: this.acc.requests / 60,
-      p50: latency.p50,
-      p99: latency.p99,
-      errors: this.acc.errors,
-      cpu: this.acc.cpu / n,
-      memory: this.acc.memory / n,
-      eventLoopP99: this.acc.eventLoopP99,
-    });
+    const point = emptyPoint();
+    for (const f of SERIES_FIELDS) {
+      const kind = SERIES_KIND[f];
+      point[f] = kind === 'mean' ? this.acc[f] / n : kind === 'latency' ? latency[f as keyof LatencyPoint] : this.acc[f];
+    }
+    this.minutes.push(this.minuteStart ?? 0, point);
     this.acc = emptyPoint();
     this.n = 0;
   }
 }
 
-function emptyPoint(): SeriesPoint {
-  return { requests: 0, rps: 0, p50: 0, p99: 0, errors: 0, cpu: 0, memory: 0, eventLoopP99: 0 };
+export function emptyPoint(): SeriesPoint {
+  return Object.fromEntries(SERIES_FIELDS.map((f) => [f, 0])) as SeriesPoint;
 }

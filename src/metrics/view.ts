@@ -1,3 +1,5 @@
+import type { SeriesField } from './series';
+
 /**
  * What `herd metrics --json` prints and `herd monit` draws. Times in ms,
  * memory in bytes, CPU in % of one core.
@@ -107,17 +109,8 @@ export interface AppMetricsView {
   workers: WorkerMetricsView[];
 }
 
-export interface SeriesView {
-  /** Seconds between points. */
-  step: number;
-  times: number[];
-  rps: number[];
-  p99: number[];
-  errors: number[];
-  cpu: number[];
-  memory: number[];
-  eventLoopP99: number[];
-}
+/** Columns of an app's time series, oldest first; `times` in epoch ms. */
+export type SeriesView = { step: number; times: number[] } & Record<SeriesField, number[]>;
 
 export interface MonitApp extends AppMetricsView {
   series: SeriesView;

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { BUCKET_COUNT, bucketLowerMs, bucketOf, bucketUpperMs, DeltaHistogram, Histogram } from '../../src/metrics/histogram';
 import { normalisePath, PathCache } from '../../src/metrics/route';
-import { AppSeries, SeriesRing } from '../../src/metrics/series';
+import { AppSeries, emptyPoint, SeriesRing, type SeriesField } from '../../src/metrics/series';
 
 test('every value falls inside its bucket, and buckets are at most ~3% wide', () => {
   for (let i = 1; i < BUCKET_COUNT; i++) assert.ok(bucketUpperMs(i) > bucketUpperMs(i - 1), `bucket ${i} grows`);
@@ -104,28 +104,31 @@ test('series rings keep the last points only, oldest first', () => {
 test('app series roll seconds into minutes: counts summed, usage averaged, minute latency from its histogram', () => {
   const s = new AppSeries();
   const base = 60_000 * 1000;
-  const point = (requests: number) => ({ requests, rps: requests, p50: 1, p99: 2, errors: 1, cpu: 10, memory: 100, eventLoopP99: requests });
+  const point = (requests: number) => ({ ...emptyPoint(), requests, rps: requests, p50: 1, p99: 2, errors: 1, s2xx: requests - 1, cpu: 10, memory: 100, eventLoopP99: requests, utilization: 0.5 });
   let closed = 0;
   for (let i = 0; i < 61; i++) {
-    if (s.pushSecond(base + i * 1000, point(i < 60 ? 2 : 0), () => ({ p50: 5, p99: 9 }))) closed++;
+    if (s.pushSecond(base + i * 1000, point(i < 60 ? 2 : 0), () => ({ p50: 5, p90: 7, p99: 9 }))) closed++;
   }
   assert.equal(closed, 1);
   assert.equal(s.seconds.length, 61);
   assert.equal(s.minutes.length, 1);
-  const m = (f: 'requests' | 'rps' | 'p99' | 'errors' | 'cpu' | 'eventLoopP99') => s.minutes.last(f).values[0];
+  const m = (f: SeriesField) => s.minutes.last(f).values[0];
   assert.equal(m('requests'), 120);
   assert.equal(m('rps'), 2);
   assert.equal(m('p99'), 9);
   assert.equal(m('errors'), 60);
   assert.equal(m('cpu'), 10);
   assert.equal(m('eventLoopP99'), 2);
+  assert.equal(m('p90'), 7);
+  assert.equal(m('s2xx'), 60);
+  assert.equal(m('utilization'), 0.5);
   assert.equal(s.minutes.last('rps').times[0], base);
 });
 
 test('series memory is bounded: 15 min of seconds and 24 h of minutes', () => {
   const s = new AppSeries();
   const t0 = 0;
-  for (let i = 0; i < 2000; i++) s.pushSecond(t0 + i * 1000, { requests: 1, rps: 1, p50: 0, p99: 0, errors: 0, cpu: 0, memory: 0, eventLoopP99: 0 }, () => ({ p50: 0, p99: 0 }));
+  for (let i = 0; i < 2000; i++) s.pushSecond(t0 + i * 1000, { ...emptyPoint(), requests: 1, rps: 1 }, () => ({ p50: 0, p90: 0, p99: 0 }));
   assert.equal(s.seconds.length, 900);
   assert.equal(s.seconds.capacity, 900);
   assert.equal(s.minutes.capacity, 1440);

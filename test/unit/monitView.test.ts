@@ -3,6 +3,7 @@ import { test } from 'node:test';
 import { fit, renderMonit, sparkline, type MonitState } from '../../src/cli/monitView';
 import { AppMetrics } from '../../src/metrics/aggregate';
 import type { MonitApp } from '../../src/metrics/view';
+import { SERIES_FIELDS, type SeriesField } from '../../src/metrics/series';
 
 // eslint-disable-next-line no-control-regex
 const plain = (s: string) => s.replace(/\u001b\[[0-9;?]*[A-Za-z]/g, '');
@@ -13,7 +14,8 @@ function app(name: string, metrics = true): MonitApp {
     { id: 0, pid: 10, status: 'online', restarts: 1, uptimeMs: 1, cpu: 12, rss: 50 * 1024 * 1024 },
     { id: 1, pid: 11, status: 'online', restarts: 1, uptimeMs: 1, cpu: 8, rss: 40 * 1024 * 1024 },
   ] });
-  const series = { step: 1, times: [1, 2, 3], rps: [1, 5, 10], p99: [3, 4, 5], errors: [0, 0, 1], cpu: [10, 20, 30], memory: [1, 2, 3], eventLoopP99: [0, 1, 0] };
+  const zeros = Object.fromEntries(SERIES_FIELDS.map((f) => [f, [0, 0, 0]])) as Record<SeriesField, number[]>;
+  const series = { ...zeros, step: 1, times: [1, 2, 3], rps: [1, 5, 10], p99: [3, 4, 5], errors: [0, 0, 1], cpu: [10, 20, 30], memory: [1, 2, 3], eventLoopP99: [0, 1, 0] };
   return {
     ...view,
     routes: [
