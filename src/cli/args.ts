@@ -28,6 +28,8 @@ const FLAGS: Record<string, FlagSpec> = {
   out: { value: false },
   grep: { value: true },
   since: { value: true },
+  port: { value: true },
+  host: { value: true },
   help: { value: false, alias: 'h' },
   version: { value: false, alias: 'v' },
 };

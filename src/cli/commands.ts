@@ -44,6 +44,7 @@ const start: Command = async (args) => {
   for (const name of result.started) process.stdout.write(`started ${name}\n`);
   for (const name of result.skipped) process.stdout.write(`${name} is already running (use herd reload ${name})\n`);
   if (settings?.prometheus && result.prometheus) process.stdout.write(`prometheus metrics at ${result.prometheus}\n`);
+  if (settings?.dashboard && result.dashboard) process.stdout.write(`dashboard at ${result.dashboard}\n`);
   const apps = await withClient((c) => c.request({ type: 'list' }));
   process.stdout.write(`${listTable(apps.filter((a) => specs.some((s) => s.name === a.name)))}\n`);
   return EXIT.ok;
@@ -127,6 +128,23 @@ const alerts: Command = async (args) => {
   return EXIT.ok;
 };
 
+const dashboard: Command = async (args) => {
+  if (args.positionals.length > 0) throw usage(`dashboard: unexpected argument "${args.positionals[0]}"`);
+  const portFlag = stringFlag(args, 'port');
+  if (portFlag !== undefined && !(/^\d+$/.test(portFlag) && Number(portFlag) <= 65535)) throw usage(`dashboard: --port takes a port number (0-65535); got "${portFlag}"`);
+  const host = stringFlag(args, 'host') ?? null;
+  if (host !== null && host.trim() === '') throw usage('dashboard: --host takes an address, e.g. 127.0.0.1');
+  const { url } = await withClient((c) => c.request({ type: 'dashboard', port: portFlag === undefined ? null : Number(portFlag), host }), true);
+  if (args.flags.json === true) printJson({ url });
+  else {
+    process.stdout.write(`dashboard at ${url}\n`);
+    if (host !== null && !['127.0.0.1', '::1', 'localhost'].includes(host)) {
+      process.stderr.write(`herd: the dashboard listens on ${host}, reachable from other machines; anyone with the URL can act on your apps\n`);
+    }
+  }
+  return EXIT.ok;
+};
+
 const kill: Command = async (args) => {
   if (!(await HerdClient.isRunning())) {
     process.stdout.write('no daemon running\n');
@@ -160,5 +178,6 @@ export const COMMANDS: Record<string, Command> = {
   metrics,
   monit,
   alerts,
+  dashboard,
   kill,
 };

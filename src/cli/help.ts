@@ -23,6 +23,9 @@ inspect
                           custom metrics; of the app, or of one worker
   monit                   live view of every app and worker (arrows or j/k move, q quits)
   alerts [--json]         alert rules, the alerts firing now, and recent firing/resolved events
+  dashboard [--port P] [--host H]
+                          serve the web dashboard from the daemon (127.0.0.1:9414 by default)
+                          and print its URL with the access token
 
 logs
   logs [name] [--lines N] [-f|--follow] [--err|--out] [--grep RE] [--since 10m] [--json]

@@ -27,7 +27,10 @@ export async function runForeground(target: string, args: ParsedArgs): Promise<n
     throw err;
   }
   await daemon.configure(settings).then(
-    (address) => address && note(`prometheus metrics at ${address}`),
+    (served) => {
+      if (served.prometheus) note(`prometheus metrics at ${served.prometheus}`);
+      if (served.dashboard) note(`dashboard at ${served.dashboard}`);
+    },
     (err: unknown) => printError(err, false),
   );
 

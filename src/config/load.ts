@@ -24,6 +24,7 @@ import {
   type OverloadSpec,
   type AlertRule,
   type AlertsSettings,
+  type DashboardSettings,
   type DaemonSettings,
   type PrometheusSettings,
   type ReloadSpec,
@@ -439,7 +440,7 @@ function pick(raw: Record<string, unknown>, field: Field, at: string, r: Report)
 // ---------------------------------------------------------------------------
 // Top level: { apps: [...] }, a bare array, or a single app object
 
-const TOP_LEVEL_KEYS = ['apps', 'deploy', 'health', 'metrics', 'alerts'];
+const TOP_LEVEL_KEYS = ['apps', 'deploy', 'health', 'metrics', 'alerts', 'dashboard'];
 
 function readTopLevel(exported: unknown, baseDir: string, r: Report): Draft[] {
   if (Array.isArray(exported)) return readApps(exported, 'apps', baseDir, r);
@@ -908,11 +909,25 @@ function readHealthCheck(s: Setting, r: Report): HealthCheckSpec | null {
 /** Top-level settings of the supervisor (besides `apps`). */
 function readSettings(exported: unknown, r: Report): DaemonSettings {
   const prometheus = readPrometheus(exported, r);
-  if (!isRecord(exported) || !('apps' in exported)) return { health: null, prometheus, alerts: null };
+  if (!isRecord(exported) || !('apps' in exported)) return { health: null, prometheus, alerts: null, dashboard: null };
   return {
     health: readHealthEndpoint(exported.health === undefined ? undefined : { key: 'health', value: exported.health }, r),
     prometheus,
     alerts: readAlerts(exported.alerts === undefined ? undefined : { key: 'alerts', value: exported.alerts }, r),
+    dashboard: readDashboard(exported.dashboard === undefined ? undefined : { key: 'dashboard', value: exported.dashboard }, r),
+  };
+}
+
+/** Top level `dashboard: { port, host, token }`. Every page needs the token, wherever it listens. */
+function readDashboard(s: Setting, r: Report): DashboardSettings | null {
+  const obj = readObject(s, ['port', 'host', 'token'], r);
+  if (s === undefined || obj === undefined) return null;
+  const token = readString(sub(obj, 'token', s.key), r) ?? null;
+  if (token !== null && token.length < 16) r.problem(`${s.key}.token`, 'must be at least 16 characters (anyone who guesses it can reload and stop your apps)');
+  return {
+    port: readPort(sub(obj, 'port', s.key), r) ?? DEFAULTS.dashboard.port,
+    host: readString(sub(obj, 'host', s.key), r) ?? DEFAULTS.dashboard.host,
+    token,
   };
 }
 

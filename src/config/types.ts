@@ -151,6 +151,16 @@ export interface DaemonSettings {
   readonly prometheus: PrometheusSettings | null;
   /** `alerts: { webhook, rules }`; null when not configured. */
   readonly alerts: AlertsSettings | null;
+  /** `dashboard: { port, host, token }`; null leaves the dashboard as it is (on with `herd dashboard`, or off). */
+  readonly dashboard: DashboardSettings | null;
+}
+
+export interface DashboardSettings {
+  readonly port: number;
+  /** Default 127.0.0.1. */
+  readonly host: string;
+  /** The access token; null = a random one kept in `$HERD_HOME/dashboard.token`. */
+  readonly token: string | null;
 }
 
 export interface AlertsSettings {
@@ -204,4 +214,5 @@ export const DEFAULTS = {
   overload: { retryAfter: 1000, exempt: ['/health', '/healthz', '/ready', '/readyz', '/live', '/livez'] },
   healthCheck: { interval: 5000, timeout: 2000, failures: 3 },
   health: { host: '127.0.0.1', shutdownDelay: 5000 },
+  dashboard: { port: 9414, host: '127.0.0.1' },
 } as const;

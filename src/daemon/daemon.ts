@@ -1,8 +1,10 @@
 import * as fs from 'node:fs';
 import * as net from 'node:net';
+import * as path from 'node:path';
 import { HerdError } from '../errors';
 import { HERD_VERSION, PROTOCOL_VERSION } from '../protocol/version';
-import type { DaemonSettings } from '../config/types';
+import { DEFAULTS, type DaemonSettings } from '../config/types';
+import { DashboardServer } from '../dashboard/server';
 import { ensureHome, type HerdPaths } from '../util/paths';
 import type { HealthEndpointSpec } from '../config/types';
 import { ControlServer, type HandlerTable } from './controlServer';
@@ -20,6 +22,7 @@ export class Daemon {
   private readonly control: ControlServer;
   private readonly health: HealthEndpoint;
   private readonly prometheus: PrometheusServer;
+  private readonly dashboard: DashboardServer;
   private stopping: Promise<string[]> | null = null;
   private endFollowers: () => void = () => {};
   /** Resolves when the daemon shuts down, ending `herd logs --follow` streams. */
@@ -31,6 +34,14 @@ export class Daemon {
     this.prometheus = new PrometheusServer(() => this.supervisor.prometheus());
     this.control = new ControlServer(this.handlers());
     this.health = new HealthEndpoint(this.supervisor);
+    this.dashboard = new DashboardServer({
+      source: this.supervisor,
+      actions: this.supervisor,
+      subscribe: (listener) => logs.subscribe(listener),
+      logDir: logs.dir,
+      tokenFile: path.join(paths.home, 'dashboard.token'),
+      note: (line) => console.log(`${new Date().toISOString()} herd: ${line}`),
+    });
   }
 
   /** Serve /ready and /live as the config's top-level `health` says. */
@@ -65,6 +76,7 @@ export class Daemon {
       const names = await this.drainAll();
       this.endFollowers();
       await this.prometheus.close();
+      await this.dashboard.close();
       await this.control.close();
       await this.health.close();
       fs.rmSync(this.paths.pidFile, { force: true });
@@ -74,13 +86,34 @@ export class Daemon {
   }
 
   /**
-   * Apply a config file's daemon settings (the Prometheus endpoint). Null
-   * means the target was a script: the settings stay as they are.
+   * Apply a config file's daemon settings (alerts, the Prometheus endpoint,
+   * the dashboard). Null means the target was a script: the settings stay as
+   * they are. A config without `dashboard` leaves one turned on by
+   * `herd dashboard` running. Answers where each endpoint serves.
    */
-  async configure(settings: DaemonSettings | null | undefined): Promise<string | null> {
-    if (settings === null || settings === undefined) return this.prometheus.address;
-    this.supervisor.alerts.configure(settings.alerts ?? null);
-    return this.prometheus.configure(settings.prometheus);
+  async configure(settings: DaemonSettings | null | undefined): Promise<{ prometheus: string | null; dashboard: string | null }> {
+    if (settings !== null && settings !== undefined) {
+      this.supervisor.alerts.configure(settings.alerts ?? null);
+      // Both are tried even when one fails; the first failure is reported.
+      const results = await Promise.allSettled([
+        this.prometheus.configure(settings.prometheus),
+        settings.dashboard ? this.dashboard.configure(settings.dashboard) : Promise.resolve(null),
+      ]);
+      const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+      if (failed) throw failed.reason;
+    }
+    return { prometheus: this.prometheus.address, dashboard: this.dashboard.url };
+  }
+
+  /** `herd dashboard`: serve it (where it already serves, unless told otherwise) and answer its URL. */
+  private async serveDashboard(port: number | null, host: string | null): Promise<{ url: string }> {
+    const current = this.dashboard.settings;
+    const url = await this.dashboard.configure({
+      port: port ?? current?.port ?? DEFAULTS.dashboard.port,
+      host: host ?? current?.host ?? DEFAULTS.dashboard.host,
+      token: current?.token ?? null,
+    });
+    return { url };
   }
 
   private handlers(): HandlerTable {
@@ -90,10 +123,10 @@ export class Daemon {
       start: async (r) => {
         await this.configureHealth(r.settings?.health);
         // Both run even when one fails: apps start whatever happens to the endpoint.
-        const [apps, prometheus] = await Promise.allSettled([s.start(r.apps), this.configure(r.settings)]);
+        const [apps, endpoints] = await Promise.allSettled([s.start(r.apps), this.configure(r.settings)]);
         if (apps.status === 'rejected') throw apps.reason;
-        if (prometheus.status === 'rejected') throw prometheus.reason;
-        return { ...apps.value, prometheus: prometheus.value };
+        if (endpoints.status === 'rejected') throw endpoints.reason;
+        return { ...apps.value, ...endpoints.value };
       },
       stop: async (r) => ({ names: await s.stop(r.target) }),
       restart: async (r) => ({ names: await s.restart(r.target) }),
@@ -118,6 +151,7 @@ export class Daemon {
       metrics: async (r) => s.metrics(r.name, r.worker),
       monit: async () => s.monit(),
       alerts: async () => s.alerts.view(),
+      dashboard: async (r) => this.serveDashboard(r.port, r.host),
       kill: async () => {
         const stopped = await this.drainAll();
         // Answer first, then close the socket and leave.

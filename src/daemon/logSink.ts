@@ -10,6 +10,8 @@ export type LogListener = (line: LogLine) => void;
 
 /** Where worker output goes: files in the daemon, stdout in `herd run`. */
 export interface LogSink {
+  /** The directory of the log files; null when lines are not kept in files (`herd run`). */
+  readonly dir: string | null;
   /** The app's log settings; applies to its files from the next line on. */
   configure(app: string, logs: LogsSpec): void;
   write(line: LogLine): void;
@@ -54,7 +56,7 @@ export class FileLogSink implements LogSink {
   private readonly drops = new Map<string, number>();
   private readonly listeners = new Listeners();
 
-  constructor(private readonly dir: string) {}
+  constructor(readonly dir: string) {}
 
   configure(app: string, logs: LogsSpec): void {
     this.settings.set(app, logs);
@@ -130,6 +132,7 @@ const useColor = process.stdout.isTTY === true && !process.env.NO_COLOR;
  * a terminal; `app[worker] msg` (stderr marked `!`, coloured) when it is.
  */
 export class StdoutLogSink implements LogSink {
+  readonly dir = null;
   private drops = 0;
   private readonly listeners = new Listeners();
 

@@ -20,6 +20,7 @@ const STRING_FIELDS: Record<RequestType, readonly string[]> = {
   metrics: ['name'],
   monit: [],
   alerts: [],
+  dashboard: [],
   kill: [],
 };
 
@@ -42,6 +43,23 @@ export function requestProblem(request: unknown): string | null {
   if (type === 'start') return specsProblem(r.apps, 'start.apps') ?? settingsProblem(r.settings);
   if (type === 'metrics' && r.worker !== null && !Number.isInteger(r.worker)) return 'metrics.worker must be an integer or null';
   if (type === 'reload' && r.specs !== null) return specsProblem(r.specs, 'reload.specs');
+  if (type === 'dashboard') {
+    if (r.port !== null && !isPort(r.port)) return 'dashboard.port must be a port number or null';
+    if (r.host !== null && typeof r.host !== 'string') return 'dashboard.host must be a string or null';
+  }
+  return null;
+}
+
+function isPort(value: unknown): boolean {
+  return Number.isInteger(value) && (value as number) >= 0 && (value as number) <= 65535;
+}
+
+function dashboardProblem(value: unknown): string | null {
+  if (value === undefined || value === null) return null;
+  const d = value as Record<string, unknown>;
+  if (typeof value !== 'object' || !isPort(d.port) || typeof d.host !== 'string' || (d.token !== null && typeof d.token !== 'string')) {
+    return 'start.settings.dashboard must be { port, host, token }';
+  }
   return null;
 }
 
@@ -78,11 +96,13 @@ function settingsProblem(value: unknown): string | null {
   if (health) return health;
   const alerts = alertsProblem((value as { alerts?: unknown }).alerts);
   if (alerts) return alerts;
+  const dashboard = dashboardProblem((value as { dashboard?: unknown }).dashboard);
+  if (dashboard) return dashboard;
   const prom = (value as { prometheus?: unknown }).prometheus;
   if (prom === null || prom === undefined) return null;
   if (typeof prom !== 'object') return 'start.settings.prometheus must be an object or null';
   const p = prom as Record<string, unknown>;
-  if (!Number.isInteger(p.port) || (p.port as number) < 0 || (p.port as number) > 65535) return 'start.settings.prometheus.port must be a port number';
+  if (!isPort(p.port)) return 'start.settings.prometheus.port must be a port number';
   if (typeof p.host !== 'string') return 'start.settings.prometheus.host must be a string';
   if (p.token !== null && typeof p.token !== 'string') return 'start.settings.prometheus.token must be a string or null';
   return null;

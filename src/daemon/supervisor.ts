@@ -2,7 +2,8 @@ import { AlertManager } from './alerts';
 import type { AppSpec } from '../config/types';
 import { HerdError } from '../errors';
 import { renderPrometheus } from '../metrics/prometheus';
-import type { AppMetricsView, MonitApp } from '../metrics/view';
+import { SECOND_POINTS } from '../metrics/series';
+import type { AppMetricsView, MonitApp, SeriesView } from '../metrics/view';
 import type { AppDetail, AppInfo } from '../protocol/control';
 import { App, type Progress } from './app';
 import type { LogSink } from './logSink';
@@ -66,6 +67,11 @@ export class Supervisor {
     return { started, skipped };
   }
 
+  /** Start an app that is listed but stopped (or errored), with the spec it has. */
+  async startApp(name: string): Promise<{ started: string[]; skipped: string[] }> {
+    return this.start([this.get(name).spec]);
+  }
+
   async stop(target: string): Promise<string[]> {
     const apps = this.resolve(target);
     await Promise.all(apps.map((a) => a.stop()));
@@ -124,6 +130,20 @@ export class Supervisor {
 
   metrics(name: string, worker: number | null): AppMetricsView {
     return this.get(name).metricsView(worker);
+  }
+
+  /** An app's series over a window: 1 s points up to 15 minutes, 1 min points beyond; only points after `since`. */
+  series(name: string, windowSeconds: number, since: number | null): SeriesView {
+    const metrics = this.get(name).metrics;
+    return windowSeconds <= SECOND_POINTS
+      ? metrics.seriesView('seconds', windowSeconds, since)
+      : metrics.seriesView('minutes', Math.ceil(windowSeconds / 60), since);
+  }
+
+  /** Requests, 5xx and p99 latency of an app over its last `seconds` closed seconds. */
+  recent(name: string, seconds: number): { requests: number; errors: number; seconds: number; p99: number | null } {
+    const r = this.get(name).metrics.recent(seconds);
+    return { requests: r.requests, errors: r.errors, seconds: r.seconds, p99: r.latency.count === 0 ? null : r.latency.percentile(0.99) };
   }
 
   monit(): MonitApp[] {

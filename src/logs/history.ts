@@ -1,7 +1,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { gunzipSync } from 'node:zlib';
-import { parseFileName, parseLine, type LogLine, type Stream } from './format';
+import { currentFileName, parseFileName, parseLine, type LogLine, type Stream } from './format';
 
 export interface HistoryQuery {
   /** Null: every app with files in the directory. */
@@ -94,4 +94,38 @@ function readFile(ref: FileRef, app: string, stream: Stream): LogLine[] {
     if (line) out.push(line);
   }
   return out;
+}
+
+/**
+ * The last `limit` lines of an app's current files, merged in time order,
+ * reading at most `bytes` from the end of each: cheap enough for the daemon
+ * to do on request (the dashboard's log tail) without blocking on big files.
+ */
+export async function readTail(dir: string, app: string, streams: readonly Stream[], limit: number, bytes = 64 * 1024): Promise<LogLine[]> {
+  const all: LogLine[] = [];
+  for (const stream of streams) {
+    let text: string;
+    try {
+      const handle = await fs.promises.open(path.join(dir, currentFileName(app, stream)), 'r');
+      try {
+        const { size } = await handle.stat();
+        const start = Math.max(0, size - bytes);
+        const buffer = Buffer.alloc(size - start);
+        await handle.read(buffer, 0, buffer.length, start);
+        text = buffer.toString('utf8');
+        // The first line may be cut by where the read began.
+        if (start > 0) text = text.slice(text.indexOf('\n') + 1);
+      } finally {
+        await handle.close();
+      }
+    } catch {
+      continue; // no such file yet
+    }
+    for (const row of text.split('\n')) {
+      const line = parseLine(row, app, stream);
+      if (line) all.push(line);
+    }
+  }
+  all.sort((a, b) => a.time - b.time);
+  return all.slice(Math.max(0, all.length - limit));
 }

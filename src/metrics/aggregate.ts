@@ -248,11 +248,15 @@ export class AppMetrics {
     return values.length === 0 ? 0 : round(values.reduce((a, b) => a + b, 0) / values.length);
   }
 
-  /** The last `points` points at one resolution: every field, oldest first. */
-  seriesView(resolution: 'seconds' | 'minutes', points: number): SeriesView {
+  /** The last `points` points at one resolution, oldest first; with `since`, only those after it (epoch ms). */
+  seriesView(resolution: 'seconds' | 'minutes', points: number, since: number | null = null): SeriesView {
     const ring = resolution === 'seconds' ? this.series.seconds : this.series.minutes;
-    const columns = Object.fromEntries(SERIES_FIELDS.map((f) => [f, ring.last(f, points).values.map(round)])) as Record<SeriesField, number[]>;
-    return { step: resolution === 'seconds' ? 1 : 60, times: ring.last('rps', points).times, ...columns };
+    const times = ring.last('rps', points).times;
+    const from = since === null ? 0 : times.findIndex((t) => t > since);
+    const skip = from === -1 ? times.length : from;
+    const column = (f: SeriesField) => ring.last(f, points).values.slice(skip).map(round);
+    const columns = Object.fromEntries(SERIES_FIELDS.map((f) => [f, column(f)])) as Record<SeriesField, number[]>;
+    return { step: resolution === 'seconds' ? 1 : 60, times: times.slice(skip), ...columns };
   }
 
   /** Live workers' metrics by pid (for Prometheus). */

@@ -25,6 +25,8 @@ export type ControlRequest =
   | { type: 'monit' }
   /** Alert rules, the alerts firing now, and recent firing/resolved events. */
   | { type: 'alerts' }
+  /** Serve the web dashboard (null: where it serves already, or the defaults) and answer its URL. */
+  | { type: 'dashboard'; port: number | null; host: string | null }
   | { type: 'kill' };
 
 export type RequestType = ControlRequest['type'];
@@ -104,8 +106,8 @@ export interface AppDetail extends AppInfo {
 
 export interface ResultOf {
   hello: HelloData;
-  /** `prometheus`: the URL the Prometheus endpoint serves, when configured. */
-  start: { started: string[]; skipped: string[]; prometheus?: string | null };
+  /** Where the Prometheus endpoint and the dashboard serve, when they do. */
+  start: { started: string[]; skipped: string[]; prometheus?: string | null; dashboard?: string | null };
   stop: { names: string[] };
   restart: { names: string[] };
   reload: { names: string[] };
@@ -119,6 +121,8 @@ export interface ResultOf {
   metrics: AppMetricsView;
   monit: MonitApp[];
   alerts: AlertsView;
+  /** The dashboard's URL, access token included. */
+  dashboard: { url: string };
   kill: { stopped: string[] };
 }
 

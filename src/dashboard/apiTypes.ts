@@ -1,0 +1,100 @@
+/**
+ * What the dashboard's JSON API answers, and the few constants both sides
+ * use. Shared by the daemon (which builds the answers) and the page (bundled
+ * from ui/), so the two cannot drift apart; it imports nothing that runs.
+ */
+import type { ErrorData } from '../errors';
+import type { AppMetricsView, RouteView, SeriesView } from '../metrics/view';
+import type { AlertStateView, AppStatus, WorkerInfo } from '../protocol/control';
+
+/** GET /api/overview */
+export interface OverviewView {
+  host: string;
+  version: string;
+  pid: number;
+  /** Epoch ms, the daemon's clock. */
+  now: number;
+  uptimeMs: number;
+  apps: OverviewApp[];
+  /** Alerts firing now, every app. */
+  alerts: AlertStateView[];
+}
+
+export interface OverviewApp {
+  name: string;
+  status: AppStatus;
+  reason: string;
+  /** False with `metrics: false`: no request figures. */
+  metrics: boolean;
+  workers: { online: number; total: number };
+  /** Over the last RECENT_SECONDS. */
+  rps: number;
+  /** ms over the last RECENT_SECONDS; null without requests. */
+  p99: number | null;
+  /** 5xx / requests over the last RECENT_SECONDS; null without requests. */
+  errorRate: number | null;
+  /** % of one core, every worker. */
+  cpu: number;
+  /** RSS bytes, every worker. */
+  memory: number;
+  restarts: number;
+  /** Alerts firing now for this app. */
+  alerts: number;
+}
+
+/** Seconds of traffic behind the overview's rps, p99 and error rate. */
+export const RECENT_SECONDS = 10;
+
+/** Chart windows the page offers, in seconds; up to 15 min at 1 s resolution, longer ones at 1 min. */
+export const WINDOWS = [300, 900, 3600, 6 * 3600, 24 * 3600] as const;
+export type WindowSeconds = (typeof WINDOWS)[number];
+
+/** GET /api/apps/:name?window=S&since=T */
+export interface AppPageView {
+  /** Epoch ms, the daemon's clock: the charts' window ends here. */
+  now: number;
+  name: string;
+  status: AppStatus;
+  reason: string;
+  script: string;
+  execMode: 'cluster' | 'fork';
+  instances: number;
+  listening: string[];
+  /** When an errored app tries again (epoch ms), or null. */
+  retryAt: number | null;
+  lastStderr: string[];
+  events: { time: number; worker: number | null; message: string }[];
+  /** Every worker process, with the reason for its status. */
+  workers: WorkerInfo[];
+  /** The app's metrics; `routes` is left empty here (see `slowRoutes`). */
+  metrics: AppMetricsView;
+  /** The slowest routes by p99, at most SLOW_ROUTES. */
+  slowRoutes: RouteView[];
+  /** Points after `since` (all of the window without it), oldest first. */
+  series: SeriesView;
+  alerts: AlertStateView[];
+  logLinesDropped: number;
+}
+
+export const SLOW_ROUTES = 15;
+
+/** POST /api/apps/:name/:action answers NDJSON: progress lines, then one result line. */
+export type ActionName = 'reload' | 'restart' | 'stop' | 'start' | 'scale';
+export const ACTIONS: readonly ActionName[] = ['reload', 'restart', 'stop', 'start', 'scale'];
+
+export type ActionLine =
+  | { kind: 'progress'; message: string }
+  | { kind: 'result'; ok: true; message: string }
+  | { kind: 'result'; ok: false; error: ErrorData };
+
+/** GET /api/logs?app=NAME is a Server-Sent Events stream of these (event `line`), after one `history` event with an array of them. */
+export interface DashboardLogLine {
+  time: number;
+  app: string;
+  worker: number;
+  stream: 'out' | 'err' | 'access';
+  msg: string;
+}
+
+/** Header the page sends with every action; a cross-site form cannot. */
+export const CSRF_HEADER = 'x-herd-dashboard';

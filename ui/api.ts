@@ -1,0 +1,63 @@
+import { CSRF_HEADER, type ActionLine, type ActionName, type AppPageView, type OverviewView } from '../src/dashboard/apiTypes';
+
+/** The session's token is no longer accepted (daemon restarted with another one, cookie cleared). */
+export class Unauthorised extends Error {}
+
+async function getJson<T>(path: string, signal?: AbortSignal): Promise<T> {
+  const res = await fetch(path, { signal, cache: 'no-store', credentials: 'same-origin' });
+  if (res.status === 401) throw new Unauthorised('unauthorised');
+  const body = (await res.json()) as T & { error?: string };
+  if (!res.ok) throw new Error(body.error ?? `HTTP ${res.status}`);
+  return body;
+}
+
+export function overview(signal?: AbortSignal): Promise<OverviewView> {
+  return getJson('/api/overview', signal);
+}
+
+export function appPage(name: string, window: number, since: number | null, signal?: AbortSignal): Promise<AppPageView> {
+  const q = new URLSearchParams({ window: String(window) });
+  if (since !== null) q.set('since', String(since));
+  return getJson(`/api/apps/${encodeURIComponent(name)}?${q}`, signal);
+}
+
+/**
+ * Runs an action and calls `onLine` for each progress line and the result,
+ * as the daemon streams them (NDJSON). Resolves with the result line.
+ */
+export async function act(name: string, action: ActionName, body: Record<string, unknown>, onLine: (line: ActionLine) => void): Promise<ActionLine> {
+  const res = await fetch(`/api/apps/${encodeURIComponent(name)}/${action}`, {
+    method: 'POST',
+    credentials: 'same-origin',
+    headers: { 'content-type': 'application/json', [CSRF_HEADER]: '1' },
+    body: JSON.stringify(body),
+  });
+  if (res.status === 401) throw new Unauthorised('unauthorised');
+  if (!res.ok || !res.body) {
+    const text = await res.text();
+    let message = text;
+    try {
+      message = (JSON.parse(text) as { error?: string }).error ?? text;
+    } catch {
+      // not JSON: the text itself
+    }
+    throw new Error(`HTTP ${res.status}: ${message}`);
+  }
+  const reader = res.body.pipeThrough(new TextDecoderStream()).getReader();
+  let buffered = '';
+  let result: ActionLine | null = null;
+  for (;;) {
+    const { value, done } = await reader.read();
+    if (done) break;
+    buffered += value;
+    let nl: number;
+    while ((nl = buffered.indexOf('\n')) !== -1) {
+      const line = JSON.parse(buffered.slice(0, nl)) as ActionLine;
+      buffered = buffered.slice(nl + 1);
+      onLine(line);
+      if (line.kind === 'result') result = line;
+    }
+  }
+  if (!result) throw new Error('the daemon ended the action without a result');
+  return result;
+}
