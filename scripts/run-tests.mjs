@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 // Runs the test files with node's test runner and tsx. Node 20's runner takes
 // no glob patterns, so the files are listed here.
-//   --only unit|integration   pick one kind (integration tests start real processes)
+//   --only unit|integration|browser   pick one kind (integration tests start real
+//                             processes; browser tests also drive Chromium)
 //   --node PATH               run the tests with another node binary (CI runs Node 24 this way)
 import { spawnSync } from 'node:child_process';
 import { readdirSync } from 'node:fs';
@@ -16,7 +17,7 @@ const only = pick('--only');
 const node = pick('--node') ?? process.execPath;
 const filters = argv.filter((a, i) => !a.startsWith('--') && !argv[i - 1]?.startsWith('--'));
 
-const kinds = only ? [only] : ['unit', 'integration'];
+const kinds = only ? [only] : ['unit', 'integration', 'browser'];
 const tests = kinds.flatMap((kind) =>
   readdirSync(join('test', kind)).filter((f) => f.endsWith('.test.ts')).sort().map((f) => join('test', kind, f)))
   .filter((f) => filters.length === 0 || filters.some((x) => f.includes(x)));

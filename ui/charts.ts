@@ -105,6 +105,10 @@ class Chart {
     const times = series.times.map((t) => t / 1000);
     const columns = this.spec.lines.map((l) => (l.perSecond && series.step > 1 ? series[l.field].map((v) => v / series.step) : series[l.field]));
     this.plot.setData([times, ...columns]);
+    // What the chart shows, for tests and for anyone inspecting the page.
+    const first = columns[0] ?? [];
+    this.panel.dataset.points = String(times.length);
+    this.panel.dataset.last = String(first[first.length - 1] ?? '');
   }
 
   resize(width: number): void {
