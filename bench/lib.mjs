@@ -154,10 +154,11 @@ export async function warm(port, n = 300) {
 }
 
 /**
- * Keep-alive load with autocannon (50 connections by default) until stop().
+ * Keep-alive load with autocannon (50 connections by default) until stop();
+ * with `rate`, at most that many requests per second in all.
  * stop() resolves autocannon's result plus error counts by code.
  */
-export function keepAliveLoad(port, { connections = 50 } = {}) {
+export function keepAliveLoad(port, { connections = 50, rate } = {}) {
   const autocannon = require('autocannon');
   const errorCodes = {};
   let result;
@@ -165,7 +166,7 @@ export function keepAliveLoad(port, { connections = 50 } = {}) {
   let done;
   const finished = new Promise((r) => (done = r));
   const instance = autocannon(
-    { url: `http://127.0.0.1:${port}/`, connections, duration: 3600, timeout: 10 },
+    { url: `http://127.0.0.1:${port}/`, connections, duration: 3600, timeout: 10, ...(rate ? { overallRate: rate } : {}) },
     (err, res) => {
       failure = err;
       result = res;
