@@ -120,6 +120,13 @@ test('dashboard in Chromium: live charts with real numbers, reload with progress
     return pids.length === 2 && !pids.includes(victim) ? true : undefined;
   }, 15_000, 'the killed worker replaced in the table');
 
+  // Scale from the page: up to 3 workers, back to 2.
+  for (const count of [3, 2]) {
+    await page.fill('[data-testid=scale-input]', String(count));
+    assert.match(await act(page, 'scale', 'done'), new RegExp(`api: \\d -> ${count} workers`));
+    await eventually(async () => ((await workerPids(page)).length === count ? true : undefined), 15_000, `${count} workers in the table`);
+  }
+
   // The rest of the session: windows, pages, reloads and crashes while traffic flows.
   const end = Date.now() + SESSION_S * 1000;
   let round = 0;

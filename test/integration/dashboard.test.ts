@@ -129,6 +129,20 @@ test('dashboard API: overview and app page with real numbers, reload streamed wi
   const bad = await request(port, 'POST', '/api/apps/api/scale', { ...auth, 'x-herd-dashboard': '1' }, JSON.stringify({ count: 'lots' }));
   const result = JSON.parse(bad.body.trim().split('\n').pop() as string) as ActionLine;
   assert.equal(result.kind === 'result' && !result.ok && result.error.code, 'HERD_ERR_USAGE');
+
+  // Stop, start and restart answer their result; the app follows.
+  const action = async (name: string) => {
+    const r = await request(port, 'POST', `/api/apps/api/${name}`, { ...auth, 'x-herd-dashboard': '1' });
+    return JSON.parse(r.body.trim().split('\n').pop() as string) as ActionLine;
+  };
+  assert.deepEqual(await action('stop'), { kind: 'result', ok: true, message: 'stopped api' });
+  assert.equal((await list(herd))[0]?.status, 'stopped');
+  assert.deepEqual(await action('start'), { kind: 'result', ok: true, message: 'started api' });
+  assert.equal((await list(herd))[0]?.status, 'online');
+  assert.deepEqual(await action('start'), { kind: 'result', ok: true, message: 'api is already running' });
+  assert.deepEqual(await action('restart'), { kind: 'result', ok: true, message: 'restarted api' });
+  assert.equal((await get(appPort, '/')).status, 200);
+  assert.equal((await request(port, 'POST', '/api/apps/nope/restart', { ...auth, 'x-herd-dashboard': '1' })).status, 404);
 });
 
 test('dashboard log tail: the last lines on disk, then every new line, over Server-Sent Events', async (t) => {
