@@ -279,6 +279,7 @@ export class App {
       lastStderr: this.lastStderr,
       events: this.events.toArray(),
       retryAt: this.erroredUntil,
+      metrics: s.metrics !== false,
     };
   }
 

@@ -67,7 +67,7 @@ export class Supervisor {
     return { started, skipped };
   }
 
-  /** Start an app that is listed but stopped (or errored), with the spec it has. */
+  /** Start an app that is listed but stopped, with the spec it has; a running (or errored) one is skipped. */
   async startApp(name: string): Promise<{ started: string[]; skipped: string[] }> {
     return this.start([this.get(name).spec]);
   }

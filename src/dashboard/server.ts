@@ -191,7 +191,7 @@ export class DashboardServer {
     }
     const count = typeof body.count === 'string' || typeof body.count === 'number' ? String(body.count) : null;
     if (action === 'scale' && count === null) return json(res, 400, { error: 'scale needs { "count": N, "+N" or "-N" }' });
-    this.deps.source.metrics(name, null); // an unknown app is a 404 before anything streams
+    this.assertApp(name); // a 404 before anything streams
     res.writeHead(200, { ...SECURITY_HEADERS, 'content-type': 'application/x-ndjson', 'cache-control': 'no-store' });
     const send = (line: ActionLine) => res.write(`${JSON.stringify(line)}\n`);
     const progress = (message: string) => send({ kind: 'progress', message });
@@ -228,11 +228,15 @@ export class DashboardServer {
     }
   }
 
+  private assertApp(name: string): void {
+    if (!this.deps.source.names().includes(name)) throw new HerdError('HERD_ERR_APP_NOT_FOUND', { name });
+  }
+
   /** Server-Sent Events: one `history` event with the last lines on disk, then a `line` event per new line. */
   private async logStream(req: http.IncomingMessage, res: http.ServerResponse, url: URL): Promise<void> {
     const app = url.searchParams.get('app');
     if (app === null) return json(res, 400, { error: 'logs need ?app=NAME' });
-    this.deps.source.metrics(app, null);
+    this.assertApp(app);
     res.writeHead(200, { ...SECURITY_HEADERS, 'content-type': 'text/event-stream', 'cache-control': 'no-store', 'x-accel-buffering': 'no' });
     this.streams.add(res);
     // Subscribe before reading the files, and hold live lines until the history is out.

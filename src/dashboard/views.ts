@@ -26,14 +26,13 @@ export async function overviewView(source: DashboardSource): Promise<OverviewVie
     } catch {
       continue; // deleted meanwhile
     }
-    const metrics = source.metrics(name, null);
     const recent = source.recent(name, RECENT_SECONDS);
     const current = detail.workers.filter((w) => w.status !== 'draining');
     apps.push({
       name,
       status: detail.status,
       reason: detail.reason,
-      metrics: metrics.metrics,
+      metrics: detail.metrics,
       workers: { online: current.filter((w) => w.status === 'online').length, total: detail.instances },
       rps: recent.seconds === 0 ? 0 : round(recent.requests / recent.seconds),
       p99: recent.p99 === null ? null : round(recent.p99),

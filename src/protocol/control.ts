@@ -102,6 +102,8 @@ export interface AppDetail extends AppInfo {
   events: { time: number; worker: number | null; message: string }[];
   /** When an errored app tries again (epoch ms), or null. */
   retryAt: number | null;
+  /** False when the app runs with `metrics: false`. */
+  metrics: boolean;
 }
 
 export interface ResultOf {
