@@ -147,7 +147,7 @@ export interface CliOverrides {
 export interface DaemonSettings {
   /** `health: { port, host, shutdownDelay }`: readiness/liveness endpoint for load balancers; null = none. */
   readonly health: HealthEndpointSpec | null;
-  /** `metrics: { prometheus: { port, host, token } }`; null when not configured. */
+  /** `metrics: { prometheus: { port, host, token } }`; null leaves the endpoint as it is. */
   readonly prometheus: PrometheusSettings | null;
   /** `alerts: { webhook, rules }`; null when not configured. */
   readonly alerts: AlertsSettings | null;

@@ -88,15 +88,16 @@ export class Daemon {
   /**
    * Apply a config file's daemon settings (alerts, the Prometheus endpoint,
    * the dashboard). Null means the target was a script: the settings stay as
-   * they are. A config without `dashboard` leaves one turned on by
-   * `herd dashboard` running. Answers where each endpoint serves.
+   * they are, and so does a file without `metrics.prometheus` or
+   * `dashboard` for that endpoint (one turned on by `herd dashboard` keeps
+   * running), as with `health`. Answers where each endpoint serves.
    */
   async configure(settings: DaemonSettings | null | undefined): Promise<{ prometheus: string | null; dashboard: string | null }> {
     if (settings !== null && settings !== undefined) {
       this.supervisor.alerts.configure(settings.alerts ?? null);
       // Both are tried even when one fails; the first failure is reported.
       const results = await Promise.allSettled([
-        this.prometheus.configure(settings.prometheus),
+        settings.prometheus ? this.prometheus.configure(settings.prometheus) : Promise.resolve(null),
         settings.dashboard ? this.dashboard.configure(settings.dashboard) : Promise.resolve(null),
       ]);
       const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');

@@ -180,3 +180,17 @@ test('herd monit needs a terminal, and in one it draws every app and quits clean
   const tail = screen.slice(screen.lastIndexOf('\u001b[?25h'));
   assert.ok(tail.includes('\u001b[?1049l'), 'cursor shown and main screen restored on quit');
 });
+
+test('a config file without metrics.prometheus leaves the endpoint serving', async (t) => {
+  const { home, herd } = herdHome(t);
+  const [portA, portB, promPort] = [await freePort(), await freePort(), await freePort()];
+  const withProm = path.join(home, 'a.config.json');
+  const without = path.join(home, 'b.config.json');
+  writeFileSync(withProm, JSON.stringify({ metrics: { prometheus: { port: promPort } }, apps: [{ name: 'a', script: path.join(FIXTURES, 'hello.js'), env: { PORT: String(portA) } }] }));
+  writeFileSync(without, JSON.stringify({ apps: [{ name: 'b', script: path.join(FIXTURES, 'hello.js'), env: { PORT: String(portB) } }] }));
+  assert.equal((await herd(['start', withProm])).code, 0);
+  assert.equal((await herd(['start', without])).code, 0);
+  const scrape = await get(promPort, '/metrics');
+  assert.equal(scrape.status, 200);
+  assert.match(scrape.body, /app="b"/);
+});
