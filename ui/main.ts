@@ -34,7 +34,7 @@ class Dashboard {
   }
 
   route(): void {
-    this.page?.kind === 'app' && this.page.page.destroy();
+    if (this.page?.kind === 'app') this.page.page.destroy();
     const m = /^#\/app\/(.+)$/.exec(location.hash);
     if (m) {
       const name = decodeURIComponent(m[1] as string);
