@@ -3,10 +3,14 @@ import { CSRF_HEADER, type ActionLine, type ActionName, type AppPageView, type O
 /** The session's token is no longer accepted (daemon restarted with another one, cookie cleared). */
 export class Unauthorised extends Error {}
 
+/** The app asked for is gone (deleted meanwhile). */
+export class NotFound extends Error {}
+
 async function getJson<T>(path: string, signal?: AbortSignal): Promise<T> {
   const res = await fetch(path, { signal, cache: 'no-store', credentials: 'same-origin' });
   if (res.status === 401) throw new Unauthorised('unauthorised');
   const body = (await res.json()) as T & { error?: string };
+  if (res.status === 404) throw new NotFound(body.error ?? 'not found');
   if (!res.ok) throw new Error(body.error ?? `HTTP ${res.status}`);
   return body;
 }

@@ -84,6 +84,11 @@ class Dashboard {
         this.connected(false, 'signed out');
         return false;
       }
+      if (err instanceof api.NotFound && page.kind === 'app') {
+        // Deleted meanwhile: back to the overview, which no longer lists it.
+        location.hash = '#/';
+        return false;
+      }
       this.connected(false, (err as Error).message);
       return true;
     }

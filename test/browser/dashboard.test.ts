@@ -151,4 +151,10 @@ test('dashboard in Chromium: live charts with real numbers, reload with progress
   const stats = await stopTraffic();
   t.diagnostic(`session: ${SESSION_S}s, ${round} rounds; traffic ${stats?.ok} ok, ${stats?.failed} failed (kill -9 loses in-flight requests), ${stats?.non2xx} non-2xx`);
   assert.deepEqual(problems, [], 'no errors or warnings in the browser console');
+
+  // An app deleted while its page is open: the page goes back to the overview.
+  assert.equal((await herd(['delete', 'api'])).code, 0);
+  await page.waitForSelector('[data-testid=apps] tr.empty >> text=No apps yet', { timeout: 15_000 });
+  // The browser logs the one 404 that told the page; nothing else.
+  assert.deepEqual(problems.filter((p) => !/status of 404/.test(p)), []);
 });
