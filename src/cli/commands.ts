@@ -9,6 +9,7 @@ import { EXIT, printJson, printWarnings } from './output';
 import { flushCommand, logsCommand } from './logs';
 import { runForeground } from './run';
 import { specsForReload, specsFromArgs } from './specs';
+import { isLoopback } from '../util/loopback';
 
 export type Command = (args: ParsedArgs) => Promise<number>;
 
@@ -138,7 +139,7 @@ const dashboard: Command = async (args) => {
   if (args.flags.json === true) printJson({ url });
   else {
     process.stdout.write(`dashboard at ${url}\n`);
-    if (host !== null && !['127.0.0.1', '::1', 'localhost'].includes(host)) {
+    if (host !== null && !isLoopback(host)) {
       process.stderr.write(`herd: the dashboard listens on ${host}, reachable from other machines; anyone with the URL can act on your apps\n`);
     }
   }

@@ -10,6 +10,7 @@ import * as path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { HerdError } from '../errors';
 import { parseDuration, parseSize } from '../util/units';
+import { isLoopback } from '../util/loopback';
 import { ALERT_METRICS, isAlertMetric, parseThreshold } from '../metrics/alertMetrics';
 import {
   DEFAULTS,
@@ -463,8 +464,6 @@ function readTopLevel(exported: unknown, baseDir: string, r: Report): Draft[] {
   return readApps(exported.apps, 'apps', baseDir, r);
 }
 
-const LOOPBACK = new Set(['127.0.0.1', '::1', 'localhost']);
-
 /** Top level `metrics: { prometheus: { port, host, token } }`. */
 function readPrometheus(exported: unknown, r: Report): PrometheusSettings | null {
   if (!isRecord(exported) || !('apps' in exported) || exported.metrics === undefined) return null;
@@ -477,7 +476,7 @@ function readPrometheus(exported: unknown, r: Report): PrometheusSettings | null
   const port = portSetting === undefined ? null : readPort(portSetting, r);
   const host = readString(sub(prom, 'host', promSetting.key), r) ?? '127.0.0.1';
   const token = readString(sub(prom, 'token', promSetting.key), r) ?? null;
-  if (!LOOPBACK.has(host) && token === null) {
+  if (!isLoopback(host) && token === null) {
     r.warn(`${promSetting.key}.host`, `${host} is reachable from other machines and no token is set: anyone who can reach it can read your metrics`);
   }
   return port === null ? null : { port, host, token };

@@ -1,7 +1,7 @@
-import { timingSafeEqual } from 'node:crypto';
 import * as http from 'node:http';
 import type { PrometheusSettings } from '../config/types';
 import { HerdError } from '../errors';
+import { secretMatches } from '../util/secret';
 
 /**
  * The opt-in Prometheus endpoint (`metrics: { prometheus: { port, host } }`).
@@ -73,9 +73,7 @@ export class PrometheusServer {
 }
 
 function authorised(header: string | undefined, token: string): boolean {
-  const given = Buffer.from(header ?? '');
-  const wanted = Buffer.from(`Bearer ${token}`);
-  return given.length === wanted.length && timingSafeEqual(given, wanted);
+  return secretMatches(header, `Bearer ${token}`);
 }
 
 function same(a: PrometheusSettings | null, b: PrometheusSettings | null): boolean {

@@ -4,6 +4,7 @@
  * from ui/), so the two cannot drift apart; it imports nothing that runs.
  */
 import type { ErrorData } from '../errors';
+import type { LogLine } from '../logs/format';
 import type { AppMetricsView, RouteView, SeriesView } from '../metrics/view';
 import type { AlertStateView, AppStatus, WorkerInfo } from '../protocol/control';
 
@@ -47,7 +48,6 @@ export const RECENT_SECONDS = 10;
 
 /** Chart windows the page offers, in seconds; up to 15 min at 1 s resolution, longer ones at 1 min. */
 export const WINDOWS = [300, 900, 3600, 6 * 3600, 24 * 3600] as const;
-export type WindowSeconds = (typeof WINDOWS)[number];
 
 /** GET /api/apps/:name?window=S&since=T */
 export interface AppPageView {
@@ -88,13 +88,7 @@ export type ActionLine =
   | { kind: 'result'; ok: false; error: ErrorData };
 
 /** GET /api/logs?app=NAME is a Server-Sent Events stream of these (event `line`), after one `history` event with an array of them. */
-export interface DashboardLogLine {
-  time: number;
-  app: string;
-  worker: number;
-  stream: 'out' | 'err' | 'access';
-  msg: string;
-}
+export type DashboardLogLine = LogLine;
 
 /** Header the page sends with every action; a cross-site form cannot. */
 export const CSRF_HEADER = 'x-herd-dashboard';

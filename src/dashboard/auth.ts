@@ -1,7 +1,8 @@
-import { randomBytes, timingSafeEqual } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import type * as http from 'node:http';
 import { writeFileAtomic } from '../util/atomicWrite';
+import { secretMatches } from '../util/secret';
 import { CSRF_HEADER } from './apiTypes';
 
 /**
@@ -36,16 +37,10 @@ export function cookieName(port: number): string {
  * and an Origin header, when sent, must be this server's.
  */
 export class DashboardAuth {
-  private readonly wanted: Buffer;
-
-  constructor(readonly token: string, private readonly port: number) {
-    this.wanted = Buffer.from(token);
-  }
+  constructor(readonly token: string, private readonly port: number) {}
 
   matches(candidate: string | undefined | null): boolean {
-    if (typeof candidate !== 'string') return false;
-    const given = Buffer.from(candidate);
-    return given.length === this.wanted.length && timingSafeEqual(given, this.wanted);
+    return secretMatches(candidate, this.token);
   }
 
   authorised(req: http.IncomingMessage): boolean {
