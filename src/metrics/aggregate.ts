@@ -251,12 +251,11 @@ export class AppMetrics {
   /** The last `points` points at one resolution, oldest first; with `since`, only those after it (epoch ms). */
   seriesView(resolution: 'seconds' | 'minutes', points: number, since: number | null = null): SeriesView {
     const ring = resolution === 'seconds' ? this.series.seconds : this.series.minutes;
-    const times = ring.last('rps', points).times;
+    const { times, columns } = ring.lastAll(points);
     const from = since === null ? 0 : times.findIndex((t) => t > since);
     const skip = from === -1 ? times.length : from;
-    const column = (f: SeriesField) => ring.last(f, points).values.slice(skip).map(round);
-    const columns = Object.fromEntries(SERIES_FIELDS.map((f) => [f, column(f)])) as Record<SeriesField, number[]>;
-    return { step: resolution === 'seconds' ? 1 : 60, times: times.slice(skip), ...columns };
+    const view = Object.fromEntries(SERIES_FIELDS.map((f) => [f, columns[f].slice(skip).map(round)])) as Record<SeriesField, number[]>;
+    return { step: resolution === 'seconds' ? 1 : 60, times: times.slice(skip), ...view };
   }
 
   /** Live workers' metrics by pid (for Prometheus). */

@@ -25,6 +25,19 @@ export class SeriesRing<F extends string> {
     this.size = Math.min(this.size + 1, this.capacity);
   }
 
+  /** The last `n` points (oldest first) of every field, in one pass. */
+  lastAll(n = this.size): { times: number[]; columns: Record<F, number[]> } {
+    const count = Math.min(n, this.size);
+    const times: number[] = [];
+    const columns = Object.fromEntries(this.fields.map((f) => [f, [] as number[]])) as Record<F, number[]>;
+    for (let k = count; k > 0; k--) {
+      const i = (this.next - k + this.capacity) % this.capacity;
+      times.push(this.times[i] as number);
+      for (const f of this.fields) columns[f].push(this.columns[f][i] as number);
+    }
+    return { times, columns };
+  }
+
   /** The last `n` points (oldest first) of one field, with their times. */
   last(field: F, n = this.size): { times: number[]; values: number[] } {
     const count = Math.min(n, this.size);
