@@ -1,4 +1,4 @@
-import type { OverviewApp, OverviewView } from '../src/dashboard/apiTypes';
+import { RECENT_SECONDS, type OverviewApp, type OverviewView } from '../src/dashboard/apiTypes';
 import { bytes, duration, h, KeyedTable, ms, num, pct, tone, type Column } from './dom';
 import { alertsTable } from './alertsTable';
 
@@ -25,7 +25,7 @@ export class OverviewPage {
     this.apps = new KeyedTable(columns, (a) => a.name, (a) => open(a.name), 'apps');
     this.alertsPanel = h('section', { class: 'panel', hidden: true }, h('h3', {}, 'Alerts firing'), this.alerts.el);
     this.el = h('div', { class: 'page overview' },
-      h('section', { class: 'panel' }, h('h2', {}, 'Apps'), h('p', { class: 'hint' }, 'Req/s, p99 and errors over the last 10 seconds. Click an app for its charts, workers, routes and logs.'), this.apps.el),
+      h('section', { class: 'panel' }, h('h2', {}, 'Apps'), h('p', { class: 'hint' }, `Req/s, p99 and errors over the last ${RECENT_SECONDS} seconds. Click an app for its charts, workers, routes and logs.`), this.apps.el),
       this.alertsPanel);
   }
 

@@ -59,6 +59,8 @@ export class DashboardServer {
   private auth: DashboardAuth | null = null;
   private readonly assets = new Assets();
   private readonly streams = new Set<http.ServerResponse>();
+  /** The supervisor is made with its dashboard server: the overview's uptime counts from here. */
+  private readonly startedAt = Date.now();
 
   constructor(private readonly deps: DashboardDeps) {}
 
@@ -144,7 +146,7 @@ export class DashboardServer {
 
   private route(method: string, pathname: string): Route | undefined {
     if (method === 'GET' || method === 'HEAD') {
-      if (pathname === '/api/overview') return async (_req, res) => json(res, 200, await overviewView(this.deps.source));
+      if (pathname === '/api/overview') return async (_req, res) => json(res, 200, await overviewView(this.deps.source, this.startedAt));
       if (pathname === '/api/logs') return (req, res, url) => this.logStream(req, res, url);
       const page = /^\/api\/apps\/([^/]+)$/.exec(pathname);
       if (page) {

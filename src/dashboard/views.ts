@@ -14,9 +14,8 @@ export interface DashboardSource {
   readonly alerts: { view(): AlertsView };
 }
 
-const startedAt = Date.now();
-
-export async function overviewView(source: DashboardSource): Promise<OverviewView> {
+/** `startedAt`: when the supervisor started (epoch ms). */
+export async function overviewView(source: DashboardSource, startedAt: number): Promise<OverviewView> {
   const alerts = source.alerts.view().active;
   const apps: OverviewApp[] = [];
   for (const name of source.names()) {
