@@ -1,26 +1,11 @@
 import assert from 'node:assert/strict';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import * as path from 'node:path';
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import { HerdError } from '../../src/errors';
-import { loadTarget, type LoadOptions } from '../../src/config/load';
+import { loadTarget } from '../../src/config/load';
 import { requestProblem } from '../../src/daemon/requestShape';
+import { configFiles } from '../configFiles';
 
-let dir = '';
-before(async () => {
-  dir = await mkdtemp(path.join(tmpdir(), 'herd-config-metrics-'));
-  await writeFile(path.join(dir, 'server.js'), '');
-});
-after(() => rm(dir, { recursive: true, force: true }));
-
-const options = (): LoadOptions => ({ cwd: dir, env: {}, envName: null, overrides: {}, interpreter: '/usr/bin/node', cpus: 2 });
-let seq = 0;
-async function config(value: unknown): Promise<string> {
-  const p = path.join(dir, `c${++seq}.config.json`);
-  await writeFile(p, JSON.stringify(value));
-  return p;
-}
+const { options, write: config } = configFiles('config-metrics');
 
 test('metrics are on by default; metrics: false turns them off per app', async () => {
   const r = await loadTarget(await config({ apps: [{ name: 'a', script: 'server.js' }, { name: 'b', script: 'server.js', metrics: false }] }), options());

@@ -1,29 +1,17 @@
 import assert from 'node:assert/strict';
-import { mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm, stat } from 'node:fs/promises';
 import type * as http from 'node:http';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
-import { after, before, test } from 'node:test';
-import { loadTarget, type LoadOptions } from '../../src/config/load';
+import { test } from 'node:test';
+import { loadTarget } from '../../src/config/load';
 import { requestProblem } from '../../src/daemon/requestShape';
 import { DashboardAuth, loadToken, readCookie } from '../../src/dashboard/auth';
 import { windowOf } from '../../src/dashboard/views';
 import { HerdError } from '../../src/errors';
+import { configFiles } from '../configFiles';
 
-let dir = '';
-before(async () => {
-  dir = await mkdtemp(path.join(tmpdir(), 'herd-dashboard-'));
-  await writeFile(path.join(dir, 'server.js'), '');
-});
-after(() => rm(dir, { recursive: true, force: true }));
-
-const options = (): LoadOptions => ({ cwd: dir, env: {}, envName: null, overrides: {}, interpreter: '/usr/bin/node', cpus: 2 });
-let seq = 0;
-async function config(value: unknown): Promise<string> {
-  const p = path.join(dir, `d${++seq}.config.json`);
-  await writeFile(p, JSON.stringify(value));
-  return p;
-}
+const { options, write: config } = configFiles('dashboard');
 
 test('top-level dashboard: port 9414 and host 127.0.0.1 by default, optional token', async () => {
   const r = await loadTarget(await config({ dashboard: {}, apps: [{ script: 'server.js' }] }), options());
@@ -53,7 +41,9 @@ test('dashboard requests and settings are checked for shape', () => {
   assert.match(requestProblem({ type: 'start', apps: [], settings: { dashboard: { port: 1, host: 'h', token: 5 } } }) ?? '', /settings\.dashboard/);
 });
 
-test('the token is made once, kept 0600, and a configured one wins', async () => {
+test('the token is made once, kept 0600, and a configured one wins', async (t) => {
+  const dir = await mkdtemp(path.join(tmpdir(), 'herd-token-'));
+  t.after(() => rm(dir, { recursive: true, force: true }));
   const file = path.join(dir, 'dashboard.token');
   const first = await loadToken(file, null);
   assert.ok(first.length >= 32);
