@@ -23,7 +23,7 @@ export interface AgentMetrics {
   flush(): void;
 }
 
-/** What the runtime API (require('herd')) finds on globalThis inside a worker. */
+/** What the runtime API (require('herd-runtime')) finds on globalThis inside a worker. */
 export interface AgentApi {
   ready(): void;
   onShutdown(hook: ShutdownHook): void;

@@ -1,4 +1,4 @@
-/** Programmatic API: `import { HerdClient } from 'herd/client'`. */
+/** Programmatic API: `import { HerdClient } from 'herd-runtime/client'`. */
 export { HerdClient, type ConnectOptions } from './client';
 export type { AppDetail, AppInfo, AppStatus, WorkerInfo, WorkerStatus, ControlRequest, ResultOf } from '../protocol/control';
 export type { AppSpec } from '../config/types';

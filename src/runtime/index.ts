@@ -1,5 +1,5 @@
 /**
- * What apps import: `const { ready, onShutdown, metrics } = require('herd')`.
+ * What apps import: `const { ready, onShutdown, metrics } = require('herd-runtime')`.
  * Inside a herd worker these reach the agent; outside herd they do nothing,
  * so the same code runs under plain node.
  */
