@@ -19,8 +19,36 @@ export interface AppSpec {
   readonly env: Readonly<Record<string, string>>;
   /** Arguments for the interpreter, before the script (e.g. ['--import', 'tsx']). */
   readonly nodeArgs: readonly string[];
-  /** Path of the node binary that runs the workers. */
+  /** Path of the node binary that runs the workers (with `runner: 'exec'`: the interpreter, or '' to run the script itself). */
   readonly interpreter: string;
+  /**
+   * How a worker is started. 'node': `interpreter nodeArgs script args` with
+   * herd's agent preloaded (cluster or fork mode). 'exec': fork mode only, no
+   * agent: `interpreter nodeArgs script args` for a non-Node interpreter
+   * (python3, bash), or `script args` when `interpreter` is '' (PM2's
+   * `interpreter: 'none'`, and `script: 'npm'`, where script is npm's path).
+   */
+  readonly runner: 'node' | 'exec';
+  /** Environment variable that carries the worker's id (PM2's `instance_var`); default NODE_APP_INSTANCE. */
+  readonly instanceVar: string;
+  /**
+   * Connections from one client address go to the same worker: the daemon
+   * accepts them and hands each to a worker by address (socket.io's
+   * long-polling needs this). Cluster mode only.
+   */
+  readonly sticky: boolean;
+  /**
+   * ms upgraded connections (WebSockets) are kept open after HTTP drained and
+   * the app's onShutdown hooks ran, so the app can close them itself; then
+   * they are closed. Bounded by killTimeout.
+   */
+  readonly websocketDrain: number;
+  /** PM2's `cron_restart`: a rolling reload on this cron schedule; null = none. */
+  readonly cronRestart: string | null;
+  /** Reload on file change (PM2's `watch`); null = off. */
+  readonly watch: WatchSpec | null;
+  /** Extra paths that show this app's logs (PM2's out_file, error_file, log_file); each null = none. */
+  readonly logFiles: LogFilesSpec;
   /** Replace a worker gracefully when its RSS passes this many bytes; null = no limit. */
   readonly maxMemory: number | null;
   /** ms between asking a worker to stop and SIGKILL. */
@@ -49,6 +77,24 @@ export interface AppSpec {
   readonly metrics: boolean;
   /** Where the spec came from, so `herd reload <name>` can re-read it. */
   readonly source: AppSource;
+}
+
+export interface WatchSpec {
+  /** Absolute paths watched (recursively for directories). */
+  readonly paths: readonly string[];
+  /** Absolute paths or glob-like patterns never watched; node_modules and dot-dirs are always ignored. */
+  readonly ignore: readonly string[];
+  /** ms of quiet after the last change before the reload (debounce). */
+  readonly delay: number;
+}
+
+export interface LogFilesSpec {
+  /** Absolute path that carries the app's stdout lines (PM2 `out_file`); '/dev/null' discards them. */
+  readonly out: string | null;
+  /** Absolute path that carries the app's stderr lines (PM2 `error_file`). */
+  readonly err: string | null;
+  /** Absolute path that carries stdout and stderr together (PM2 `log_file` / `combine_logs`). */
+  readonly combined: string | null;
 }
 
 export interface BackoffSpec {
@@ -141,6 +187,14 @@ export interface CliOverrides {
   readonly name?: string;
   readonly instances?: string;
   readonly args?: readonly string[];
+  /** --node-args "--max-old-space-size=512 --inspect" (split like a shell would). */
+  readonly nodeArgs?: string;
+  /** --watch: reload on change of the app's directory. */
+  readonly watch?: boolean;
+  /** --max-memory-restart 512M */
+  readonly maxMemory?: string;
+  /** -x / --exec-mode fork|cluster */
+  readonly execMode?: string;
 }
 
 /** Settings of the supervisor itself (top level of a config file), not of one app. */
@@ -211,6 +265,9 @@ export const DEFAULTS = {
   alertWindow: 10_000,
   stallTimeout: 10_000,
   minReady: 1,
+  instanceVar: 'NODE_APP_INSTANCE',
+  websocketDrain: 2000,
+  watchDelay: 1000,
   overload: { retryAfter: 1000, exempt: ['/health', '/healthz', '/ready', '/readyz', '/live', '/livez'] },
   healthCheck: { interval: 5000, timeout: 2000, failures: 3 },
   health: { host: '127.0.0.1', shutdownDelay: 5000 },
