@@ -42,7 +42,7 @@ async function specFor(script: string, name: string, env: Record<string, string>
   return { ...spec, ...change };
 }
 
-async function client(t: TestContext, home: string): Promise<InstanceType<typeof HerdClient>> {
+async function client(t: TestContext, home: string): Promise<import('../../src/client/client').HerdClient> {
   const c = await HerdClient.connect({ home, autoStart: true });
   t.after(() => c.close());
   return c;
