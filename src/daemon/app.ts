@@ -619,7 +619,7 @@ export class App {
       return;
     }
     if (proc.listenFailure) {
-      this.onListenFailure(slot, proc, info, proc.listenFailure);
+      this.onListenFailure(slot, proc, info, this.withPortFromEnv(proc.listenFailure));
       return;
     }
     this.crashed(slot, proc, info);
@@ -651,6 +651,15 @@ export class App {
       slot.set('crashed', `${why}; waiting for cool-down`);
       this.changed();
     });
+  }
+
+  /**
+   * Python's `[Errno 98] Address already in use` names no port; the app's
+   * PORT, the usual way to give it one, is then the one to look at.
+   */
+  private withPortFromEnv(f: ListenFailure): ListenFailure {
+    const port = Number(this.spec.env.PORT);
+    return f.port === null && f.code === 'EADDRINUSE' && Number.isInteger(port) && port > 0 && port < 65536 ? { ...f, port } : f;
   }
 
   /** Why a listen failed, with the holder of the port; null when the port is free now. */

@@ -289,6 +289,20 @@ test('fork mode: EADDRINUSE in the crash is diagnosed; after the cool-down it re
   assert.equal((await get(port)).status, 200);
 });
 
+test('python3 app on a port in use: its error names no port, the app\'s PORT is checked', { skip: python3 ? false : 'python3 is not installed' }, async (t) => {
+  const { home, herd } = herdHome(t);
+  const port = await freePort();
+  // Not SO_REUSEPORT, as most servers: the python app cannot bind beside it.
+  await holdPort(t, port, '0.0.0.0');
+  const spec = await specFor(path.join(FIXTURES, 'd-http.py'), 'py', { PORT: String(port) }, { runner: 'exec', interpreter: python3 ?? 'python3', execMode: 'fork', instances: 1 });
+  const c = await client(t, home);
+  await assert.rejects(c.request({ type: 'start', apps: [spec] }), (err: Error) => {
+    assert.match(err.message, new RegExp(`port ${port} is in use: held by pid ${process.pid}\\b`));
+    return true;
+  });
+  assert.equal((await describe(herd, 'py')).status, 'errored');
+});
+
 // ---- herd run with a closed stdout --------------------------------------
 
 test('herd run survives a stdout and stderr that went away; lines are counted as dropped; SIGTERM exits 0 and cleans up', async (t) => {
