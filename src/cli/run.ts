@@ -13,7 +13,10 @@ import { specsFromArgs } from './specs';
 export async function runForeground(target: string, args: ParsedArgs): Promise<number> {
   const { specs, warnings, settings } = await specsFromArgs(target, args);
   printWarnings(warnings);
-  const note = (message: string) => process.stderr.write(`herd: ${message}\n`);
+  keepRunningWithoutStderr();
+  const note = (message: string) => {
+    if (!process.stderr.destroyed) process.stderr.write(`herd: ${message}\n`);
+  };
   let finish: (code: number) => void = () => {};
   const finished = new Promise<number>((resolve) => {
     finish = resolve;
@@ -58,4 +61,15 @@ export async function runForeground(target: string, args: ParsedArgs): Promise<n
     printError(err, false);
   }
   return finished;
+}
+
+/**
+ * The supervisor's notes, warnings and errors go to stderr; once that is
+ * gone (its terminal closed, `2>&1 | tee` ended by Ctrl-C) they are lost,
+ * but an EPIPE must not become an uncaught exception that takes every app
+ * down with the supervisor. Worker lines on stdout are the log sink's
+ * business (StdoutLogSink counts what it cannot write).
+ */
+function keepRunningWithoutStderr(): void {
+  process.stderr.on('error', () => {});
 }

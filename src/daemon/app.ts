@@ -8,7 +8,10 @@ import type { AppDetail, AppInfo, AppStatus, WorkerInfo } from '../protocol/cont
 import { formatDuration } from '../util/units';
 import { Ring } from './lineBuffer';
 import { ListenSockets } from './listenSockets';
+import { treeListening } from './listenWatch';
 import type { LogSink } from './logSink';
+import { portLabel, type ListenFailure, type PortHolders } from './portConflict';
+import { processTable } from './procNet';
 import type { ProcStats } from './procStats';
 import { backoffDelay, CrashWindow } from './restartPolicy';
 import { Slot } from './slot';
@@ -21,6 +24,8 @@ export interface AppDeps {
   logs: LogSink;
   stats: ProcStats;
   nextUniqueId: () => number;
+  /** Who listens where `wanted` would (null: nobody, the port is free); knows every app of the daemon. */
+  portHolders: (wanted: { address: string | null; port: number }) => Promise<PortHolders | null>;
 }
 
 type Operation = 'reloading' | 'restarting' | 'stopping' | 'scaling' | 'replacing';
@@ -47,6 +52,10 @@ export class App {
   readonly metrics = new AppMetrics();
   private crashes: CrashWindow;
   private erroredUntil: number | null = null;
+  /** The app is errored because it could not listen; the cool-down retries only once the port is free. */
+  private listenFailure: ListenFailure | null = null;
+  /** Fork mode: where the workers' process trees listen, as of the last refreshListening(). */
+  private forkListening: string[] = [];
   private coolDownTimer: NodeJS.Timeout | null = null;
   private operation: Operation | null = null;
   private queue: Promise<unknown> = Promise.resolve();
@@ -275,12 +284,23 @@ export class App {
       envName: s.source.envName,
       env: { ...s.env },
       logLinesDropped: this.deps.logs.dropped(this.name),
-      listening: this.sockets.describe(),
+      listening: s.execMode === 'cluster' ? this.sockets.describe() : this.forkListening,
       lastStderr: this.lastStderr,
       events: this.events.toArray(),
       retryAt: this.erroredUntil,
       metrics: s.metrics !== false,
     };
+  }
+
+  /**
+   * Fork mode: the workers bind their own sockets, so what they listen on is
+   * read from /proc (for a describe), never assumed from the config.
+   */
+  async refreshListening(): Promise<void> {
+    if (this.spec.execMode === 'cluster') return;
+    const table = await processTable();
+    const found = await Promise.all(this.processes().map((p) => (p.pid === null ? [] : treeListening(p.pid, table))));
+    this.forkListening = [...new Set(found.flat())];
   }
 
   /** `herd metrics`: the whole app, or the current worker of one slot. */
@@ -464,11 +484,31 @@ export class App {
 
   private async replace(slot: Slot, spec: AppSpec, progress: Progress): Promise<void> {
     const old = slot.proc;
-    const next = this.createProcess(slot, spec);
+    let next = this.createProcess(slot, spec);
     slot.next = next;
     this.changed();
     progress(`${this.name}[${slot.id}]: new worker pid ${next.pid ?? '?'} starting`);
-    const outcome = await next.whenReady(spec.listenTimeout);
+    let outcome = await next.whenReady(spec.listenTimeout);
+    const shared = outcome.kind === 'exited' && old && !old.exited ? await this.portHeldBySelf(next) : null;
+    if (shared && old) {
+      // A fork-mode server that binds its port without SO_REUSEPORT cannot
+      // run beside its replacement: do what PM2 does for fork mode, stop
+      // first, and say that this reload refuses connections meanwhile.
+      progress(`${this.name}[${slot.id}]: the app cannot share port ${shared.port} with a new worker (${shared.holders}; ` +
+        `its server does not set SO_REUSEPORT): replacing pid ${old.pid} stop-first, connections are refused until the new worker listens`);
+      this.log(slot.id, `reload stop-first: port ${shared.port} cannot be shared by two workers`);
+      slot.next = null;
+      this.retiring.add(old);
+      slot.proc = null;
+      slot.set('starting', 'reloading stop-first');
+      this.changed();
+      await old.stop(spec.killTimeout);
+      next = this.createProcess(slot, spec);
+      slot.next = next;
+      this.changed();
+      progress(`${this.name}[${slot.id}]: new worker pid ${next.pid ?? '?'} starting`);
+      outcome = await next.whenReady(spec.listenTimeout);
+    }
     if (outcome.kind !== 'ready') {
       slot.next = null;
       const why = outcome.kind === 'timeout'
@@ -497,6 +537,14 @@ export class App {
     } else {
       progress(`${this.name}[${slot.id}]: pid ${next.pid} ready`);
     }
+  }
+
+  /** A new worker failed because this app's own (old) workers hold its port: the port and who holds it, else null. */
+  private async portHeldBySelf(proc: WorkerProcess): Promise<{ port: number; holders: string } | null> {
+    const f = proc.listenFailure;
+    if (f === null || f.code !== 'EADDRINUSE' || f.port === null) return null;
+    const holders = await this.deps.portHolders({ address: f.address, port: f.port }).catch(() => null);
+    return holders !== null && holders.apps.includes(this.name) ? { port: f.port, holders: holders.text } : null;
   }
 
   /** Grow or shrink to `count` slots; removed slots drain their workers. */
@@ -570,6 +618,63 @@ export class App {
       this.changed();
       return;
     }
+    if (proc.listenFailure) {
+      this.onListenFailure(slot, proc, info, this.withPortFromEnv(proc.listenFailure));
+      return;
+    }
+    this.crashed(slot, proc, info);
+  }
+
+  /**
+   * The worker died because it could not listen. Restarting it blindly would
+   * fail the same way for ever: say which port and who holds it, and wait in
+   * the errored state; the cool-down retries only once the port is free.
+   */
+  private onListenFailure(slot: Slot, proc: WorkerProcess, info: ExitInfo, failure: ListenFailure): void {
+    slot.held = true;
+    slot.set('crashed', `${info.reason}; could not listen (${failure.code})`);
+    this.changed();
+    void this.explainListenFailure(failure).then((why) => {
+      // Stopped, restarted or reloaded meanwhile: that decides.
+      if (this.stopped || !this.slots.includes(slot) || slot.proc !== null || !slot.held) return;
+      if (why === null) {
+        // Free again already (the holder just exited): an ordinary crash.
+        slot.held = false;
+        this.crashed(slot, proc, info);
+        return;
+      }
+      if (this.sockets.size > 0) this.sockets.closeUnlistened();
+      this.log(slot.id, why);
+      this.listenFailure = failure;
+      const retry = failure.code === 'EADDRINUSE' && failure.port !== null ? `if ${portLabel(failure)} is free by then` : '';
+      this.enterErrored(Date.now(), why, retry);
+      slot.set('crashed', `${why}; waiting for cool-down`);
+      this.changed();
+    });
+  }
+
+  /**
+   * Python's `[Errno 98] Address already in use` names no port; the app's
+   * PORT, the usual way to give it one, is then the one to look at.
+   */
+  private withPortFromEnv(f: ListenFailure): ListenFailure {
+    const port = Number(this.spec.env.PORT);
+    return f.port === null && f.code === 'EADDRINUSE' && Number.isInteger(port) && port > 0 && port < 65536 ? { ...f, port } : f;
+  }
+
+  /** Why a listen failed, with the holder of the port; null when the port is free now. */
+  private async explainListenFailure(f: ListenFailure): Promise<string | null> {
+    if (f.code === 'EACCES') {
+      const low = f.port !== null && f.port > 0 && f.port < 1024 ? ' (a port below 1024 needs root or CAP_NET_BIND_SERVICE)' : '';
+      return `cannot listen on ${portLabel(f)}: permission denied${low}`;
+    }
+    if (f.port === null) return 'the worker could not listen: address already in use (its output does not say which port)';
+    const holders = await this.deps.portHolders({ address: f.address, port: f.port }).catch(() => null);
+    return holders === null ? null : `${portLabel(f)} is in use: ${holders.text}`;
+  }
+
+  /** A worker crashed: restart it after its backoff, or hold the app in the errored state on a crash loop. */
+  private crashed(slot: Slot, proc: WorkerProcess, info: ExitInfo): void {
     slot.consecutiveCrashes = info.uptimeMs >= this.spec.backoff.resetAfter ? 1 : slot.consecutiveCrashes + 1;
     const now = Date.now();
     const unstable = !proc.ready || info.uptimeMs < this.spec.crashLoop.minUptime;
@@ -605,12 +710,12 @@ export class App {
     this.enterErrored(Date.now(), 'reload failed while the app had no running worker');
   }
 
-  private enterErrored(now: number, why?: string): void {
+  private enterErrored(now: number, why?: string, retryCondition = ''): void {
     if (this.erroredUntil !== null) return;
     const { maxCrashes, window, coolDown } = this.spec.crashLoop;
     this.erroredUntil = now + coolDown;
     this.reason = `${why ?? `crash loop: ${maxCrashes} crashes within ${formatDuration(window)}`}; ` +
-      `retrying at ${new Date(this.erroredUntil).toISOString()} (herd restart ${this.name} retries now)`;
+      `retrying at ${new Date(this.erroredUntil).toISOString()}${retryCondition ? ` ${retryCondition}` : ''} (herd restart ${this.name} retries now)`;
     this.log(null, this.reason);
     // Slots already waiting to restart wait for the cool-down instead.
     for (const slot of this.slots) {
@@ -626,7 +731,31 @@ export class App {
   private leaveErrored(): void {
     this.coolDownTimer = null;
     if (this.erroredUntil === null) return;
+    const f = this.listenFailure;
+    if (f !== null && f.code === 'EADDRINUSE' && f.port !== null) {
+      const port = f.port;
+      const until = this.erroredUntil;
+      void this.deps.portHolders({ address: f.address, port }).catch(() => null).then((holders) => {
+        // Restarted, reloaded or stopped meanwhile: nothing to retry here.
+        if (this.erroredUntil !== until || this.stopped) return;
+        if (holders === null) {
+          this.retryAfterCoolDown();
+          return;
+        }
+        this.erroredUntil = null;
+        const why = `${portLabel(f)} is still in use: ${holders.text}`;
+        this.enterErrored(Date.now(), why, `if ${portLabel(f)} is free by then`);
+        for (const slot of this.slots) if (slot.held && !slot.proc) slot.set('crashed', `${why}; waiting for cool-down`);
+        this.changed();
+      });
+      return;
+    }
+    this.retryAfterCoolDown();
+  }
+
+  private retryAfterCoolDown(): void {
     this.erroredUntil = null;
+    this.listenFailure = null;
     this.crashes.clear();
     this.reason = 'cool-down over; retrying';
     this.log(null, this.reason);
@@ -644,6 +773,7 @@ export class App {
     if (this.coolDownTimer) clearTimeout(this.coolDownTimer);
     this.coolDownTimer = null;
     this.erroredUntil = null;
+    this.listenFailure = null;
     this.crashes.clear();
     if (!respawn) return;
     for (const slot of this.slots) {

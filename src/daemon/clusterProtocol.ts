@@ -24,6 +24,8 @@ export interface ClusterMessage {
 export interface ClusterEvents {
   /** The worker's server is listening on a shared socket. */
   onListening(address: string): void;
+  /** The daemon could not bind what the worker asked for (the worker is told, and Node throws there). */
+  onListenError(failure: { address: string | null; port: number; errno: number }): void;
 }
 
 export function isClusterMessage(message: unknown): message is ClusterMessage {
@@ -44,6 +46,7 @@ export function handleClusterMessage(
         index: message.index ?? 0,
       });
       if ('errno' in result) {
+        events.onListenError({ address: message.address ?? null, port: message.port ?? 0, errno: result.errno });
         reply(child, { cmd: 'NODE_CLUSTER', ack: message.seq, key: result.key, errno: result.errno, data: null });
       } else {
         reply(child, { cmd: 'NODE_CLUSTER', ack: message.seq, key: result.key, errno: 0, data: null }, result.handle);
@@ -51,6 +54,7 @@ export function handleClusterMessage(
       return;
     }
     case 'listening':
+      sockets.markListening(message.port ?? 0, message.addressType ?? 4, message.address ?? null);
       events.onListening(message.addressType === -1 ? String(message.address) : `${message.address ?? '*'}:${message.port}`);
       return;
     case 'exitedAfterDisconnect':

@@ -14,6 +14,18 @@ import * as net from 'node:net';
 export interface ServerHandle {
   close(cb?: () => void): void;
   getsockname?(out: Record<string, unknown>): number;
+  /** The file descriptor (Unix); -1 when closed. */
+  readonly fd?: number;
+}
+
+interface Entry {
+  handle: ServerHandle;
+  description: string;
+  /** The port it is bound to (the one the kernel picked for port 0); null for a pipe. */
+  port: number | null;
+  addressType: number;
+  /** A worker listened on it: bound is not enough (with SO_REUSEADDR a bind can succeed where listen() then fails). */
+  listened: boolean;
 }
 
 export interface ListenQuery {
@@ -34,7 +46,7 @@ type CreateServerHandle = (
 const createServerHandle = (net as unknown as { _createServerHandle: CreateServerHandle })._createServerHandle;
 
 export class ListenSockets {
-  private readonly handles = new Map<string, { handle: ServerHandle; description: string }>();
+  private readonly handles = new Map<string, Entry>();
 
   /** The handle for a listen() call, binding it the first time. Returns an errno (< 0) on failure. */
   acquire(query: ListenQuery): { key: string; handle: ServerHandle } | { key: string; errno: number } {
@@ -44,12 +56,36 @@ export class ListenSockets {
     if (existing) return { key, handle: existing.handle };
     const handle = createServerHandle(query.address, query.port, query.addressType, query.fd, query.flags);
     if (typeof handle === 'number') return { key, errno: handle };
-    this.handles.set(key, { handle, description: describe(query, handle) });
+    const bound = boundPort(handle);
+    this.handles.set(key, { handle, description: describe(query, handle), port: query.addressType === -1 ? null : bound ?? query.port, addressType: query.addressType, listened: false });
     return { key, handle };
   }
 
+  /** A worker's server is listening (cluster's 'listening' message, which carries the bound port). */
+  markListening(port: number, addressType: number, address: string | null): void {
+    for (const entry of this.handles.values()) {
+      if (entry.addressType !== addressType) continue;
+      if (addressType === -1 ? entry.description === String(address) : entry.port === port) entry.listened = true;
+    }
+  }
+
+  /** The sockets workers listen on; one bound but never listened on is not shown. */
   describe(): string[] {
-    return [...this.handles.values()].map((h) => h.description);
+    return [...this.handles.values()].filter((h) => h.listened).map((h) => h.description);
+  }
+
+  /** Close sockets no worker ever listened on, so a retry binds afresh instead of reusing a dead end. */
+  closeUnlistened(): void {
+    for (const [key, entry] of this.handles) {
+      if (entry.listened) continue;
+      entry.handle.close();
+      this.handles.delete(key);
+    }
+  }
+
+  /** File descriptors of the sockets in this (the daemon's) process, to tell which app holds a port. */
+  fds(): number[] {
+    return [...this.handles.values()].map((h) => h.handle.fd ?? -1).filter((fd) => fd >= 0);
   }
 
   get size(): number {
@@ -60,6 +96,11 @@ export class ListenSockets {
     for (const { handle } of this.handles.values()) handle.close();
     this.handles.clear();
   }
+}
+
+function boundPort(handle: ServerHandle): number | null {
+  const out: Record<string, unknown> = {};
+  return handle.getsockname && handle.getsockname(out) === 0 && typeof out.port === 'number' ? out.port : null;
 }
 
 function describe(query: ListenQuery, handle: ServerHandle): string {

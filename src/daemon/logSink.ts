@@ -56,7 +56,8 @@ export class FileLogSink implements LogSink {
   private readonly drops = new Map<string, number>();
   private readonly listeners = new Listeners();
 
-  constructor(readonly dir: string) {}
+  /** `report` writes a line to the daemon's own log: a file that cannot be written must not fail silently. */
+  constructor(readonly dir: string, private readonly report: (message: string) => void = daemonLogLine) {}
 
   configure(app: string, logs: LogsSpec): void {
     this.settings.set(app, logs);
@@ -68,9 +69,11 @@ export class FileLogSink implements LogSink {
 
   write(line: LogLine): void {
     this.listeners.emit(line);
-    if (!this.open(line.app, line.stream).write(formatLine(line))) {
-      this.drops.set(line.app, (this.drops.get(line.app) ?? 0) + 1);
-    }
+    if (!this.open(line.app, line.stream).write(formatLine(line))) this.drop(line.app, 1);
+  }
+
+  private drop(app: string, lines: number): void {
+    this.drops.set(app, (this.drops.get(app) ?? 0) + lines);
   }
 
   subscribe(listener: LogListener): () => void {
@@ -105,11 +108,18 @@ export class FileLogSink implements LogSink {
   private open(app: string, stream: Stream): RotatingFile {
     let file = this.files.get(key(app, stream));
     if (!file) {
-      file = new RotatingFile(this.dir, app, stream, rotation(this.settings.get(app) ?? DEFAULTS.logs));
+      file = new RotatingFile(this.dir, app, stream, rotation(this.settings.get(app) ?? DEFAULTS.logs), undefined, {
+        dropped: (lines) => this.drop(app, lines),
+        problem: (message) => this.report(`logs of ${app}: ${message}`),
+      });
       this.files.set(key(app, stream), file);
     }
     return file;
   }
+}
+
+function daemonLogLine(message: string): void {
+  console.error(`${new Date().toISOString()} daemon: ${message}`);
 }
 
 function key(app: string, stream: Stream): string {
@@ -130,29 +140,50 @@ const useColor = process.stdout.isTTY === true && !process.env.NO_COLOR;
  * Foreground mode: every line to the supervisor's stdout. JSON lines
  * `{ time, app, worker, stream, msg }` for log aggregators when stdout is not
  * a terminal; `app[worker] msg` (stderr marked `!`, coloured) when it is.
+ *
+ * Whatever becomes of stdout (`herd run | head -c 300`, a `tee` killed by
+ * Ctrl-C, a full pipe) the supervisor keeps running: a line that cannot be
+ * written is counted as dropped, like one the destination was too slow for.
  */
 export class StdoutLogSink implements LogSink {
   readonly dir = null;
-  private drops = 0;
+  private readonly drops = new Map<string, number>();
   private readonly listeners = new Listeners();
+  /** Why stdout cannot be written any more (EPIPE...); null while it can. */
+  private broken: string | null = null;
+
+  constructor(private readonly out: NodeJS.WritableStream & { writableLength: number; isTTY?: boolean } = process.stdout) {
+    // Without a listener an EPIPE is an uncaught exception that ends the supervisor and every app.
+    out.on('error', (err: NodeJS.ErrnoException) => {
+      this.broken ??= err.code ?? err.message;
+    });
+  }
 
   configure(): void {}
 
   write(line: LogLine): void {
     this.listeners.emit(line);
-    if (process.stdout.writableLength > MAX_BUFFERED) {
-      this.drops++;
+    const out = this.out as NodeJS.WritableStream & { destroyed?: boolean; writableLength: number };
+    if (this.broken !== null || out.destroyed === true || out.writableLength > MAX_BUFFERED) {
+      this.drop(line.app);
       return;
     }
-    process.stdout.write(process.stdout.isTTY ? prefixed(line) : jsonLine(line));
+    try {
+      // The callback reports a line lost after it was accepted: the pipe closed under it.
+      out.write(this.out.isTTY ? prefixed(line) : jsonLine(line), (err) => {
+        if (err) this.drop(line.app);
+      });
+    } catch {
+      this.drop(line.app);
+    }
   }
 
   subscribe(listener: LogListener): () => void {
     return this.listeners.add(listener);
   }
 
-  dropped(): number {
-    return this.drops;
+  dropped(app: string): number {
+    return this.drops.get(app) ?? 0;
   }
 
   async flush(): Promise<string[]> {
@@ -162,6 +193,10 @@ export class StdoutLogSink implements LogSink {
   closeApp(): void {}
 
   async close(): Promise<void> {}
+
+  private drop(app: string): void {
+    this.drops.set(app, (this.drops.get(app) ?? 0) + 1);
+  }
 }
 
 export function jsonLine(line: LogLine): string {

@@ -4,6 +4,16 @@ import { pipeline } from 'node:stream/promises';
 import { createGzip } from 'node:zlib';
 import { currentFileName, parseFileName, rotatedFileName, type Stream } from '../logs/format';
 
+/** What a RotatingFile tells its owner: lines it lost after accepting them, and trouble with the disk. */
+export interface RotatingFileEvents {
+  /** `lines` accepted by write() were dropped (the file cannot be opened). */
+  dropped(lines: number): void;
+  /** A failure (once per episode, with the path and errno) and its end. */
+  problem(message: string): void;
+}
+
+const QUIET: RotatingFileEvents = { dropped: () => {}, problem: () => {} };
+
 export interface RotationOptions {
   maxSize: number;
   retain: number;
@@ -14,6 +24,12 @@ export interface RotationOptions {
 // A failed open or write (disk full, directory gone) is retried this often;
 // lines keep queueing meanwhile, up to the buffer bound.
 const RETRY_MS = 500;
+// A file that cannot be opened at all (name too long, no permission, read-only
+// file system) will not open by waiting: its lines are dropped and counted at
+// once instead of queueing for nothing, and the open is tried again this often
+// (a chmod or remount cures it).
+const REOPEN_MS = 5000;
+const CANNOT_OPEN = new Set(['ENAMETOOLONG', 'EACCES', 'EPERM', 'EROFS', 'ENOTDIR', 'EISDIR', 'ELOOP', 'EINVAL']);
 // One write() call carries at most this much, so rotation by size stays close to maxSize.
 const BATCH_CHARS = 256 * 1024;
 
@@ -28,7 +44,8 @@ const BATCH_CHARS = 256 * 1024;
  * The caller is never blocked and memory stays bounded: write() queues the
  * line and returns false (the caller counts it as dropped) when more than
  * `maxBuffered` characters already wait. A failing disk is retried every
- * RETRY_MS; writing resumes by itself when it works again.
+ * RETRY_MS; writing resumes by itself when it works again. A file that cannot
+ * be opened (CANNOT_OPEN) drops its lines, counted through `events`.
  */
 export class RotatingFile {
   /** The last write or open error, until a write succeeds again. */
@@ -46,6 +63,10 @@ export class RotatingFile {
   private idleWaiters: (() => void)[] = [];
   private background: Promise<void> = Promise.resolve();
   private lastStamp = 0;
+  /** Set while the file cannot be opened: lines are dropped until then, when the open is tried again. */
+  private reopenAt: number | null = null;
+  /** The failure of the current episode was reported. */
+  private reported = false;
 
   constructor(
     private readonly dir: string,
@@ -53,6 +74,7 @@ export class RotatingFile {
     private readonly stream: Stream,
     public options: RotationOptions,
     private readonly maxBuffered = 8 * 1024 * 1024,
+    private readonly events: RotatingFileEvents = QUIET,
   ) {}
 
   get path(): string {
@@ -62,6 +84,7 @@ export class RotatingFile {
   /** Queue one line, newline included. False when it was dropped. */
   write(text: string): boolean {
     if (this.closed || this.queuedChars + text.length > this.maxBuffered) return false;
+    if (this.reopenAt !== null && Date.now() < this.reopenAt) return false;
     this.queue.push(text);
     this.queuedChars += text.length;
     this.pump();
@@ -131,9 +154,15 @@ export class RotatingFile {
       const { bytesWritten } = await file.write(this.carry);
       this.size += bytesWritten;
       this.carry = bytesWritten < this.carry.length ? this.carry.subarray(bytesWritten) : null;
-      this.failure = null;
+      this.recovered();
     } catch (err) {
       this.failure = (err as Error).message;
+      const code = (err as NodeJS.ErrnoException).code ?? 'error';
+      if (this.file === null && CANNOT_OPEN.has(code)) {
+        this.cannotOpen(code);
+        return;
+      }
+      this.report(`cannot write ${this.path}: ${code} (${this.failure}); its lines wait in memory (up to ${this.maxBuffered} characters, then they are dropped and counted) while it is retried`);
       // Reopen on the next attempt: the directory may have been removed or remounted.
       await this.closeFile();
       this.retryTimer = setTimeout(() => {
@@ -141,6 +170,31 @@ export class RotatingFile {
         this.pump();
       }, RETRY_MS);
     }
+  }
+
+  /** Drop what is queued (counted), and every line until the open is tried again. */
+  private cannotOpen(code: string): void {
+    const lines = this.queue.length + (this.carry ? countLines(this.carry) : 0);
+    this.queue = [];
+    this.queuedChars = 0;
+    this.carry = null;
+    this.reopenAt = Date.now() + REOPEN_MS;
+    if (lines > 0) this.events.dropped(lines);
+    this.report(`cannot open ${this.path}: ${code} (${this.failure}); its lines are dropped and counted (herd describe) until it can be opened`);
+  }
+
+  private report(message: string): void {
+    if (this.reported) return;
+    this.reported = true;
+    this.events.problem(message);
+  }
+
+  private recovered(): void {
+    this.failure = null;
+    this.reopenAt = null;
+    if (!this.reported) return;
+    this.reported = false;
+    this.events.problem(`writing ${this.path} again`);
   }
 
   /** Lines from the queue up to the batch limit and, when possible, up to the rotation size. */
@@ -222,6 +276,12 @@ async function gzipFile(file: string): Promise<void> {
     // Disk full while compressing: keep the plain file.
     await fs.promises.rm(tmp, { force: true });
   }
+}
+
+function countLines(buffer: Buffer): number {
+  let n = 0;
+  for (let i = buffer.indexOf(10); i !== -1; i = buffer.indexOf(10, i + 1)) n++;
+  return Math.max(1, n);
 }
 
 function utcDay(ms: number): string {

@@ -6,7 +6,10 @@ import { SECOND_POINTS } from '../metrics/series';
 import type { AppMetricsView, MonitApp, SeriesView } from '../metrics/view';
 import type { AppDetail, AppInfo } from '../protocol/control';
 import { App, type Progress } from './app';
+import { readlink } from 'node:fs/promises';
 import type { LogSink } from './logSink';
+import { findPortHolders, type PortHolders } from './portConflict';
+import type { ProcessEntry } from './procNet';
 import { ProcStats } from './procStats';
 import { WorkerMonitor } from './workerMonitor';
 
@@ -55,7 +58,12 @@ export class Supervisor {
         continue;
       }
       if (!app) {
-        app = new App(spec, { logs: this.logs, stats: this.stats, nextUniqueId: () => ++this.uniqueId });
+        app = new App(spec, {
+          logs: this.logs,
+          stats: this.stats,
+          nextUniqueId: () => ++this.uniqueId,
+          portHolders: (wanted) => this.portHolders(wanted),
+        });
         this.apps.set(spec.name, app);
       }
       started.push(spec.name);
@@ -120,8 +128,34 @@ export class Supervisor {
 
   async describe(name: string): Promise<AppDetail> {
     const app = this.get(name);
-    await this.stats.sampleNew(this.livePids());
+    await Promise.all([this.stats.sampleNew(this.livePids()), app.refreshListening()]);
     return app.detail();
+  }
+
+  /**
+   * Who listens where `wanted` would, naming this daemon's own apps: a
+   * cluster app's socket is held by the daemon itself, a fork app's by a
+   * process in one of its workers' trees.
+   */
+  async portHolders(wanted: { address: string | null; port: number }): Promise<PortHolders | null> {
+    const ownSockets = new Map<number, string>();
+    for (const app of this.apps.values()) {
+      for (const fd of app.sockets.fds()) {
+        const link = await readlink(`/proc/self/fd/${fd}`).catch(() => '');
+        const inode = /^socket:\[(\d+)\]$/.exec(link)?.[1];
+        if (inode) ownSockets.set(Number(inode), app.name);
+      }
+    }
+    const workers = new Map<number, string>();
+    for (const app of this.apps.values()) for (const p of app.processes()) if (p.pid !== null) workers.set(p.pid, app.name);
+    return findPortHolders(wanted, (pid, inode, table) => {
+      if (pid === process.pid) {
+        const app = ownSockets.get(inode);
+        return app ? { label: `herd app ${app}`, app } : { label: `this herd supervisor (pid ${pid})`, app: null };
+      }
+      const app = workerApp(pid, table, workers);
+      return app ? { label: `herd app ${app} (pid ${pid})`, app } : null;
+    });
   }
 
   private livePids(): number[] {
@@ -202,6 +236,18 @@ export class Supervisor {
       }
     }
   }
+}
+
+/** The app whose worker is `pid` or one of its ancestors, or leads its process group. */
+function workerApp(pid: number, table: readonly ProcessEntry[], workers: ReadonlyMap<number, string>): string | null {
+  const byPid = new Map(table.map((e) => [e.pid, e]));
+  let entry = byPid.get(pid);
+  for (let depth = 0; entry && depth < 64; depth++) {
+    const app = workers.get(entry.pid) ?? workers.get(entry.pgrp);
+    if (app) return app;
+    entry = byPid.get(entry.ppid);
+  }
+  return workers.get(pid) ?? null;
 }
 
 /** '4' sets, '+2' / '-1' adjust. */

@@ -42,7 +42,8 @@ export class WorkerMonitor {
       for (const slot of app.slots) {
         const proc = slot.proc;
         if (!proc || !proc.ready || proc.draining || proc.exited || slot.status !== 'online') continue;
-        if (stallTimeout > 0) {
+        // No agent (runner 'exec'), nobody to answer a ping: only health checks apply.
+        if (stallTimeout > 0 && proc.hasAgent) {
           const silent = now - proc.lastPongAt;
           if (silent > stallTimeout && now >= this.graceUntil) {
             app.killStalled(slot, proc, silent);

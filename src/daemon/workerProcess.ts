@@ -1,16 +1,27 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import * as http from 'node:http';
+import { getSystemErrorName } from 'node:util';
 import type { AppSpec } from '../config/types';
 import type { MetricsReport } from '../metrics/report';
 import { AGENT_CMD, isAgentMessage, type DaemonToAgent } from '../protocol/agent';
 import { handleClusterMessage, isClusterMessage } from './clusterProtocol';
 import { LineSplitter, Ring } from './lineBuffer';
 import type { ListenSockets } from './listenSockets';
+import { ListenWatch } from './listenWatch';
 import type { LogSink, Stream } from './logSink';
+import { parseListenFailure, type ListenFailure } from './portConflict';
+import { signalGroup, waitGroupGone } from './processGroup';
 import { describeExit } from './restartPolicy';
+import { ACCESS_FD, workerCommand } from './workerCommand';
 
-const AGENT_PATH = require.resolve('../agent/main');
-/** fd of the access-log pipe in a worker (0-2 stdio, 3 IPC). */
-const ACCESS_FD = 4;
+/**
+ * The signal that asks a worker without the agent to stop: PM2's default
+ * kill signal, which Python turns into KeyboardInterrupt, and which npm and
+ * shells pass on. It goes to the whole process group, as a Ctrl-C would.
+ */
+export const EXEC_STOP_SIGNAL = 'SIGINT';
+/** After SIGKILL, how long the group may take to disappear before the exit is reported anyway. */
+const GROUP_KILL_GRACE_MS = 1000;
 
 export interface ExitInfo {
   code: number | null;
@@ -45,6 +56,11 @@ export interface WorkerProcessOptions {
  * One child process of an app. It knows how to start, report readiness, and
  * stop in stages (ask the agent to drain, SIGKILL after the timeout, await
  * exit); what to do about an exit is the app's business.
+ *
+ * Without the agent (runner 'exec': python3, a shell script, npm) readiness
+ * is read from /proc (ListenWatch) and a stop is EXEC_STOP_SIGNAL to the
+ * worker's process group, then SIGKILL to the group after killTimeout; the
+ * worker has exited once its whole group has.
  */
 export class WorkerProcess {
   readonly child: ChildProcess;
@@ -56,6 +72,10 @@ export class WorkerProcess {
   draining = false;
   exited: ExitInfo | null = null;
   readonly listening: string[] = [];
+  /** Preloaded with herd's agent (runner 'node'): drain, ready(), metrics, pings over IPC. */
+  readonly hasAgent: boolean;
+  /** Why its listen() failed (port in use, no privilege), from the daemon's bind or the worker's stderr. */
+  listenFailure: ListenFailure | null = null;
   /** Last answer of the agent to a ping (stall watchdog); the start time until the first one. */
   lastPongAt = Date.now();
   /** Requests the agent's overload guard answered 503, and whether it sheds now (as of the last pong). */
@@ -78,40 +98,24 @@ export class WorkerProcess {
   private readonly exitWaiters: ((info: ExitInfo) => void)[] = [];
   private readonly readyWaiters = new Set<(outcome: ReadyOutcome) => void>();
   private readonly splitters: Record<Stream, LineSplitter>;
+  private listenWatch: ListenWatch | null = null;
+  /** When the SIGKILL stage is due (ms since epoch), once a stop began. */
+  private killAt: number | null = null;
 
   constructor(private readonly opts: WorkerProcessOptions) {
     const { spec } = opts;
     this.spec = spec;
     this.slot = opts.slot;
-    const env: Record<string, string> = {
-      ...spec.env,
-      HERD_APP_NAME: spec.name,
-      HERD_WORKER_ID: String(opts.slot),
-      // Read by the agent: with '0' it measures nothing.
-      HERD_METRICS: spec.metrics === false ? '0' : '1',
-      // PM2 sets these; apps use them to pick one instance for cron work.
-      NODE_APP_INSTANCE: String(opts.slot),
-      name: spec.name,
-    };
-    if (spec.execMode === 'cluster') env.NODE_UNIQUE_ID = String(opts.uniqueId);
-    else delete env.NODE_UNIQUE_ID;
-    // The agent writes access lines to this fd: a channel of their own, so they
-    // never mix with the app's stdout and cost the IPC channel nothing.
-    if (spec.accessLog) env.HERD_ACCESS_LOG = String(ACCESS_FD);
-    else delete env.HERD_ACCESS_LOG;
-    if (spec.overload) env.HERD_OVERLOAD = JSON.stringify(spec.overload);
-    else delete env.HERD_OVERLOAD;
-    // A stalled worker's stack is read through the inspector, which SIGUSR1
-    // opens even while JS is blocked; port 0 so that workers never collide.
-    const inspect = spec.stallTimeout > 0 ? ['--inspect-port=0'] : [];
-
-    this.child = spawn(spec.interpreter, ['--require', AGENT_PATH, ...inspect, ...spec.nodeArgs, spec.script, ...spec.args], {
+    const command = workerCommand(spec, opts.slot, opts.uniqueId);
+    this.hasAgent = command.agent;
+    this.child = spawn(command.file, command.args, {
       cwd: spec.cwd,
-      env,
-      stdio: spec.accessLog ? ['ignore', 'pipe', 'pipe', 'ipc', 'pipe'] : ['ignore', 'pipe', 'pipe', 'ipc'],
+      env: command.env,
+      stdio: command.stdio,
       serialization: 'json',
       // Its own process group: a Ctrl-C meant for `herd run` must reach the
-      // supervisor, which drains the workers, not kill them mid-request.
+      // supervisor, which drains the workers, not kill them mid-request; and
+      // signals meant for the worker reach everything it started.
       detached: true,
     });
 
@@ -119,6 +123,7 @@ export class WorkerProcess {
     const write = (stream: Stream) => (msg: string) => {
       if (stream === 'err') {
         this.stderrTail.push(msg);
+        this.listenFailure ??= parseListenFailure(msg);
         const url = /^Debugger listening on (ws:\/\/\S+)/.exec(msg)?.[1];
         if (url) this.onInspector(url);
       }
@@ -142,21 +147,26 @@ export class WorkerProcess {
       if (message === 'ready' && spec.waitReady) this.markReady('ready signal');
     });
     this.child.on('spawn', () => {
-      if (spec.execMode === 'fork' && !spec.waitReady) this.markReady('started');
+      if (!this.hasAgent) this.watchListening();
+      else if (spec.execMode === 'fork' && !spec.waitReady) this.markReady('started');
     });
     this.child.on('error', (err) => {
       // spawn failure (bad interpreter path): reported as an exit so policy applies.
-      this.stderrTail.push(`herd: cannot start ${spec.interpreter}: ${err.message}`);
+      this.stderrTail.push(`herd: cannot start ${command.file}: ${err.message}`);
       if (this.child.pid === undefined) this.finish(null, null);
     });
     this.child.on('exit', (code, signal) => {
+      this.listenWatch?.stop();
       // stdout/stderr may still hold the last lines; 'close' follows once they
       // are read. A grandchild holding the pipes must not hold up the exit.
-      const late = setTimeout(() => this.finish(code, signal), 2000);
-      this.child.once('close', () => {
-        clearTimeout(late);
-        this.finish(code, signal);
+      const closed = new Promise<void>((resolve) => {
+        const late = setTimeout(resolve, 2000);
+        this.child.once('close', () => {
+          clearTimeout(late);
+          resolve();
+        });
       });
+      void closed.then(() => this.reapGroup()).then(() => this.finish(code, signal));
     });
   }
 
@@ -201,9 +211,11 @@ export class WorkerProcess {
     this.intended = true;
     if (!this.draining) {
       this.draining = true;
-      const sent = this.send({ type: 'shutdown', timeoutMs });
-      if (!sent) this.signal('SIGTERM');
-      this.killTimer = setTimeout(() => this.signal('SIGKILL'), timeoutMs);
+      this.listenWatch?.stop();
+      if (!this.hasAgent) this.signalTree(EXEC_STOP_SIGNAL);
+      else if (!this.send({ type: 'shutdown', timeoutMs })) this.signal('SIGTERM');
+      this.killAt = Date.now() + timeoutMs;
+      this.killTimer = setTimeout(() => this.signalTree('SIGKILL'), timeoutMs);
     }
     return this.waitExit();
   }
@@ -215,6 +227,8 @@ export class WorkerProcess {
 
   /** Ask the agent to request `path` from its own HTTP server; never rejects. */
   healthCheck(path: string, timeoutMs: number): Promise<HealthOutcome> {
+    // Without the agent the daemon asks the address the worker listens on itself.
+    if (!this.hasAgent) return httpCheck(this.listening[0] ?? null, path, timeoutMs);
     const id = ++this.healthSeq;
     return new Promise((resolve) => {
       // The agent times the request out itself; this covers an agent that cannot answer at all.
@@ -247,13 +261,15 @@ export class WorkerProcess {
   /** SIGKILL a worker that cannot drain (stalled); its exit is a crash with this reason. */
   killWith(reason: string): void {
     this.killReason = reason;
-    this.signal('SIGKILL');
+    this.signalTree('SIGKILL');
   }
 
   /** Immediate stop, for a new worker that failed to become ready. */
   kill(): Promise<ExitInfo> {
     this.intended = true;
-    this.signal('SIGKILL');
+    this.listenWatch?.stop();
+    this.killAt = Date.now();
+    this.signalTree('SIGKILL');
     return this.waitExit();
   }
 
@@ -276,12 +292,65 @@ export class WorkerProcess {
     }
   }
 
+  /**
+   * The worker and everything in its process group. SIGKILL goes to the group
+   * whatever the runner, so a killed Node worker orphans no grandchild either.
+   */
+  private signalTree(sig: NodeJS.Signals): void {
+    const pid = this.child.pid;
+    if (this.exited || pid === undefined) return;
+    if (!this.hasAgent || sig === 'SIGKILL') {
+      if (!signalGroup(pid, sig)) this.signal(sig);
+      return;
+    }
+    this.signal(sig);
+  }
+
+  /**
+   * After the leader exited: a worker without the agent is its whole process
+   * group (npm exits when its node does, but a shell's child may outlive the
+   * shell). What is left gets the stop signal (if it did not already), then
+   * SIGKILL at the stop's deadline; the exit is reported once the group is
+   * gone. A Node worker's group is reaped like that only after a SIGKILL.
+   */
+  private async reapGroup(): Promise<void> {
+    const pid = this.child.pid;
+    if (pid === undefined || (this.hasAgent && this.killAt === null)) return;
+    if (this.hasAgent && Date.now() < (this.killAt ?? 0)) return;
+    if (await waitGroupGone(pid, Date.now())) return;
+    if (this.killAt === null) {
+      // The leader exited on its own: stop what it left behind.
+      signalGroup(pid, EXEC_STOP_SIGNAL);
+      this.killAt = Date.now() + this.spec.killTimeout;
+    }
+    if (await waitGroupGone(pid, this.killAt)) return;
+    signalGroup(pid, 'SIGKILL');
+    await waitGroupGone(pid, Date.now() + GROUP_KILL_GRACE_MS);
+  }
+
+  /** Readiness without the agent: a listening socket in the worker's tree (ListenWatch). */
+  private watchListening(): void {
+    const pid = this.child.pid;
+    if (pid === undefined) return;
+    this.listenWatch = new ListenWatch(pid, this.spec.listenTimeout, {
+      listening: (addresses) => {
+        for (const a of addresses) if (!this.listening.includes(a)) this.listening.push(a);
+        this.markReady(`listening on ${addresses.join(', ')}`);
+      },
+      settled: () => this.markReady('started; not listening'),
+    });
+  }
+
   private onInternal(message: unknown): void {
     if (isClusterMessage(message)) {
       handleClusterMessage(this.child, message, this.opts.sockets, {
         onListening: (address) => {
           if (!this.listening.includes(address)) this.listening.push(address);
           if (!this.spec.waitReady) this.markReady(`listening on ${address}`);
+        },
+        onListenError: ({ address, port, errno }) => {
+          const code = errnoName(errno);
+          if (code === 'EADDRINUSE' || code === 'EACCES') this.listenFailure ??= { code, address, port };
         },
       });
       return;
@@ -325,6 +394,7 @@ export class WorkerProcess {
 
   private finish(code: number | null, signal: NodeJS.Signals | null): void {
     if (this.exited) return;
+    this.listenWatch?.stop();
     if (this.killTimer) clearTimeout(this.killTimer);
     this.splitters.out.flush();
     this.splitters.err.flush();
@@ -340,5 +410,28 @@ export class WorkerProcess {
     for (const waiter of this.exitWaiters.splice(0)) waiter(info);
     for (const waiter of [...this.readyWaiters]) waiter({ kind: 'exited', exit: info });
     this.opts.onExit(this, info);
+  }
+}
+
+/** GET `path` from a worker's listening address (a wildcard one is asked on loopback); never rejects. */
+function httpCheck(address: string | null, path: string, timeoutMs: number): Promise<HealthOutcome> {
+  const m = address === null ? null : /^\[?(.*?)\]?:(\d+)$/.exec(address);
+  if (!m) return Promise.resolve({ status: 0, error: 'the worker does not listen on TCP' });
+  const host = m[1] === '::' ? '::1' : m[1] === '0.0.0.0' ? '127.0.0.1' : (m[1] as string);
+  return new Promise((resolve) => {
+    const req = http.get({ host, port: Number(m[2]), path, agent: false, timeout: timeoutMs }, (res) => {
+      res.resume();
+      resolve({ status: res.statusCode ?? 0, error: null });
+    });
+    req.on('timeout', () => req.destroy(new Error(`no answer within ${timeoutMs}ms`)));
+    req.on('error', (err) => resolve({ status: 0, error: err.message }));
+  });
+}
+
+function errnoName(errno: number): string {
+  try {
+    return getSystemErrorName(errno);
+  } catch {
+    return String(errno);
   }
 }

@@ -4,10 +4,10 @@ import type { App } from '../../src/daemon/app';
 import { WorkerMonitor } from '../../src/daemon/workerMonitor';
 
 /** One app with one online worker, recording what the monitor does to it. */
-function fixture(lastPongAt: number) {
+function fixture(lastPongAt: number, hasAgent = true) {
   const calls: string[] = [];
   const proc = {
-    ready: true, draining: false, exited: null, lastPongAt, healthPending: false, lastHealthAt: 0, healthFailures: 0,
+    ready: true, draining: false, exited: null, lastPongAt, healthPending: false, lastHealthAt: 0, healthFailures: 0, hasAgent,
     ping: () => calls.push('ping'),
   };
   const slot = { proc, status: 'online' };
@@ -44,4 +44,12 @@ test('watchdog: pings a live worker, kills a silent one, but not right after the
   assert.deepEqual(late.calls, ['ping', 'ping']);
   lateMonitor.tick(now + 11_200);
   assert.deepEqual(late.calls, ['ping', 'ping', 'kill']);
+});
+
+test('watchdog: a worker without the agent (runner exec) is never pinged nor killed for silence', () => {
+  const { calls, apps } = fixture(Date.now() - 60_000, false);
+  const monitor = new WorkerMonitor(() => apps);
+  monitor.close();
+  monitor.tick(Date.now());
+  assert.deepEqual(calls, []);
 });

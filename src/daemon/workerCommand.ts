@@ -1,0 +1,65 @@
+import type { StdioOptions } from 'node:child_process';
+import type { AppSpec } from '../config/types';
+
+const AGENT_PATH = require.resolve('../agent/main');
+/** fd of the access-log pipe in a worker (0-2 stdio, 3 IPC). */
+export const ACCESS_FD = 4;
+
+/** What to spawn for one worker of `spec`. */
+export interface WorkerCommand {
+  file: string;
+  args: string[];
+  env: Record<string, string>;
+  stdio: StdioOptions;
+  /** The agent is preloaded: it drains, reports readiness and metrics over IPC. */
+  agent: boolean;
+}
+
+/** Variables only herd's agent and Node's cluster code read; never passed to a worker without the agent. */
+const AGENT_ENV = ['NODE_UNIQUE_ID', 'HERD_ACCESS_LOG', 'HERD_OVERLOAD', 'HERD_METRICS', 'NODE_CHANNEL_FD', 'NODE_CHANNEL_SERIALIZATION_MODE'];
+
+/**
+ * runner 'node': `interpreter --require agent nodeArgs script args` with an
+ * IPC channel (and NODE_UNIQUE_ID in cluster mode). runner 'exec' (fork mode
+ * only): `interpreter nodeArgs script args`, or `script args` when the
+ * interpreter is '' (PM2's 'none'; npm, whose path is the script), with no
+ * agent and no IPC: a python3 or npm process must not be handed Node's
+ * cluster channel, and npm would pass it on to every node it runs.
+ */
+export function workerCommand(spec: AppSpec, slot: number, uniqueId: number): WorkerCommand {
+  const env: Record<string, string> = {
+    ...spec.env,
+    HERD_APP_NAME: spec.name,
+    HERD_WORKER_ID: String(slot),
+    // Read by the agent: with '0' it measures nothing.
+    HERD_METRICS: spec.metrics === false ? '0' : '1',
+    // PM2 sets these; apps use them to pick one instance for cron work.
+    NODE_APP_INSTANCE: String(slot),
+    name: spec.name,
+  };
+  if (spec.runner === 'exec') {
+    for (const key of AGENT_ENV) delete env[key];
+    const [file, args] = spec.interpreter === ''
+      ? [spec.script, [...spec.args]]
+      : [spec.interpreter, [...spec.nodeArgs, spec.script, ...spec.args]];
+    return { file, args, env, stdio: ['ignore', 'pipe', 'pipe'], agent: false };
+  }
+  if (spec.execMode === 'cluster') env.NODE_UNIQUE_ID = String(uniqueId);
+  else delete env.NODE_UNIQUE_ID;
+  // The agent writes access lines to this fd: a channel of their own, so they
+  // never mix with the app's stdout and cost the IPC channel nothing.
+  if (spec.accessLog) env.HERD_ACCESS_LOG = String(ACCESS_FD);
+  else delete env.HERD_ACCESS_LOG;
+  if (spec.overload) env.HERD_OVERLOAD = JSON.stringify(spec.overload);
+  else delete env.HERD_OVERLOAD;
+  // A stalled worker's stack is read through the inspector, which SIGUSR1
+  // opens even while JS is blocked; port 0 so that workers never collide.
+  const inspect = spec.stallTimeout > 0 ? ['--inspect-port=0'] : [];
+  return {
+    file: spec.interpreter,
+    args: ['--require', AGENT_PATH, ...inspect, ...spec.nodeArgs, spec.script, ...spec.args],
+    env,
+    stdio: spec.accessLog ? ['ignore', 'pipe', 'pipe', 'ipc', 'pipe'] : ['ignore', 'pipe', 'pipe', 'ipc'],
+    agent: true,
+  };
+}
