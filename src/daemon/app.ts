@@ -570,7 +570,6 @@ export class App {
       this.changed();
       return;
     }
-    slot.consecutiveCrashes = info.uptimeMs >= this.spec.backoff.resetAfter ? 1 : slot.consecutiveCrashes + 1;
     const now = Date.now();
     const unstable = !proc.ready || info.uptimeMs < this.spec.crashLoop.minUptime;
     if (this.erroredUntil !== null || (unstable && this.crashes.record(now))) {
@@ -580,8 +579,18 @@ export class App {
       this.changed();
       return;
     }
-    const delay = backoffDelay(slot.consecutiveCrashes, this.spec.backoff);
-    slot.set('backoff', `${info.reason}; restarting in ${formatDuration(delay)}`);
+    // Backoff is for a worker that cannot run. One that became ready and
+    // served for minUptime was killed from outside (OOM killer, an operator,
+    // chaos) or hit a rare fault: it is replaced at once and its backoff
+    // starts over, so repeated kills of healthy workers never pile up delays.
+    const servedMs = proc.readyAt === null ? 0 : now - proc.readyAt;
+    const served = servedMs >= this.spec.crashLoop.minUptime;
+    slot.consecutiveCrashes = served ? 0 : info.uptimeMs >= this.spec.backoff.resetAfter ? 1 : slot.consecutiveCrashes + 1;
+    const delay = served ? 0 : backoffDelay(slot.consecutiveCrashes, this.spec.backoff);
+    slot.set('backoff', served
+      ? `${info.reason} after serving ${formatDuration(servedMs)}; replaced at once`
+      : `${info.reason}; restarting in ${formatDuration(delay)}`);
+    this.log(slot.id, served ? `replacing it at once (it served ${formatDuration(servedMs)})` : `restarting it in ${formatDuration(delay)}`);
     slot.timer = setTimeout(() => {
       slot.timer = null;
       if (this.stopped || !this.slots.includes(slot) || slot.proc) return;
