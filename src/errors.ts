@@ -20,6 +20,8 @@ export const ERROR_CODES = {
   HERD_ERR_DAEMON_UNREACHABLE: 'cannot reach the herd daemon at {socket}: {reason}',
   HERD_ERR_DAEMON_START: 'the herd daemon did not start: {reason}',
   HERD_ERR_DAEMON_RUNNING: 'a herd supervisor is already running for {home}',
+  HERD_ERR_DAEMON_DIED: 'the herd daemon (pid {pid}) is gone: {reason}',
+  HERD_ERR_PERMISSION: 'cannot use HERD_HOME {path}: {reason}',
   HERD_ERR_BAD_REQUEST: 'bad request: {reason}',
   HERD_ERR_HEALTH_LISTEN: 'cannot listen on {address} for /ready and /live: {reason}',
   HERD_ERR_INTERNAL: 'internal error: {reason}',

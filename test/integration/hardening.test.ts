@@ -1,8 +1,9 @@
 import assert from 'node:assert/strict';
-import { writeFileSync } from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
+import { readFileSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { test } from 'node:test';
-import { eventually, FIXTURES, freePort, herdHome, kill, list } from '../helpers';
+import { CLI, eventually, FIXTURES, freePort, herdHome, kill, list, NODE, type CliResult } from '../helpers';
 
 interface Detail { events: { worker: number | null; message: string }[] }
 
@@ -45,3 +46,64 @@ test('a worker that crashes at boot still backs off, growing, into the crash loo
   assert.ok(delays.length >= 2, d.events.map((e) => e.message).join('\n'));
   for (let i = 1; i < delays.length; i++) assert.ok((delays[i] as number) > (delays[i - 1] as number), delays.join());
 });
+
+test('herd list after the daemon died says so, with its pid, and exits 1; herd kill clears it', async (t) => {
+  const { home, herd } = herdHome(t);
+  const port = await freePort();
+  assert.equal((await herd(['start', path.join(FIXTURES, 'hello.js'), '--name', 'api'], { PORT: String(port) })).code, 0);
+  const daemonPid = Number(readFileSync(path.join(home, 'daemon.pid'), 'utf8'));
+  const workers = (await list(herd))[0]?.workers.map((w) => w.pid as number) ?? [];
+  t.after(() => workers.forEach((pid) => kill(pid)));
+  kill(daemonPid);
+  await eventually(() => (alive(daemonPid) ? undefined : true), 10_000, 'the daemon to die');
+  const r = await herd(['list']);
+  assert.equal(r.code, 1, r.stdout);
+  assert.match(r.stderr, /HERD_ERR_DAEMON_DIED/);
+  assert.match(r.stderr, new RegExp(`pid ${daemonPid}`));
+  const d = await herd(['describe', 'api']);
+  assert.equal(d.code, 1);
+  assert.match(d.stderr, /HERD_ERR_DAEMON_DIED/);
+  const k = await herd(['kill']);
+  assert.equal(k.code, 0);
+  assert.match(k.stdout, /had died/);
+  const after = await herd(['list', '--json']);
+  assert.equal(after.code, 0, after.stderr);
+  assert.deepEqual(JSON.parse(after.stdout), []);
+});
+
+test("another user's herd list gets permission denied on HERD_HOME, not 'no apps'", { skip: secondUserProblem() }, async (t) => {
+  const { home, herd } = herdHome(t);
+  assert.equal((await herd(['start', path.join(FIXTURES, 'hello.js'), '--name', 'api'], { PORT: String(await freePort()) })).code, 0);
+  const r = await runAs('nobody', ['list'], { HERD_HOME: home });
+  assert.equal(r.code, 1, r.stdout);
+  assert.match(r.stderr, /HERD_ERR_PERMISSION/);
+  assert.match(r.stderr, /permission denied/);
+});
+
+/** Why a second local user cannot run this checkout's CLI here, or false when it can. */
+function secondUserProblem(): string | false {
+  if (process.getuid?.() !== 0) return 'needs root to run as a second user';
+  const r = spawnSync('runuser', ['-u', 'nobody', '--', 'test', '-r', CLI]);
+  return r.status === 0 ? false : `user nobody cannot read ${CLI}`;
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** The CLI as another local user (the test runs as root). */
+function runAs(user: string, args: string[], env: Record<string, string>): Promise<CliResult> {
+  return new Promise((resolve) => {
+    const child = spawn('runuser', ['-u', user, '--', NODE, CLI, ...args], { env: { ...process.env, ...env }, cwd: '/', stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (c: string) => (stdout += c));
+    child.stderr.setEncoding('utf8').on('data', (c: string) => (stderr += c));
+    child.on('close', (code) => resolve({ code: code ?? -1, stdout, stderr }));
+  });
+}
