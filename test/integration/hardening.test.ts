@@ -107,3 +107,18 @@ function runAs(user: string, args: string[], env: Record<string, string>): Promi
     child.on('close', (code) => resolve({ code: code ?? -1, stdout, stderr }));
   });
 }
+
+test('waitReady: a worker that never signals ready fails herd start after listenTimeout, with the reason', async (t) => {
+  const { home, herd } = herdHome(t);
+  const config = path.join(home, 'never.config.json');
+  writeFileSync(config, JSON.stringify({
+    apps: [{ name: 'never', script: path.join(FIXTURES, 'never-ready.js'), waitReady: true, listenTimeout: '1s', crashLoop: { maxCrashes: 2 } }],
+  }));
+  const r = await herd(['start', config]);
+  assert.equal(r.code, 1, r.stdout);
+  assert.match(r.stderr, /HERD_ERR_START_FAILED/);
+  assert.match(r.stderr, /no ready signal within 1s/);
+  const [app] = await list(herd);
+  assert.notEqual(app?.status, 'online');
+  assert.ok(app?.workers.every((w) => w.status !== 'online'));
+});
