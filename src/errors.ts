@@ -13,6 +13,7 @@ export const ERROR_CODES = {
   HERD_ERR_DASHBOARD_LISTEN: 'cannot serve the dashboard on {address}: {reason}',
   HERD_ERR_NOT_A_TERMINAL: '{command} needs a terminal; use `herd metrics <name> --json` in scripts',
   HERD_ERR_APP_EXISTS: 'an app named "{name}" is already running',
+  HERD_ERR_CAPACITY: 'cannot run "{name}": {reason}',
   HERD_ERR_BUSY: 'app "{name}" is busy: {operation} in progress',
   HERD_ERR_RELOAD_FAILED: 'reload of "{name}" aborted: {reason}',
   HERD_ERR_START_FAILED: 'app "{name}" did not start: {reason}',

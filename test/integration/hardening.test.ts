@@ -3,6 +3,9 @@ import { spawn, spawnSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { test } from 'node:test';
+import { HerdClient } from '../../src/client/client';
+import { loadTarget } from '../../src/config/load';
+import type { AppSpec } from '../../src/config/types';
 import { CLI, eventually, FIXTURES, freePort, herdHome, kill, list, NODE, type CliResult } from '../helpers';
 
 interface Detail { events: { worker: number | null; message: string }[] }
@@ -121,4 +124,34 @@ test('waitReady: a worker that never signals ready fails herd start after listen
   const [app] = await list(herd);
   assert.notEqual(app?.status, 'online');
   assert.ok(app?.workers.every((w) => w.status !== 'online'));
+});
+
+test('bad specs on the control socket are refused before anything changes; a runaway instances count in under a second', async (t) => {
+  const { home, herd } = herdHome(t);
+  const port = await freePort();
+  assert.equal((await herd(['start', path.join(FIXTURES, 'hello.js'), '--name', 'api'], { PORT: String(port) })).code, 0);
+  const { specs } = await loadTarget(path.join(FIXTURES, 'hello.js'), { cwd: FIXTURES, env: { PORT: String(port) }, envName: null, overrides: {}, interpreter: NODE, cpus: 2 });
+  const good = specs[0] as AppSpec;
+  const client = await HerdClient.connect({ home });
+  t.after(() => client.close());
+  const refuse = async (spec: unknown, pattern: RegExp) => {
+    const started = Date.now();
+    await assert.rejects(client.request({ type: 'start', apps: [spec as AppSpec], settings: null }), (err: Error & { code?: string }) => {
+      assert.match(err.message, pattern);
+      return true;
+    });
+    return Date.now() - started;
+  };
+  const runaway = await refuse({ ...good, name: 'many', instances: 100_000 }, /instances 100000 is more than the limit of 1024/);
+  assert.ok(runaway < 1000, `refused in ${runaway} ms`);
+  await refuse({ ...good, name: 'args', nodeArgs: [1, 2] }, /nodeArgs must be an array of strings/);
+  await refuse({ ...good, name: 'env', env: { PORT: {} } }, /env\.PORT must be a string/);
+  await refuse({ ...good, name: 'big', env: { BIG: 'x'.repeat(8 * 1024 * 1024) } }, /env\.BIG is 8\.0MB/);
+  const mem = Number(/^MemAvailable:\s+(\d+) kB/m.exec(readFileSync('/proc/meminfo', 'utf8'))?.[1]) * 1024;
+  const tooMany = Math.ceil(mem / (25 * 1024 * 1024)) + 1;
+  if (tooMany <= 1024) await refuse({ ...good, name: 'capacity', instances: tooMany }, /HERD_ERR_CAPACITY|need at least \d+MB/);
+  // Nothing changed: the one good app, alone, still serving.
+  const apps = await list(herd);
+  assert.deepEqual(apps.map((a) => a.name), ['api']);
+  assert.equal(apps[0]?.status, 'online');
 });
