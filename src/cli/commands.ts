@@ -1,4 +1,4 @@
-import { HerdClient } from '../client/client';
+import { clearDeadDaemon, HerdClient } from '../client/client';
 import { HerdError } from '../errors';
 import type { AlertsView, AppDetail } from '../protocol/control';
 import { stringFlag, usage, type ParsedArgs } from './args';
@@ -87,7 +87,7 @@ const scale: Command = async (args) => {
 const list: Command = async (args) => {
   if (args.positionals.length > 0) throw usage(`list: unexpected argument "${args.positionals[0]}"`);
   // No daemon means no apps; a read command never starts one.
-  const apps = (await HerdClient.isRunning()) ? await withClient((c) => c.request({ type: 'list' })) : [];
+  const apps = (await HerdClient.checkDaemon()) ? await withClient((c) => c.request({ type: 'list' })) : [];
   if (args.flags.json === true) printJson(apps);
   else process.stdout.write(`${listTable(apps)}\n`);
   return EXIT.ok;
@@ -95,7 +95,7 @@ const list: Command = async (args) => {
 
 const describe: Command = async (args) => {
   const name = one(args, 'app name');
-  if (!(await HerdClient.isRunning())) throw new HerdError('HERD_ERR_APP_NOT_FOUND', { name });
+  if (!(await HerdClient.checkDaemon())) throw new HerdError('HERD_ERR_APP_NOT_FOUND', { name });
   const detail = await withClient((c) => c.request({ type: 'describe', name }));
   if (args.flags.json === true) printJson(detail);
   else process.stdout.write(`${describeText(detail)}\n`);
@@ -106,7 +106,7 @@ const metrics: Command = async (args) => {
   const name = one(args, 'app name');
   const workerFlag = stringFlag(args, 'worker');
   if (workerFlag !== undefined && !/^\d+$/.test(workerFlag)) throw usage(`metrics: --worker takes a worker id (a number); got "${workerFlag}"`);
-  if (!(await HerdClient.isRunning())) throw new HerdError('HERD_ERR_APP_NOT_FOUND', { name });
+  if (!(await HerdClient.checkDaemon())) throw new HerdError('HERD_ERR_APP_NOT_FOUND', { name });
   const worker = workerFlag === undefined ? null : Number(workerFlag);
   const view = await withClient((c) => c.request({ type: 'metrics', name, worker }));
   if (args.flags.json === true) printJson(view);
@@ -121,7 +121,7 @@ const monit: Command = async (args) => {
 
 const alerts: Command = async (args) => {
   if (args.positionals.length > 0) throw usage(`alerts: unexpected argument "${args.positionals[0]}"`);
-  const view: AlertsView = (await HerdClient.isRunning())
+  const view: AlertsView = (await HerdClient.checkDaemon())
     ? await withClient((c) => c.request({ type: 'alerts' }))
     : { webhook: null, rules: [], active: [], events: [] };
   if (args.flags.json === true) printJson(view);
@@ -148,7 +148,8 @@ const dashboard: Command = async (args) => {
 
 const kill: Command = async (args) => {
   if (!(await HerdClient.isRunning())) {
-    process.stdout.write('no daemon running\n');
+    const dead = clearDeadDaemon();
+    process.stdout.write(dead === null ? 'no daemon running\n' : `no daemon running (the last one, pid ${dead}, had died; state cleared)\n`);
     return EXIT.ok;
   }
   const result = await withClient((c) => c.request({ type: 'kill' }), false, true);

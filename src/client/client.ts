@@ -62,6 +62,27 @@ export class HerdClient {
     }
   }
 
+  /**
+   * For read commands: true when a daemon answers, false when none was ever
+   * left running here. Throws when that answer would mislead: the daemon died
+   * without shutting down (its pid file is still there), or the socket is not
+   * ours to open (another user's HERD_HOME).
+   */
+  static async checkDaemon(home?: string): Promise<boolean> {
+    const paths = herdPaths(home);
+    try {
+      (await Connection.open(paths.socket)).close();
+      return true;
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code === 'EACCES' || code === 'EPERM') throw permissionDenied(paths);
+      const dead = deadDaemon(paths);
+      if (dead) throw dead;
+      if (!isNoDaemon(err)) throw unreachable(paths, err);
+      return false;
+    }
+  }
+
   request<T extends RequestType>(request: RequestOf<T>, progress?: (message: string) => void, onLine?: (line: LogLine) => void): Promise<ResultOf[T]> {
     return this.connection.request(request, progress, onLine);
   }
@@ -74,6 +95,65 @@ export class HerdClient {
 function isNoDaemon(err: unknown): boolean {
   const code = (err as NodeJS.ErrnoException).code;
   return code === 'ENOENT' || code === 'ECONNREFUSED';
+}
+
+function permissionDenied(paths: HerdPaths): HerdError {
+  let owner = '';
+  try {
+    owner = ` (owned by uid ${fs.statSync(paths.home).uid}; you are uid ${process.getuid?.() ?? '?'})`;
+  } catch {
+    // the directory itself is out of reach
+  }
+  return new HerdError('HERD_ERR_PERMISSION', { path: paths.home, reason: `permission denied${owner}` },
+    ['each user has their own herd: set HERD_HOME to a directory of yours, or run as the user who owns it']);
+}
+
+/** The daemon's pid file outlived it: it was killed or crashed instead of shutting down. */
+function deadDaemon(paths: HerdPaths): HerdError | null {
+  let text: string;
+  let since: Date;
+  try {
+    text = fs.readFileSync(paths.pidFile, 'utf8');
+    since = fs.statSync(paths.pidFile).mtime;
+  } catch {
+    return null;
+  }
+  const pid = Number(text.trim());
+  if (!Number.isInteger(pid) || pid <= 0 || isHerdDaemon(pid)) return null;
+  let lastLog = '';
+  try {
+    lastLog = fs.statSync(paths.daemonLog).mtime.toISOString();
+  } catch {
+    // no log: nothing more to say
+  }
+  return new HerdError('HERD_ERR_DAEMON_DIED', {
+    pid,
+    reason: `it was started at ${since.toISOString()} and did not shut down${lastLog ? `; its log was last written at ${lastLog}` : ''}`,
+  }, [
+    `its apps went down with it; see ${paths.daemonLog}.`,
+    '`herd start <script|config>` starts a new daemon; `herd kill` clears this state.',
+  ]);
+}
+
+/** A live process with this pid that is a herd daemon (pid reuse by another program does not count). */
+function isHerdDaemon(pid: number): boolean {
+  let argv: string[];
+  try {
+    argv = fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
+  } catch {
+    return false;
+  }
+  // The background daemon, or `herd run` (the supervisor in the foreground).
+  return argv.includes(DAEMON_PATH) || argv.some((arg, i) => /cli[/\\]main\.js$/.test(arg) && argv[i + 1] === 'run');
+}
+
+/** `herd kill` after the daemon died: forget the dead daemon's pid; returns it, or null. */
+export function clearDeadDaemon(home?: string): number | null {
+  const paths = herdPaths(home);
+  if (!deadDaemon(paths)) return null;
+  const pid = Number(fs.readFileSync(paths.pidFile, 'utf8').trim());
+  fs.rmSync(paths.pidFile, { force: true });
+  return pid;
 }
 
 function unreachable(paths: HerdPaths, err: unknown): HerdError {

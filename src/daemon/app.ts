@@ -471,14 +471,18 @@ export class App {
     this.log(slot.id, `pid ${proc.pid ?? '?'} starting`);
     // A start that never reports ready still counts as up after the timeout,
     // so apps that never listen (queue consumers) are not stuck in 'starting'.
-    if (!spec.waitReady) {
-      void proc.whenReady(spec.listenTimeout).then((outcome) => {
-        if (outcome.kind === 'timeout' && slot.proc === proc && slot.status === 'starting') {
-          slot.set('online', `no listen() within ${formatDuration(spec.listenTimeout)}; counted as online`);
-          this.changed();
-        }
-      });
-    }
+    // With waitReady the app promised a ready signal: not sending one within
+    // listenTimeout is a failed start, like a reload's new worker that is not
+    // ready in time (it is killed, and restart policy and the crash loop apply).
+    void proc.whenReady(spec.listenTimeout).then((outcome) => {
+      if (outcome.kind !== 'timeout' || slot.proc !== proc || slot.status !== 'starting') return;
+      if (spec.waitReady) {
+        proc.killWith(`no ready signal within ${formatDuration(spec.listenTimeout)} (waitReady)`);
+        return;
+      }
+      slot.set('online', `no listen() within ${formatDuration(spec.listenTimeout)}; counted as online`);
+      this.changed();
+    });
     return proc;
   }
 
@@ -599,6 +603,7 @@ export class App {
     }
     if (slot.proc !== proc) return; // a failed replacement: its reload reports it
     slot.proc = null;
+    slot.lastExit = info.reason;
     if (info.intended || this.stopped) {
       slot.set('stopped', info.reason);
       this.changed();
@@ -675,7 +680,6 @@ export class App {
 
   /** A worker crashed: restart it after its backoff, or hold the app in the errored state on a crash loop. */
   private crashed(slot: Slot, proc: WorkerProcess, info: ExitInfo): void {
-    slot.consecutiveCrashes = info.uptimeMs >= this.spec.backoff.resetAfter ? 1 : slot.consecutiveCrashes + 1;
     const now = Date.now();
     const unstable = !proc.ready || info.uptimeMs < this.spec.crashLoop.minUptime;
     if (this.erroredUntil !== null || (unstable && this.crashes.record(now))) {
@@ -685,8 +689,18 @@ export class App {
       this.changed();
       return;
     }
-    const delay = backoffDelay(slot.consecutiveCrashes, this.spec.backoff);
-    slot.set('backoff', `${info.reason}; restarting in ${formatDuration(delay)}`);
+    // Backoff is for a worker that cannot run. One that became ready and
+    // served for minUptime was killed from outside (OOM killer, an operator,
+    // chaos) or hit a rare fault: it is replaced at once and its backoff
+    // starts over, so repeated kills of healthy workers never pile up delays.
+    const servedMs = proc.readyAt === null ? 0 : now - proc.readyAt;
+    const served = servedMs >= this.spec.crashLoop.minUptime;
+    slot.consecutiveCrashes = served ? 0 : info.uptimeMs >= this.spec.backoff.resetAfter ? 1 : slot.consecutiveCrashes + 1;
+    const delay = served ? 0 : backoffDelay(slot.consecutiveCrashes, this.spec.backoff);
+    slot.set('backoff', served
+      ? `${info.reason} after serving ${formatDuration(servedMs)}; replaced at once`
+      : `${info.reason}; restarting in ${formatDuration(delay)}`);
+    this.log(slot.id, served ? `replacing it at once (it served ${formatDuration(servedMs)})` : `restarting it in ${formatDuration(delay)}`);
     slot.timer = setTimeout(() => {
       slot.timer = null;
       if (this.stopped || !this.slots.includes(slot) || slot.proc) return;
@@ -805,9 +819,13 @@ export class App {
 
   /** After a start settled: a crash loop, or a worker still crashing, fails the command. */
   private assertStarted(): void {
-    const crashing = this.slots.find((s) => s.status === 'backoff' || s.status === 'crashed');
+    // A worker still starting after the wait had a failed attempt behind it
+    // (it was restarted); with a ready signal promised that is a failed start.
+    const crashing = this.slots.find((s) => s.status === 'backoff' || s.status === 'crashed'
+      || (s.status === 'starting' && s.lastExit !== null && this.spec.waitReady));
     if (this.erroredUntil === null && !crashing) return;
-    const reason = this.erroredUntil !== null ? this.reason : `worker ${crashing?.id} ${crashing?.reason}`;
+    const reason = this.erroredUntil !== null ? this.reason
+      : crashing?.status === 'starting' ? `worker ${crashing.id} is not ready; its last attempt: ${crashing.lastExit}` : `worker ${crashing?.id} ${crashing?.reason}`;
     throw new HerdError('HERD_ERR_START_FAILED', { name: this.name, reason },
       this.lastStderr.length > 0 ? ['last stderr lines:', ...this.lastStderr] : []);
   }

@@ -25,14 +25,43 @@ const VERSIONLESS: ReadonlySet<RequestType> = new Set(['hello', 'kill']);
 // A follower that does not read is skipped past this much unread output,
 // so it cannot grow the daemon's memory.
 const MAX_UNREAD = 4 * 1024 * 1024;
+/**
+ * A connection that has sent part of a line, or nothing at all since it
+ * connected, for this long is closed: the CLI writes a whole request at once,
+ * so only a stuck or hostile peer waits this long mid-line.
+ */
+const HALF_SENT_TIMEOUT_MS = 10_000;
+/**
+ * Past this many connections the daemon closes the longest-idle one (no
+ * request in flight) for each new one, instead of refusing: the owner's CLI
+ * always gets in, and idle connections cannot pile up without bound.
+ */
+const MAX_CONNECTIONS = 256;
+const SWEEP_MS = 1000;
+
+interface ClientState {
+  /** Requests received whose result is not sent yet (a `logs --follow` stays in flight). */
+  inFlight: number;
+  /** When the unfinished line began, or when the connection opened while nothing came yet; null when between requests. */
+  waitingSince: number | null;
+  lastActive: number;
+}
 
 /** The daemon's private control socket: newline-delimited JSON, one result per request id. */
 export class ControlServer {
   private readonly server: net.Server;
-  private readonly sockets = new Set<net.Socket>();
+  private readonly sockets = new Map<net.Socket, ClientState>();
+  private readonly sweeper: NodeJS.Timeout;
 
-  constructor(private readonly handlers: HandlerTable) {
+  constructor(private readonly handlers: HandlerTable, private readonly limits = { halfSentMs: HALF_SENT_TIMEOUT_MS, maxConnections: MAX_CONNECTIONS }) {
     this.server = net.createServer((socket) => this.accept(socket));
+    this.sweeper = setInterval(() => this.sweep(Date.now()), SWEEP_MS);
+    this.sweeper.unref();
+  }
+
+  /** Connections open now (for tests and describe). */
+  get connections(): number {
+    return this.sockets.size;
   }
 
   async listen(socketPath: string): Promise<void> {
@@ -54,7 +83,8 @@ export class ControlServer {
 
   /** Stop accepting; let replies already written reach their clients, then close. */
   close(): Promise<void> {
-    for (const s of this.sockets) {
+    clearInterval(this.sweeper);
+    for (const s of this.sockets.keys()) {
       s.end();
       setTimeout(() => s.destroy(), 1000).unref();
     }
@@ -62,22 +92,62 @@ export class ControlServer {
   }
 
   private accept(socket: net.Socket): void {
-    this.sockets.add(socket);
+    const now = Date.now();
+    if (this.sockets.size >= this.limits.maxConnections) this.evictIdle();
+    const state: ClientState = { inFlight: 0, waitingSince: now, lastActive: now };
+    this.sockets.set(socket, state);
     socket.on('close', () => this.sockets.delete(socket));
     socket.on('error', () => socket.destroy());
     socket.setEncoding('utf8');
     const decoder = new LineDecoder();
-    socket.on('data', (chunk: string) => {
+    const onData = (chunk: string) => {
       let lines: string[];
       try {
         lines = decoder.push(chunk);
       } catch (err) {
+        // Stop reading at once: whatever else the peer sends is never buffered or scanned.
+        socket.off('data', onData);
+        socket.pause();
         this.send(socket, { v: PROTOCOL_VERSION, id: 0, kind: 'result', ok: false, error: new HerdError('HERD_ERR_BAD_REQUEST', { reason: (err as Error).message }).toData() });
         socket.end();
+        setTimeout(() => socket.destroy(), 1000).unref();
         return;
       }
-      for (const line of lines) void this.handle(socket, line);
-    });
+      const at = Date.now();
+      state.lastActive = at;
+      if (lines.length > 0) state.waitingSince = null;
+      if (decoder.pending > 0) state.waitingSince ??= at;
+      for (const line of lines) {
+        state.inFlight++;
+        void this.handle(socket, line).finally(() => {
+          state.inFlight--;
+          state.lastActive = Date.now();
+        });
+      }
+    };
+    socket.on('data', onData);
+  }
+
+  /** Close connections stuck mid-line (or silent since they connected) past the timeout. */
+  private sweep(now: number): void {
+    for (const [socket, state] of this.sockets) {
+      if (state.waitingSince !== null && now - state.waitingSince > this.limits.halfSentMs) {
+        this.sockets.delete(socket);
+        socket.destroy();
+      }
+    }
+  }
+
+  /** Make room for a new connection: close the longest-idle one that has no request in flight. */
+  private evictIdle(): void {
+    let oldest: [net.Socket, ClientState] | null = null;
+    for (const entry of this.sockets) {
+      if (entry[1].inFlight === 0 && (oldest === null || entry[1].lastActive < oldest[1].lastActive)) oldest = entry;
+    }
+    if (oldest) {
+      this.sockets.delete(oldest[0]);
+      oldest[0].destroy();
+    }
   }
 
   private async handle(socket: net.Socket, line: string): Promise<void> {

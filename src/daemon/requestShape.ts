@@ -1,3 +1,4 @@
+import { specProblems } from '../config/specCheck';
 import { STREAMS, type Stream } from '../logs/format';
 import type { RequestType } from '../protocol/control';
 
@@ -23,8 +24,6 @@ const STRING_FIELDS: Record<RequestType, readonly string[]> = {
   dashboard: [],
   kill: [],
 };
-
-const SPEC_FIELDS = ['name', 'script', 'cwd', 'interpreter', 'execMode'] as const;
 
 export function requestProblem(request: unknown): string | null {
   if (typeof request !== 'object' || request === null) return 'missing request';
@@ -108,16 +107,12 @@ function settingsProblem(value: unknown): string | null {
   return null;
 }
 
+/** Every spec is checked whole, by the same rules the config loader ends with (config/specCheck.ts). */
 function specsProblem(value: unknown, where: string): string | null {
   if (!Array.isArray(value)) return `${where} must be an array`;
   for (const [i, spec] of value.entries()) {
-    if (typeof spec !== 'object' || spec === null) return `${where}[${i}] must be an object`;
-    const s = spec as Record<string, unknown>;
-    for (const f of SPEC_FIELDS) if (typeof s[f] !== 'string') return `${where}[${i}].${f} must be a string`;
-    if (!Number.isInteger(s.instances) || (s.instances as number) < 0) return `${where}[${i}].instances must be an integer >= 0`;
-    if (typeof s.env !== 'object' || s.env === null) return `${where}[${i}].env must be an object`;
-    if (!Array.isArray(s.args) || !Array.isArray(s.nodeArgs)) return `${where}[${i}].args and nodeArgs must be arrays`;
-    if (typeof s.logs !== 'object' || s.logs === null) return `${where}[${i}].logs must be an object`;
+    const problems = specProblems(spec, `${where}[${i}]`);
+    if (problems.length > 0) return problems.join('; ');
   }
   return null;
 }

@@ -14,6 +14,8 @@ export class Slot {
   reason = 'starting';
   restarts = 0;
   consecutiveCrashes = 0;
+  /** Why its last process ended; null before the first exit. */
+  lastExit: string | null = null;
   /** Pending restart after a crash. */
   timer: NodeJS.Timeout | null = null;
   /** Waiting for an errored app's cool-down to end. */

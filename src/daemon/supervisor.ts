@@ -1,4 +1,6 @@
 import { AlertManager } from './alerts';
+import { MAX_INSTANCES } from '../config/specCheck';
+import { capacityProblem } from './capacity';
 import type { AppSpec } from '../config/types';
 import { HerdError } from '../errors';
 import { renderPrometheus } from '../metrics/prometheus';
@@ -51,6 +53,9 @@ export class Supervisor {
     const started: string[] = [];
     const skipped: string[] = [];
     const runs: Promise<void>[] = [];
+    const adding = specs.filter((s) => this.apps.get(s.name)?.stopped !== false).reduce((n, s) => n + s.instances, 0);
+    const problem = capacityProblem(adding);
+    if (problem) throw new HerdError('HERD_ERR_CAPACITY', { name: specs.map((s) => s.name).join(', '), reason: problem });
     for (const spec of specs) {
       let app = this.apps.get(spec.name);
       if (app && !app.stopped) {
@@ -117,6 +122,8 @@ export class Supervisor {
   async scale(name: string, count: string, progress: Progress): Promise<{ name: string; from: number; to: number }> {
     const app = this.get(name);
     const to = parseScale(count, app.slots.length || app.spec.instances);
+    const problem = app.stopped ? null : capacityProblem(to - app.slots.length);
+    if (problem) throw new HerdError('HERD_ERR_CAPACITY', { name, reason: problem });
     const { from } = await app.scale(to, progress);
     return { name, from, to };
   }
@@ -257,6 +264,6 @@ export function parseScale(value: string, current: number): number {
   const n = Number(m[2]);
   const to = m[1] === '+' ? current + n : m[1] === '-' ? current - n : n;
   if (to < 0) throw new HerdError('HERD_ERR_USAGE', { message: `scale: cannot go below 0 workers (${current} ${value})` });
-  if (to > 1024) throw new HerdError('HERD_ERR_USAGE', { message: `scale: ${to} workers is more than the limit of 1024` });
+  if (to > MAX_INSTANCES) throw new HerdError('HERD_ERR_USAGE', { message: `scale: ${to} workers is more than the limit of ${MAX_INSTANCES} per app` });
   return to;
 }

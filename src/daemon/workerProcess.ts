@@ -69,6 +69,8 @@ export class WorkerProcess {
   readonly startedAt = Date.now();
   readonly stderrTail = new Ring<string>(20);
   ready = false;
+  /** When it became ready; null until then. */
+  readyAt: number | null = null;
   draining = false;
   exited: ExitInfo | null = null;
   readonly listening: string[] = [];
@@ -387,7 +389,8 @@ export class WorkerProcess {
   private markReady(how: string): void {
     if (this.ready || this.exited || this.draining) return;
     this.ready = true;
-    this.lastPongAt = Date.now();
+    this.readyAt = Date.now();
+    this.lastPongAt = this.readyAt;
     for (const waiter of [...this.readyWaiters]) waiter({ kind: 'ready' });
     this.opts.onReady(this, how);
   }

@@ -87,7 +87,7 @@ test('an app that throws at boot becomes errored with its stderr, then restart c
 test('stop drains an in-flight request and answers it with Connection: close', async (t) => {
   const { home, herd } = herdHome(t);
   const port = await freePort();
-  assert.equal((await herd(['start', path.join(FIXTURES, 'hello.js'), '--name', 'slow'], { PORT: String(port), DELAY_MS: '700', LOG_REQUESTS: '1' })).code, 0);
+  assert.equal((await herd(['start', path.join(FIXTURES, 'hello.js'), '--name', 'slow'], { PORT: String(port), DELAY_MS: '3000', LOG_REQUESTS: '1' })).code, 0);
   const keepAlive = new http.Agent({ keepAlive: true });
   t.after(() => keepAlive.destroy());
   const inFlight = get(port, '/in-flight', keepAlive);

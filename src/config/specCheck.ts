@@ -1,0 +1,109 @@
+/**
+ * The one check of a finished AppSpec, whichever way it arrives: built by
+ * the config loader from a file or a command line, or sent over the control
+ * socket by a program. The loader reports problems in the user's words
+ * (file, key) first; this is the last word on what the daemon will run, so
+ * a spec that passes can be spawned without surprises (no `/tmp/[object
+ * Object]` socket, no E2BIG at spawn, no 100,000 workers).
+ */
+
+/** Workers per app, whatever asks: config, `-i`, `herd scale`, the control socket. */
+export const MAX_INSTANCES = 1024;
+/** Linux refuses one argument or environment string longer than this (MAX_ARG_STRLEN, 32 pages). */
+export const MAX_ENV_STRING = 128 * 1024;
+/** The whole environment plus arguments; Linux's limit is a quarter of the stack limit, 2 MB by default. */
+export const MAX_ENV_TOTAL = 1024 * 1024;
+
+type Check = (value: unknown) => string | null;
+
+const isString: Check = (v) => (typeof v === 'string' ? null : 'must be a string');
+const isBool: Check = (v) => (typeof v === 'boolean' ? null : 'must be true or false');
+const nonNegative: Check = (v) => (typeof v === 'number' && Number.isFinite(v) && v >= 0 ? null : 'must be a number >= 0');
+const positiveInt: Check = (v) => (Number.isInteger(v) && (v as number) >= 1 ? null : 'must be an integer >= 1');
+const stringList: Check = (v) => (Array.isArray(v) && v.every((x) => typeof x === 'string') ? null : 'must be an array of strings');
+const orNull = (check: Check): Check => (v) => (v === null ? null : check(v));
+const oneOf = (...values: string[]): Check => (v) => (values.includes(v as string) ? null : `must be one of ${values.map((x) => `'${x}'`).join(', ')}`);
+const object = (fields: Record<string, Check>): Check => (v) => {
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) return 'must be an object';
+  for (const [key, check] of Object.entries(fields)) {
+    const problem = check((v as Record<string, unknown>)[key]);
+    if (problem) return `.${key} ${problem}`;
+  }
+  return null;
+};
+
+const instancesCheck: Check = (v) => {
+  if (!Number.isInteger(v) || (v as number) < 0) return 'must be an integer >= 0';
+  return (v as number) > MAX_INSTANCES ? `${v} is more than the limit of ${MAX_INSTANCES} workers per app` : null;
+};
+
+/** Fields of AppSpec and what each must be; a new field without a check is caught by the test of this table. */
+export const SPEC_CHECKS: Record<string, Check> = {
+  name: (v) => (typeof v === 'string' && v.length > 0 ? null : 'must be a non-empty string'),
+  script: isString,
+  args: stringList,
+  cwd: isString,
+  instances: instancesCheck,
+  execMode: oneOf('cluster', 'fork'),
+  env: (v) => envProblem(v),
+  nodeArgs: stringList,
+  interpreter: isString,
+  runner: oneOf('node', 'exec'),
+  instanceVar: (v) => (typeof v === 'string' && /^[A-Za-z_][A-Za-z0-9_]*$/.test(v) ? null : 'must be an environment variable name'),
+  sticky: isBool,
+  websocketDrain: nonNegative,
+  cronRestart: orNull(isString),
+  watch: orNull(object({ paths: stringList, ignore: stringList, delay: nonNegative })),
+  logFiles: object({ out: orNull(isString), err: orNull(isString), combined: orNull(isString) }),
+  maxMemory: orNull(nonNegative),
+  killTimeout: nonNegative,
+  listenTimeout: nonNegative,
+  waitReady: isBool,
+  autorestart: isBool,
+  backoff: object({ initial: nonNegative, max: nonNegative, factor: nonNegative, resetAfter: nonNegative }),
+  crashLoop: object({ maxCrashes: positiveInt, minUptime: nonNegative, window: nonNegative, coolDown: nonNegative }),
+  reload: object({ parallel: positiveInt }),
+  logs: object({ maxSize: positiveInt, retain: nonNegative, daily: isBool, gzip: isBool, maxLineLength: positiveInt }),
+  accessLog: isBool,
+  overload: orNull(object({
+    maxEventLoopDelay: orNull(nonNegative), maxEventLoopUtilization: orNull(nonNegative), maxInFlight: orNull(nonNegative),
+    retryAfter: nonNegative, exempt: stringList,
+  })),
+  healthCheck: orNull(object({ path: isString, interval: nonNegative, timeout: nonNegative, failures: positiveInt })),
+  stallTimeout: nonNegative,
+  minReady: nonNegative,
+  metrics: isBool,
+  source: object({ configFile: orNull(isString), envName: orNull(isString), cliOverrides: (v) => (typeof v === 'object' && v !== null ? null : 'must be an object') }),
+};
+
+/** Every problem of a would-be AppSpec, each prefixed with `at` and its field. */
+export function specProblems(value: unknown, at: string): string[] {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return [`${at} must be an object`];
+  const spec = value as Record<string, unknown>;
+  const problems: string[] = [];
+  for (const [field, check] of Object.entries(SPEC_CHECKS)) {
+    const problem = check(spec[field]);
+    if (problem) problems.push(`${at}.${field}${problem.startsWith('.') ? '' : ' '}${problem}`);
+  }
+  return problems;
+}
+
+/**
+ * Would this environment pass exec()? Names each variable too long on its
+ * own, and the total when the whole is too big, before anything is spawned.
+ */
+export function envProblem(value: unknown): string | null {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return 'must be an object of strings';
+  let total = 0;
+  for (const [key, v] of Object.entries(value as Record<string, unknown>)) {
+    if (typeof v !== 'string') return `.${key} must be a string (got ${v === null ? 'null' : typeof v})`;
+    const size = Buffer.byteLength(key) + Buffer.byteLength(v) + 2;
+    if (size > MAX_ENV_STRING) return `.${key} is ${formatKb(size)}; one variable may be at most ${formatKb(MAX_ENV_STRING)} (Linux's limit for exec)`;
+    total += size;
+  }
+  return total > MAX_ENV_TOTAL ? `is ${formatKb(total)} in all; at most ${formatKb(MAX_ENV_TOTAL)} fits in exec() with room for arguments` : null;
+}
+
+function formatKb(bytes: number): string {
+  return bytes >= 1024 * 1024 ? `${(bytes / (1024 * 1024)).toFixed(1)}MB` : `${Math.ceil(bytes / 1024)}KB`;
+}

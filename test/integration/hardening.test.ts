@@ -1,0 +1,157 @@
+import assert from 'node:assert/strict';
+import { spawn, spawnSync } from 'node:child_process';
+import { readFileSync, writeFileSync } from 'node:fs';
+import * as path from 'node:path';
+import { test } from 'node:test';
+import { HerdClient } from '../../src/client/client';
+import { loadTarget } from '../../src/config/load';
+import type { AppSpec } from '../../src/config/types';
+import { CLI, eventually, FIXTURES, freePort, herdHome, kill, list, NODE, type CliResult } from '../helpers';
+
+interface Detail { events: { worker: number | null; message: string }[] }
+
+test('a healthy worker killed with -9 again and again is replaced at once each time; backoff does not grow', async (t) => {
+  const { home, herd } = herdHome(t);
+  const port = await freePort();
+  const config = path.join(home, 'chaos.config.json');
+  // A long initial delay: with backoff doubling on every kill, the 4th kill would wait 8 s.
+  writeFileSync(config, JSON.stringify({
+    apps: [{
+      name: 'api', script: path.join(FIXTURES, 'hello.js'), instances: 1, env: { PORT: String(port) },
+      backoff: { initial: '1s', factor: 2 }, crashLoop: { minUptime: '200ms' },
+    }],
+  }));
+  assert.equal((await herd(['start', config])).code, 0);
+  for (let round = 0; round < 4; round++) {
+    // Killed once it has served for longer than minUptime.
+    const victim = await eventually(async () => {
+      const w = (await list(herd))[0]?.workers[0];
+      return w && w.status === 'online' && w.uptimeMs >= 400 ? w : undefined;
+    }, 15_000, 'a worker that has served');
+    kill(victim.pid as number);
+    await eventually(async () => {
+      const w = (await list(herd))[0]?.workers[0];
+      return w && w.pid !== victim.pid && w.status === 'online' ? w : undefined;
+    }, 15_000, `replacement ${round + 1} online`);
+  }
+  const d = JSON.parse((await herd(['describe', 'api', '--json'])).stdout) as Detail;
+  const decisions = d.events.map((e) => e.message).filter((m) => /^(replacing it at once|restarting it in)/.test(m));
+  assert.equal(decisions.length, 4, decisions.join('\n'));
+  for (const m of decisions) assert.match(m, /^replacing it at once \(it served \d/);
+});
+
+test('a worker that crashes at boot still backs off, growing, into the crash loop', async (t) => {
+  const { herd } = herdHome(t);
+  const r = await herd(['start', path.join(FIXTURES, 'crash-at-boot.js'), '--name', 'boom']);
+  assert.equal(r.code, 1);
+  const d = JSON.parse((await herd(['describe', 'boom', '--json'])).stdout) as Detail;
+  const delays = d.events.map((e) => /^restarting it in (\d+)ms$/.exec(e.message)?.[1]).filter((x) => x !== undefined).map(Number);
+  assert.ok(delays.length >= 2, d.events.map((e) => e.message).join('\n'));
+  for (let i = 1; i < delays.length; i++) assert.ok((delays[i] as number) > (delays[i - 1] as number), delays.join());
+});
+
+test('herd list after the daemon died says so, with its pid, and exits 1; herd kill clears it', async (t) => {
+  const { home, herd } = herdHome(t);
+  const port = await freePort();
+  assert.equal((await herd(['start', path.join(FIXTURES, 'hello.js'), '--name', 'api'], { PORT: String(port) })).code, 0);
+  const daemonPid = Number(readFileSync(path.join(home, 'daemon.pid'), 'utf8'));
+  const workers = (await list(herd))[0]?.workers.map((w) => w.pid as number) ?? [];
+  t.after(() => workers.forEach((pid) => kill(pid)));
+  kill(daemonPid);
+  await eventually(() => (alive(daemonPid) ? undefined : true), 10_000, 'the daemon to die');
+  const r = await herd(['list']);
+  assert.equal(r.code, 1, r.stdout);
+  assert.match(r.stderr, /HERD_ERR_DAEMON_DIED/);
+  assert.match(r.stderr, new RegExp(`pid ${daemonPid}`));
+  const d = await herd(['describe', 'api']);
+  assert.equal(d.code, 1);
+  assert.match(d.stderr, /HERD_ERR_DAEMON_DIED/);
+  const k = await herd(['kill']);
+  assert.equal(k.code, 0);
+  assert.match(k.stdout, /had died/);
+  const after = await herd(['list', '--json']);
+  assert.equal(after.code, 0, after.stderr);
+  assert.deepEqual(JSON.parse(after.stdout), []);
+});
+
+test("another user's herd list gets permission denied on HERD_HOME, not 'no apps'", { skip: secondUserProblem() }, async (t) => {
+  const { home, herd } = herdHome(t);
+  assert.equal((await herd(['start', path.join(FIXTURES, 'hello.js'), '--name', 'api'], { PORT: String(await freePort()) })).code, 0);
+  const r = await runAs('nobody', ['list'], { HERD_HOME: home });
+  assert.equal(r.code, 1, r.stdout);
+  assert.match(r.stderr, /HERD_ERR_PERMISSION/);
+  assert.match(r.stderr, /permission denied/);
+});
+
+/** Why a second local user cannot run this checkout's CLI here, or false when it can. */
+function secondUserProblem(): string | false {
+  if (process.getuid?.() !== 0) return 'needs root to run as a second user';
+  const r = spawnSync('runuser', ['-u', 'nobody', '--', 'test', '-r', CLI]);
+  return r.status === 0 ? false : `user nobody cannot read ${CLI}`;
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** The CLI as another local user (the test runs as root). */
+function runAs(user: string, args: string[], env: Record<string, string>): Promise<CliResult> {
+  return new Promise((resolve) => {
+    const child = spawn('runuser', ['-u', user, '--', NODE, CLI, ...args], { env: { ...process.env, ...env }, cwd: '/', stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (c: string) => (stdout += c));
+    child.stderr.setEncoding('utf8').on('data', (c: string) => (stderr += c));
+    child.on('close', (code) => resolve({ code: code ?? -1, stdout, stderr }));
+  });
+}
+
+test('waitReady: a worker that never signals ready fails herd start after listenTimeout, with the reason', async (t) => {
+  const { home, herd } = herdHome(t);
+  const config = path.join(home, 'never.config.json');
+  writeFileSync(config, JSON.stringify({
+    apps: [{ name: 'never', script: path.join(FIXTURES, 'never-ready.js'), waitReady: true, listenTimeout: '1s', crashLoop: { maxCrashes: 2 } }],
+  }));
+  const r = await herd(['start', config]);
+  assert.equal(r.code, 1, r.stdout);
+  assert.match(r.stderr, /HERD_ERR_START_FAILED/);
+  assert.match(r.stderr, /no ready signal within 1s/);
+  const [app] = await list(herd);
+  assert.notEqual(app?.status, 'online');
+  assert.ok(app?.workers.every((w) => w.status !== 'online'));
+});
+
+test('bad specs on the control socket are refused before anything changes; a runaway instances count in under a second', async (t) => {
+  const { home, herd } = herdHome(t);
+  const port = await freePort();
+  assert.equal((await herd(['start', path.join(FIXTURES, 'hello.js'), '--name', 'api'], { PORT: String(port) })).code, 0);
+  const { specs } = await loadTarget(path.join(FIXTURES, 'hello.js'), { cwd: FIXTURES, env: { PORT: String(port) }, envName: null, overrides: {}, interpreter: NODE, cpus: 2 });
+  const good = specs[0] as AppSpec;
+  const client = await HerdClient.connect({ home });
+  t.after(() => client.close());
+  const refuse = async (spec: unknown, pattern: RegExp) => {
+    const started = Date.now();
+    await assert.rejects(client.request({ type: 'start', apps: [spec as AppSpec], settings: null }), (err: Error & { code?: string }) => {
+      assert.match(err.message, pattern);
+      return true;
+    });
+    return Date.now() - started;
+  };
+  const runaway = await refuse({ ...good, name: 'many', instances: 100_000 }, /instances 100000 is more than the limit of 1024/);
+  assert.ok(runaway < 1000, `refused in ${runaway} ms`);
+  await refuse({ ...good, name: 'args', nodeArgs: [1, 2] }, /nodeArgs must be an array of strings/);
+  await refuse({ ...good, name: 'env', env: { PORT: {} } }, /env\.PORT must be a string/);
+  await refuse({ ...good, name: 'big', env: { BIG: 'x'.repeat(8 * 1024 * 1024) } }, /env\.BIG is 8\.0MB/);
+  const mem = Number(/^MemAvailable:\s+(\d+) kB/m.exec(readFileSync('/proc/meminfo', 'utf8'))?.[1]) * 1024;
+  const tooMany = Math.ceil(mem / (25 * 1024 * 1024)) + 1;
+  if (tooMany <= 1024) await refuse({ ...good, name: 'capacity', instances: tooMany }, /HERD_ERR_CAPACITY|need at least \d+MB/);
+  // Nothing changed: the one good app, alone, still serving.
+  const apps = await list(herd);
+  assert.deepEqual(apps.map((a) => a.name), ['api']);
+  assert.equal(apps[0]?.status, 'online');
+});

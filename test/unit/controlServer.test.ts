@@ -1,0 +1,99 @@
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import * as net from 'node:net';
+import { tmpdir } from 'node:os';
+import * as path from 'node:path';
+import { test, type TestContext } from 'node:test';
+import { ControlServer, type HandlerTable } from '../../src/daemon/controlServer';
+import { encode, LineDecoder } from '../../src/protocol/framing';
+import { PROTOCOL_VERSION } from '../../src/protocol/version';
+import { eventually } from '../helpers';
+
+/** A real control server on a Unix socket in a temporary directory, answering hello only. */
+async function server(t: TestContext, limits: { halfSentMs: number; maxConnections: number }): Promise<{ control: ControlServer; socket: string }> {
+  const dir = mkdtempSync(path.join(tmpdir(), 'herd-control-'));
+  const socket = path.join(dir, 'herd.sock');
+  const handlers = { hello: async () => ({ protocol: PROTOCOL_VERSION, version: 'test', pid: process.pid, home: dir }) } as unknown as HandlerTable;
+  const control = new ControlServer(handlers, limits);
+  await control.listen(socket);
+  t.after(async () => {
+    await control.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+  return { control, socket };
+}
+
+function connect(socket: string): Promise<net.Socket> {
+  return new Promise((resolve, reject) => {
+    const s = net.connect(socket, () => resolve(s));
+    s.once('error', reject);
+  });
+}
+
+const closed = (s: net.Socket) => new Promise<void>((resolve) => (s.destroyed ? resolve() : s.once('close', () => resolve())));
+
+function hello(s: net.Socket): Promise<string> {
+  return new Promise((resolve) => {
+    s.setEncoding('utf8');
+    s.once('data', (c: string) => resolve(c));
+    s.write(encode({ v: PROTOCOL_VERSION, id: 1, request: { type: 'hello' } }));
+  });
+}
+
+test('the decoder throws as soon as an unfinished line passes the limit, across chunks', () => {
+  const d = new LineDecoder(10);
+  assert.deepEqual(d.push('abcd'), []);
+  assert.deepEqual(d.push('efg'), []);
+  assert.throws(() => d.push('hijk\n'), /longer than 10/);
+  // After the error it starts clean.
+  assert.deepEqual(d.push('ok\n'), ['ok']);
+  assert.equal(d.pending, 0);
+});
+
+test('a line over the limit gets an error and the connection is closed; the server stops reading it', async (t) => {
+  const { socket } = await server(t, { halfSentMs: 60_000, maxConnections: 256 });
+  const s = await connect(socket);
+  s.on('error', () => {});
+  let reply = '';
+  s.setEncoding('utf8').on('data', (c: string) => (reply += c));
+  const chunk = 'x'.repeat(1024 * 1024);
+  // 64 MB without a newline: the daemon must close long before it is all sent.
+  let sent = 0;
+  const gone = closed(s);
+  while (sent < 64 && !s.destroyed) {
+    if (!s.write(chunk)) await Promise.race([new Promise((r) => s.once('drain', r)), gone]);
+    sent++;
+  }
+  await gone;
+  assert.match(reply, /HERD_ERR_BAD_REQUEST/);
+  assert.match(reply, /longer than/);
+});
+
+test('connections that send half a line, or nothing, are closed after the timeout; whole requests are answered', async (t) => {
+  const { control, socket } = await server(t, { halfSentMs: 300, maxConnections: 256 });
+  const half = await Promise.all(Array.from({ length: 50 }, () => connect(socket)));
+  for (const s of half.slice(0, 25)) s.write('{"v":1,"id":1,"requ');
+  const good = await connect(socket);
+  assert.match(await hello(good), /"ok":true/);
+  await Promise.all(half.map(closed));
+  // The one that finished its request stays open (a programmatic client may keep it).
+  assert.equal(good.destroyed, false);
+  await eventually(() => (control.connections === 1 ? true : undefined), 5000, 'only the good connection left');
+  good.destroy();
+});
+
+test('past the connection cap the longest-idle connection makes room; a new client is never refused', async (t) => {
+  const { control, socket } = await server(t, { halfSentMs: 60_000, maxConnections: 10 });
+  const idle: net.Socket[] = [];
+  for (let i = 0; i < 10; i++) {
+    const s = await connect(socket);
+    await hello(s);
+    idle.push(s);
+  }
+  const first = idle[0] as net.Socket;
+  const late = await connect(socket);
+  assert.match(await hello(late), /"ok":true/);
+  await closed(first);
+  assert.equal(control.connections, 10);
+  for (const s of [...idle, late]) s.destroy();
+});
