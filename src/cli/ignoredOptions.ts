@@ -17,7 +17,8 @@ export function ignoredOptions(args: ParsedArgs, name: string, target: string, s
     out.push(`-i ${instances} ignored: ${why}; to change its number of workers: herd scale ${name} ${count}`);
   }
   const envName = stringFlag(args, 'env');
-  if (envName !== undefined) out.push(`--env ${envName} ignored: ${why}; to apply it: herd reload ${name} --env ${envName}`);
+  // A script has no env sections: the loader says so already.
+  if (envName !== undefined && isConfigFile(target)) out.push(`--env ${envName} ignored: ${why}; to apply it: herd reload ${name} --env ${envName}`);
   const shaping = [
     stringFlag(args, 'node-args') !== undefined ? '--node-args' : null,
     args.flags.watch === true ? '--watch' : null,

@@ -3,12 +3,14 @@ import { test } from 'node:test';
 import { checkFlags, parseArgs, unknownCommand } from '../../src/cli/args';
 import { COMMANDS } from '../../src/cli/commands';
 import { HELP } from '../../src/cli/help';
+import { pm2List } from '../../src/cli/jlist';
 import { overridesFrom } from '../../src/cli/specs';
 import { closest } from '../../src/util/closest';
 import { parseSignal } from '../../src/util/signals';
 import { requestProblem } from '../../src/daemon/requestShape';
 import { parseScale } from '../../src/daemon/supervisor';
 import { HerdError } from '../../src/errors';
+import type { AppDetail, WorkerInfo } from '../../src/protocol/control';
 
 test('flags, aliases, values and app args after --', () => {
   const a = parseArgs(['start', 'app.js', '-i', 'max', '--name=api', '--json', '--', '--port', '80']);
@@ -101,4 +103,27 @@ test('signal names: SIG prefix optional, any case, numbers map to names, unknown
   assert.match(requestProblem({ type: 'restart', target: 'api', specs: 'no' }) ?? '', /restart\.specs/);
   assert.equal(requestProblem({ type: 'restart', target: 'api' }), null);
   assert.match(requestProblem({ type: 'reset' }) ?? '', /reset\.target/);
+});
+
+test('jlist: one PM2-shaped entry per process, PM2 statuses, pid 0 and pm_id null where nothing runs', () => {
+  const worker = (id: number, pid: number | null, status: WorkerInfo['status']): WorkerInfo => ({ id, pid, status, restarts: id, uptimeMs: 1000, cpu: 5, memory: 100, shed: 0, reason: status });
+  const app = (name: string, workers: WorkerInfo[], status: AppDetail['status']): AppDetail => ({
+    name, status, workers, reason: 'r', script: `/srv/${name}.js`, cwd: '/srv', execMode: 'cluster', instances: workers.length,
+    interpreter: 'node', nodeArgs: [], args: ['a'], restarts: 0, createdAt: 5, configFile: null, envName: null, cliOverrides: {},
+    env: { SECRET: 'x' }, listening: [], logLinesDropped: 0, lastStderr: [], events: [], retryAt: null, metrics: true,
+  });
+  const list = pm2List([
+    app('api', [worker(0, 11, 'online'), worker(1, null, 'backoff'), worker(1, 12, 'draining')], 'online'),
+    app('idle', [], 'stopped'),
+  ], 10_000);
+  assert.deepEqual(list.map((p) => [p.name, p.pm_id, p.pid, p.pm2_env.status, p.pm2_env.restart_time]), [
+    ['api', 0, 11, 'online', 0], ['api', 1, 0, 'waiting restart', 1], ['api', 1, 12, 'stopping', 1], ['idle', null, 0, 'stopped', 0],
+  ]);
+  assert.deepEqual(list[0]?.pm2_env, {
+    name: 'api', pm_id: 0, status: 'online', restart_time: 0, pm_uptime: 9000, created_at: 5, exec_mode: 'cluster_mode', instances: 3,
+    pm_cwd: '/srv', pm_exec_path: '/srv/api.js', node_args: [], args: ['a'], NODE_APP_INSTANCE: 0,
+  });
+  assert.deepEqual(list[0]?.monit, { memory: 100, cpu: 5 });
+  // The environment stays out of jlist (`herd env` prints it).
+  assert.ok(!JSON.stringify(list).includes('SECRET'));
 });
