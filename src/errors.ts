@@ -9,6 +9,7 @@ export const ERROR_CODES = {
   HERD_ERR_USAGE: '{message}',
   HERD_ERR_APP_NOT_FOUND: 'no app named "{name}"',
   HERD_ERR_WORKER_NOT_FOUND: 'app "{name}" has no worker {worker}',
+  HERD_ERR_NOT_RUNNING: '{name} has no running worker to {action}',
   HERD_ERR_METRICS_LISTEN: 'cannot serve Prometheus metrics on {address}: {reason}',
   HERD_ERR_DASHBOARD_LISTEN: 'cannot serve the dashboard on {address}: {reason}',
   HERD_ERR_NOT_A_TERMINAL: '{command} needs a terminal; use `herd metrics <name> --json` in scripts',

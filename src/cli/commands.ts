@@ -1,57 +1,62 @@
+import * as fs from 'node:fs';
+import * as path from 'node:path';
 import { clearDeadDaemon, HerdClient } from '../client/client';
 import { HerdError } from '../errors';
 import type { AlertsView, AppDetail } from '../protocol/control';
-import { stringFlag, usage, type ParsedArgs } from './args';
+import { stringFlag, usage, type CommandFlags, type FlagName } from './args';
+import { actOnFile, isFileTarget, startOrReload, startOrRestart } from './fileCommands';
 import { alertsText, describeText, listTable } from './format';
+import { ignoredOptions } from './ignoredOptions';
 import { metricsText } from './metricsText';
 import { runMonit } from './monit';
 import { EXIT, printJson, printWarnings } from './output';
 import { flushCommand, logsCommand } from './logs';
+import { env, jlist, pid, reset, sendSignal } from './processCommands';
 import { runForeground } from './run';
-import { specsForReload, specsFromArgs } from './specs';
+import { listedDetails, none, one, progressPrinter, withClient, type Command } from './session';
+import { specsForApps, specsFromArgs } from './specs';
 import { isLoopback } from '../util/loopback';
 
-export type Command = (args: ParsedArgs) => Promise<number>;
-
-function one(args: ParsedArgs, what: string): string {
-  const [value, extra] = args.positionals;
-  if (value === undefined) throw usage(`${args.command}: missing ${what}`);
-  if (extra !== undefined) throw usage(`${args.command}: unexpected argument "${extra}"`);
-  return value;
-}
-
-const progressPrinter = (args: ParsedArgs) => (message: string) => {
-  if (args.flags.json !== true) process.stdout.write(`${message}\n`);
-};
-
-async function withClient<T>(fn: (client: HerdClient) => Promise<T>, autoStart = false, anyVersion = false): Promise<T> {
-  const client = await HerdClient.connect({ autoStart, anyVersion });
-  try {
-    return await fn(client);
-  } finally {
-    client.close();
-  }
+/**
+ * `herd start <name|all>` of a listed app rather than a file: no file of
+ * that name exists here and the daemon lists such an app.
+ */
+async function listedTarget(target: string): Promise<boolean> {
+  if (fs.existsSync(path.resolve(target)) || !(await HerdClient.isRunning())) return false;
+  const apps = await withClient((c) => c.request({ type: 'list' }));
+  return target === 'all' ? apps.length > 0 : apps.some((a) => a.name === target);
 }
 
 const start: Command = async (args) => {
-  const target = one(args, 'script or config file');
-  const { specs, warnings, settings } = await specsFromArgs(target, args);
-  printWarnings(warnings);
-  const result = await withClient((c) => c.request({ type: 'start', apps: specs, settings }), true);
+  const target = one(args, 'script or config file (or the name of a listed app)');
+  const byName = await listedTarget(target);
+  for (const flag of ['name', 'only'] as const) {
+    if (byName && stringFlag(args, flag) !== undefined) throw usage(`start: --${flag} picks from a script or config file; "${target}" is a listed app`);
+  }
+  const loaded = byName ? null : await specsFromArgs(target, args);
+  if (loaded) printWarnings(loaded.warnings);
+  const settings = loaded?.settings ?? null;
+  const result = await withClient(
+    (c) => (loaded ? c.request({ type: 'start', apps: loaded.specs, settings }) : c.request({ type: 'startApp', target })),
+    true,
+  );
+  for (const name of result.skipped) printWarnings(ignoredOptions(args, name, target, 'running'));
+  if (byName) for (const name of result.started) printWarnings(ignoredOptions(args, name, target, 'restarted'));
   if (args.flags.json === true) {
     printJson(result);
     return EXIT.ok;
   }
   for (const name of result.started) process.stdout.write(`started ${name}\n`);
   for (const name of result.skipped) process.stdout.write(`${name} is already running (use herd reload ${name})\n`);
-  if (settings?.prometheus && result.prometheus) process.stdout.write(`prometheus metrics at ${result.prometheus}\n`);
-  if (settings?.dashboard && result.dashboard) process.stdout.write(`dashboard at ${result.dashboard}\n`);
+  if (settings?.prometheus && 'prometheus' in result && result.prometheus) process.stdout.write(`prometheus metrics at ${result.prometheus}\n`);
+  if (settings?.dashboard && 'dashboard' in result && result.dashboard) process.stdout.write(`dashboard at ${result.dashboard}\n`);
+  const names = new Set([...result.started, ...result.skipped]);
   const apps = await withClient((c) => c.request({ type: 'list' }));
-  process.stdout.write(`${listTable(apps.filter((a) => specs.some((s) => s.name === a.name)))}\n`);
+  process.stdout.write(`${listTable(apps.filter((a) => names.has(a.name)))}\n`);
   return EXIT.ok;
 };
 
-const simple = (type: 'stop' | 'restart' | 'delete', verb: string): Command => async (args) => {
+const simple = (type: 'stop' | 'delete', verb: string): Command => async (args) => {
   const target = one(args, 'app name (or all)');
   const { names } = await withClient((c) => c.request({ type, target }));
   if (args.flags.json === true) printJson({ names });
@@ -59,19 +64,46 @@ const simple = (type: 'stop' | 'restart' | 'delete', verb: string): Command => a
   return EXIT.ok;
 };
 
+/** The apps `target` names (an app, or all), in detail. */
+async function detailsOf(target: string, listed: readonly AppDetail[]): Promise<AppDetail[]> {
+  if (target === 'all') return [...listed];
+  const app = listed.find((a) => a.name === target);
+  if (!app) throw new HerdError('HERD_ERR_APP_NOT_FOUND', { name: target });
+  return [app];
+}
+
+/**
+ * `herd restart <name|all>`: with --update-env or --env the app restarts
+ * with its config re-read (and the CLI's current environment for
+ * --update-env), as PM2's `restart --update-env`; without, with the spec it has.
+ */
+const restart: Command = async (args) => {
+  const target = one(args, 'app name, all, or config file');
+  const listed = await listedDetails();
+  if (isFileTarget(target, listed)) return actOnFile('restart', target, args, listed);
+  const reread = args.flags['update-env'] === true || stringFlag(args, 'env') !== undefined;
+  let specs = null;
+  if (reread) {
+    const loaded = await specsForApps(await detailsOf(target, listed), args);
+    printWarnings(loaded.warnings);
+    specs = loaded.specs;
+  }
+  const { names } = await withClient((c) => c.request({ type: 'restart', target, specs }));
+  if (args.flags.json === true) printJson({ names });
+  else process.stdout.write(names.length > 0 ? `restarted ${names.join(', ')}\n` : 'no apps\n');
+  return EXIT.ok;
+};
+
 const reload: Command = async (args) => {
-  const target = one(args, 'app name (or all)');
-  return withClient(async (client) => {
-    const names = target === 'all' ? (await client.request({ type: 'list' })).map((a) => a.name) : [target];
-    const details: AppDetail[] = [];
-    for (const name of names) details.push(await client.request({ type: 'describe', name }));
-    const { specs, warnings } = await specsForReload(details, args);
-    printWarnings(warnings);
-    const result = await client.request({ type: 'reload', target, specs }, progressPrinter(args));
-    if (args.flags.json === true) printJson(result);
-    else process.stdout.write(`reloaded ${result.names.join(', ') || 'nothing'}\n`);
-    return EXIT.ok;
-  });
+  const target = one(args, 'app name, all, or config file');
+  const listed = await listedDetails();
+  if (isFileTarget(target, listed)) return actOnFile('reload', target, args, listed);
+  const { specs, warnings } = await specsForApps(await detailsOf(target, listed), args);
+  printWarnings(warnings);
+  const result = await withClient((c) => c.request({ type: 'reload', target, specs }, progressPrinter(args)));
+  if (args.flags.json === true) printJson(result);
+  else process.stdout.write(`reloaded ${result.names.join(', ') || 'nothing'}\n`);
+  return EXIT.ok;
 };
 
 const scale: Command = async (args) => {
@@ -85,7 +117,7 @@ const scale: Command = async (args) => {
 };
 
 const list: Command = async (args) => {
-  if (args.positionals.length > 0) throw usage(`list: unexpected argument "${args.positionals[0]}"`);
+  none(args);
   // No daemon means no apps; a read command never starts one.
   const apps = (await HerdClient.checkDaemon()) ? await withClient((c) => c.request({ type: 'list' })) : [];
   if (args.flags.json === true) printJson(apps);
@@ -115,12 +147,12 @@ const metrics: Command = async (args) => {
 };
 
 const monit: Command = async (args) => {
-  if (args.positionals.length > 0) throw usage(`monit: unexpected argument "${args.positionals[0]}"`);
+  none(args);
   return runMonit();
 };
 
 const alerts: Command = async (args) => {
-  if (args.positionals.length > 0) throw usage(`alerts: unexpected argument "${args.positionals[0]}"`);
+  none(args);
   const view: AlertsView = (await HerdClient.checkDaemon())
     ? await withClient((c) => c.request({ type: 'alerts' }))
     : { webhook: null, rules: [], active: [], events: [] };
@@ -130,7 +162,7 @@ const alerts: Command = async (args) => {
 };
 
 const dashboard: Command = async (args) => {
-  if (args.positionals.length > 0) throw usage(`dashboard: unexpected argument "${args.positionals[0]}"`);
+  none(args);
   const portFlag = stringFlag(args, 'port');
   if (portFlag !== undefined && !(/^\d+$/.test(portFlag) && Number(portFlag) <= 65535)) throw usage(`dashboard: --port takes a port number (0-65535); got "${portFlag}"`);
   const host = stringFlag(args, 'host') ?? null;
@@ -147,6 +179,7 @@ const dashboard: Command = async (args) => {
 };
 
 const kill: Command = async (args) => {
+  none(args);
   if (!(await HerdClient.isRunning())) {
     const dead = clearDeadDaemon();
     process.stdout.write(dead === null ? 'no daemon running\n' : `no daemon running (the last one, pid ${dead}, had died; state cleared)\n`);
@@ -163,23 +196,43 @@ const run: Command = async (args) => {
   return runForeground(target, args);
 };
 
-export const COMMANDS: Record<string, Command> = {
-  start,
-  run,
-  stop: simple('stop', 'stopped'),
-  restart: simple('restart', 'restarted'),
-  delete: simple('delete', 'deleted'),
-  reload,
-  scale,
-  list,
-  ls: list,
-  describe,
-  show: describe,
-  logs: logsCommand,
-  flush: flushCommand,
-  metrics,
-  monit,
-  alerts,
-  dashboard,
-  kill,
+export interface CommandDef extends CommandFlags {
+  run: Command;
+}
+
+/** What shapes an app at start: `start`, `run`, `startOrReload`, `startOrRestart`. */
+const SHAPING: readonly FlagName[] = ['name', 'instances', 'env', 'only', 'node-args', 'watch', 'max-memory-restart', 'exec-mode', 'execute-command'];
+const LOGS: readonly FlagName[] = ['lines', 'follow', 'err', 'out', 'grep', 'since', 'json'];
+
+const cmd = (runCommand: Command, flags: readonly FlagName[], rest = false): CommandDef => ({ run: runCommand, flags, rest });
+
+/** Every verb with the flags it acts on; any other flag is a usage error (checked in main). */
+export const COMMANDS: Record<string, CommandDef> = {
+  start: cmd(start, [...SHAPING, 'json'], true),
+  run: cmd(run, SHAPING, true),
+  startOrReload: cmd(startOrReload, [...SHAPING, 'update-env', 'json'], true),
+  startOrRestart: cmd(startOrRestart, [...SHAPING, 'update-env', 'json'], true),
+  stop: cmd(simple('stop', 'stopped'), ['json']),
+  restart: cmd(restart, ['update-env', 'env', 'json']),
+  reload: cmd(reload, ['update-env', 'env', 'json']),
+  delete: cmd(simple('delete', 'deleted'), ['json']),
+  scale: cmd(scale, ['json']),
+  reset: cmd(reset, ['json']),
+  sendSignal: cmd(sendSignal, ['worker', 'json']),
+  list: cmd(list, ['json']),
+  ls: cmd(list, ['json']),
+  jlist: cmd(jlist, []),
+  pid: cmd(pid, []),
+  describe: cmd(describe, ['json']),
+  show: cmd(describe, ['json']),
+  info: cmd(describe, ['json']),
+  desc: cmd(describe, ['json']),
+  env: cmd(env, ['json']),
+  logs: cmd(logsCommand, LOGS),
+  flush: cmd(flushCommand, ['json']),
+  metrics: cmd(metrics, ['json', 'worker']),
+  monit: cmd(monit, []),
+  alerts: cmd(alerts, ['json']),
+  dashboard: cmd(dashboard, ['port', 'host', 'json']),
+  kill: cmd(kill, ['json']),
 };

@@ -4,20 +4,37 @@ usage: herd <command> [options]
 
 apps
   start <script|config> [--name N] [-i N|max] [--env E] [--only a,b] [-- app args]
-                          start an app (or every app in a config); starts the daemon if needed
+        [--node-args "ARGS"] [--watch] [--max-memory-restart 512M] [-x | --exec-mode fork|cluster]
+                          start an app (or every app in a config); starts the daemon if needed.
+                          An app that runs already is left as it is (the options given are
+                          named as ignored, with the command that applies them)
+  start <name|all>        start a listed app that is stopped, as it was
   run <script|config>     the same supervisor in the foreground (containers, systemd):
                           SIGTERM/SIGINT drain every app and exit 0, SIGHUP reloads
   stop <name|all>         drain and stop the workers; the app stays listed
-  restart <name|all>      stop every worker, then start new ones (connections queue meanwhile)
+  restart <name|all> [--update-env] [--env E]
+                          stop every worker, then start new ones (connections queue meanwhile);
+                          --update-env: with the CLI's environment and the config re-read
   reload <name|all> [--update-env] [--env E]
                           rolling reload: new worker first, wait until ready, drain the old one;
                           re-reads the app's config file
+  reload <config>, restart <config>
+                          the same for the file's apps, file re-read (as startOrReload/startOrRestart)
+  startOrReload <config>, startOrRestart <config> [start options] [--update-env]
+                          start the file's apps that are not running, reload (restart) the others
   delete <name|all>       stop and forget an app
   scale <name> <N|+N|-N>  set or change the number of workers
+  reset <name|all>        set the restart counters back to 0
+  sendSignal <signal> <name> [--worker ID]
+                          send a signal (SIGUSR2, usr2, 12) to every worker of the app, or to one
 
 inspect
   list [--json]           apps and their workers (alias: ls)
+  jlist                   the processes as JSON in PM2's jlist shape (pm_id, name, pid, pm2_env.status...)
+  pid [name]              the pids of the app's processes (or of every app), one a line
   describe <name> [--json] details, recent events and the last stderr of a crashed worker
+                          (aliases: show, info, desc)
+  env <name> [--json]     the environment of the app's workers, values as they are (secrets too)
   metrics <name> [--json] [--worker ID]
                           requests, latency, routes, status codes, event loop, CPU, memory,
                           custom metrics; of the app, or of one worker
@@ -37,7 +54,9 @@ daemon
   kill                    stop every app and the daemon
 
 options
+  a command accepts only the options listed with it; any other is an error (exit 2)
   --json                  machine-readable output on read commands
+  PM2 spellings           -n (--name), -a (--update-env), -x (fork mode), --max-memory-restart=200M
   -h, --help              this help;  -v, --version  herd's version
 
 environment

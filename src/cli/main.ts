@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 import { HERD_VERSION } from '../protocol/version';
-import { parseArgs, usage } from './args';
+import { checkFlags, parseArgs, unknownCommand } from './args';
 import { COMMANDS } from './commands';
 import { HELP } from './help';
 import { exitCodeFor, printError } from './output';
@@ -15,9 +15,10 @@ async function main(argv: string[]): Promise<number> {
     process.stdout.write(HELP);
     return args.command === '' && args.flags.help !== true ? 2 : 0;
   }
-  const command = COMMANDS[args.command];
-  if (!command) throw usage(`unknown command "${args.command}"`);
-  return command(args);
+  const command = Object.prototype.hasOwnProperty.call(COMMANDS, args.command) ? COMMANDS[args.command] : undefined;
+  if (!command) throw unknownCommand(args.command, Object.keys(COMMANDS));
+  checkFlags(args, command);
+  return command.run(args);
 }
 
 main(process.argv.slice(2)).then(

@@ -11,6 +11,7 @@ import { pathToFileURL } from 'node:url';
 import { HerdError } from '../errors';
 import { parseDuration, parseSize } from '../util/units';
 import { isLoopback } from '../util/loopback';
+import { closest } from '../util/closest';
 import { ALERT_METRICS, isAlertMetric, parseThreshold } from '../metrics/alertMetrics';
 import {
   DEFAULTS,
@@ -406,34 +407,6 @@ function checkNestedKeys(raw: Record<string, unknown>, known: readonly string[],
 function unknownKeyMessage(key: string, candidates: Iterable<string>): string {
   const near = closest(key, candidates);
   return near === null ? 'unknown key; ignored' : `unknown key; ignored (did you mean '${near}'?)`;
-}
-
-/** The candidate within a small edit distance of `key`, if any: catches typos, not different words. */
-function closest(key: string, candidates: Iterable<string>): string | null {
-  const limit = Math.max(1, Math.min(3, Math.floor(key.length / 3)));
-  let best: string | null = null;
-  let bestDistance = limit + 1;
-  for (const candidate of candidates) {
-    const d = editDistance(key.toLowerCase(), candidate.toLowerCase());
-    if (d < bestDistance) {
-      best = candidate;
-      bestDistance = d;
-    }
-  }
-  return best;
-}
-
-function editDistance(a: string, b: string): number {
-  let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
-  for (let i = 1; i <= a.length; i++) {
-    const row = [i];
-    for (let j = 1; j <= b.length; j++) {
-      const cost = a[i - 1] === b[j - 1] ? 0 : 1;
-      row.push(Math.min((prev[j] ?? 0) + 1, (row[j - 1] ?? 0) + 1, (prev[j - 1] ?? 0) + cost));
-    }
-    prev = row;
-  }
-  return prev[b.length] ?? 0;
 }
 
 /** The value of a setting under whichever spelling is used; extra spellings get a warning. */

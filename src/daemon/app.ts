@@ -118,9 +118,15 @@ export class App {
     });
   }
 
-  /** Stop every worker and start new ones; the sockets stay open so connections queue meanwhile. */
-  restart(): Promise<void> {
+  /**
+   * Stop every worker and start new ones, with `spec` when given (re-read
+   * config, a new environment); the sockets stay open so connections queue
+   * meanwhile.
+   */
+  restart(spec: AppSpec = this.spec): Promise<void> {
     return this.exclusive('restarting', async () => {
+      if (spec !== this.spec) this.crashes = new CrashWindow(spec.crashLoop);
+      this.spec = spec;
       if (this.stopped) {
         this.launchSlots();
       } else {
@@ -133,9 +139,18 @@ export class App {
           this.spawn(slot, this.spec);
         }
       }
+      // A re-read config may ask for another number of workers, as with reload.
+      if (this.slots.length !== spec.instances) await this.resize(spec.instances, () => {});
       await this.settled(this.spec.listenTimeout + 1000);
       this.assertStarted();
     });
+  }
+
+  /** PM2's `reset`: the restart counters start again from zero. */
+  resetRestarts(): void {
+    for (const slot of this.slots) slot.restarts = 0;
+    this.log(null, 'restart counters reset');
+    this.changed();
   }
 
   /**
@@ -282,6 +297,7 @@ export class App {
       createdAt: this.createdAt,
       configFile: s.source.configFile,
       envName: s.source.envName,
+      cliOverrides: { ...s.source.cliOverrides },
       env: { ...s.env },
       logLinesDropped: this.deps.logs.dropped(this.name),
       listening: s.execMode === 'cluster' ? this.sockets.describe() : this.forkListening,

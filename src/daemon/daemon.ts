@@ -6,6 +6,7 @@ import { HERD_VERSION, PROTOCOL_VERSION } from '../protocol/version';
 import { DEFAULTS, type DaemonSettings } from '../config/types';
 import { DashboardServer } from '../dashboard/server';
 import { ensureHome, type HerdPaths } from '../util/paths';
+import { parseSignal } from '../util/signals';
 import type { HealthEndpointSpec } from '../config/types';
 import { ControlServer, type HandlerTable } from './controlServer';
 import { HealthEndpoint } from './healthEndpoint';
@@ -130,9 +131,12 @@ export class Daemon {
         return { ...apps.value, ...endpoints.value };
       },
       stop: async (r) => ({ names: await s.stop(r.target) }),
-      restart: async (r) => ({ names: await s.restart(r.target) }),
+      restart: async (r) => ({ names: await s.restartWith(r.target, r.specs ?? null) }),
       reload: async (r, progress) => ({ names: await s.reload(r.target, r.specs, progress) }),
       delete: async (r) => ({ names: await s.delete(r.target) }),
+      startApp: async (r) => s.startListed(r.target),
+      reset: async (r) => ({ names: s.reset(r.target) }),
+      signal: async (r) => s.signal(r.name, parseSignal(r.signal) as NodeJS.Signals, r.worker),
       scale: async (r, progress) => s.scale(r.name, r.count, progress),
       list: async () => s.list(),
       describe: async (r) => s.describe(r.name),

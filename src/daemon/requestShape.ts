@@ -1,6 +1,7 @@
 import { specProblems } from '../config/specCheck';
 import { STREAMS, type Stream } from '../logs/format';
 import type { RequestType } from '../protocol/control';
+import { parseSignal } from '../util/signals';
 
 /**
  * The daemon never dies of a bad request: anything arriving on the socket is
@@ -13,6 +14,9 @@ const STRING_FIELDS: Record<RequestType, readonly string[]> = {
   restart: ['target'],
   reload: ['target'],
   delete: ['target'],
+  startApp: ['target'],
+  reset: ['target'],
+  signal: ['name', 'signal'],
   scale: ['name', 'count'],
   list: [],
   describe: ['name'],
@@ -42,6 +46,11 @@ export function requestProblem(request: unknown): string | null {
   if (type === 'start') return specsProblem(r.apps, 'start.apps') ?? settingsProblem(r.settings);
   if (type === 'metrics' && r.worker !== null && !Number.isInteger(r.worker)) return 'metrics.worker must be an integer or null';
   if (type === 'reload' && r.specs !== null) return specsProblem(r.specs, 'reload.specs');
+  if (type === 'restart' && r.specs !== undefined && r.specs !== null) return specsProblem(r.specs, 'restart.specs');
+  if (type === 'signal') {
+    if (parseSignal(r.signal as string) === null) return `signal.signal: no signal named ${JSON.stringify(r.signal)}`;
+    if (r.worker !== null && !Number.isInteger(r.worker)) return 'signal.worker must be an integer or null';
+  }
   if (type === 'dashboard') {
     if (r.port !== null && !isPort(r.port)) return 'dashboard.port must be a port number or null';
     if (r.host !== null && typeof r.host !== 'string') return 'dashboard.host must be a string or null';

@@ -97,6 +97,43 @@ export class Supervisor {
     return apps.map((a) => a.name);
   }
 
+  /** Restart with re-read specs (`--update-env`, a config file target); apps without one keep theirs. */
+  async restartWith(target: string, specs: readonly AppSpec[] | null): Promise<string[]> {
+    const apps = this.resolve(target);
+    await Promise.all(apps.map((a) => a.restart(specs?.find((s) => s.name === a.name) ?? a.spec)));
+    return apps.map((a) => a.name);
+  }
+
+  /** `herd start <name|all>`: start listed apps that are stopped; running ones are skipped. */
+  async startListed(target: string): Promise<{ started: string[]; skipped: string[] }> {
+    return this.start(this.resolve(target).map((a) => a.spec));
+  }
+
+  /** PM2's `reset`: zero the restart counters. */
+  reset(target: string): string[] {
+    const apps = this.resolve(target);
+    for (const app of apps) app.resetRestarts();
+    return apps.map((a) => a.name);
+  }
+
+  /**
+   * Send `signal` to every current worker of an app (or to worker `worker`),
+   * for apps that act on signals (reopen files, dump state). Replacements
+   * still starting and old workers draining are left alone.
+   */
+  signal(name: string, signal: NodeJS.Signals, worker: number | null): { name: string; signal: string; pids: number[] } {
+    const app = this.get(name);
+    if (worker !== null && !app.slots.some((s) => s.id === worker)) throw new HerdError('HERD_ERR_WORKER_NOT_FOUND', { name, worker });
+    const pids: number[] = [];
+    for (const slot of app.slots) {
+      const proc = slot.proc;
+      if ((worker !== null && slot.id !== worker) || !proc || proc.exited || proc.pid === null) continue;
+      if (proc.child.kill(signal)) pids.push(proc.pid);
+    }
+    if (pids.length === 0) throw new HerdError('HERD_ERR_NOT_RUNNING', { name: worker === null ? name : `${name}[${worker}]`, action: `send ${signal} to` });
+    return { name, signal, pids };
+  }
+
   /** Rolling reload, app after app. `specs` are re-read config for apps that came from a file. */
   async reload(target: string, specs: readonly AppSpec[] | null, progress: Progress): Promise<string[]> {
     const apps = this.resolve(target);

@@ -1,4 +1,4 @@
-import type { AppSpec, DaemonSettings } from '../config/types';
+import type { AppSpec, CliOverrides, DaemonSettings } from '../config/types';
 import type { AppMetricsView, MonitApp } from '../metrics/view';
 import type { ErrorData } from '../errors';
 import type { LogLine, Stream } from '../logs/format';
@@ -9,9 +9,16 @@ export type ControlRequest =
   /** `settings` from a config file's top level (health endpoint, Prometheus); absent or null leaves the daemon's as they are. */
   | { type: 'start'; apps: AppSpec[]; settings?: DaemonSettings | null }
   | { type: 'stop'; target: string }
-  | { type: 'restart'; target: string }
+  /** `specs`: re-read config (`--update-env`, `--env`, a config file target) to restart those apps with; null or absent restarts with the spec they have. */
+  | { type: 'restart'; target: string; specs?: AppSpec[] | null }
   | { type: 'reload'; target: string; specs: AppSpec[] | null }
   | { type: 'delete'; target: string }
+  /** Start listed apps that are stopped (`herd start <name|all>`), with the spec they have. */
+  | { type: 'startApp'; target: string }
+  /** Zero the restart counters (PM2's `reset`). */
+  | { type: 'reset'; target: string }
+  /** Send a signal to every current worker of an app, or to one worker by id. */
+  | { type: 'signal'; name: string; signal: string; worker: number | null }
   | { type: 'scale'; name: string; count: string }
   | { type: 'list' }
   | { type: 'describe'; name: string }
@@ -91,6 +98,8 @@ export interface AppDetail extends AppInfo {
   configFile: string | null;
   /** The `--env <name>` the app was started with. */
   envName: string | null;
+  /** The command-line overrides it was started with (--name, -i, --node-args, ...), re-applied when its config is re-read. */
+  cliOverrides: CliOverrides;
   /** The workers' environment. */
   env: Record<string, string>;
   listening: string[];
@@ -114,6 +123,10 @@ export interface ResultOf {
   restart: { names: string[] };
   reload: { names: string[] };
   delete: { names: string[] };
+  startApp: { started: string[]; skipped: string[] };
+  reset: { names: string[] };
+  /** The canonical signal name, and the pids it was sent to. */
+  signal: { name: string; signal: string; pids: number[] };
   scale: { name: string; from: number; to: number };
   list: AppInfo[];
   describe: AppDetail;

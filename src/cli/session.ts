@@ -1,0 +1,41 @@
+import { HerdClient } from '../client/client';
+import type { AppDetail } from '../protocol/control';
+import { usage, type ParsedArgs } from './args';
+
+/** One CLI verb: resolves with the exit code. */
+export type Command = (args: ParsedArgs) => Promise<number>;
+
+/** The single positional a command takes. */
+export function one(args: ParsedArgs, what: string): string {
+  const [value, extra] = args.positionals;
+  if (value === undefined) throw usage(`${args.command}: missing ${what}`);
+  if (extra !== undefined) throw usage(`${args.command}: unexpected argument "${extra}"`);
+  return value;
+}
+
+export function none(args: ParsedArgs): void {
+  if (args.positionals.length > 0) throw usage(`${args.command}: unexpected argument "${args.positionals[0]}"`);
+}
+
+export const progressPrinter = (args: ParsedArgs) => (message: string) => {
+  if (args.flags.json !== true) process.stdout.write(`${message}\n`);
+};
+
+export async function withClient<T>(fn: (client: HerdClient) => Promise<T>, autoStart = false, anyVersion = false): Promise<T> {
+  const client = await HerdClient.connect({ autoStart, anyVersion });
+  try {
+    return await fn(client);
+  } finally {
+    client.close();
+  }
+}
+
+/** Every listed app in detail; none when no daemon runs (a read never starts one). */
+export async function listedDetails(): Promise<AppDetail[]> {
+  if (!(await HerdClient.checkDaemon())) return [];
+  return withClient(async (client) => {
+    const details: AppDetail[] = [];
+    for (const app of await client.request({ type: 'list' })) details.push(await client.request({ type: 'describe', name: app.name }));
+    return details;
+  });
+}
