@@ -121,8 +121,10 @@ function resolveScript(req: RunnerRequest): Target | RunnerProblem {
   // unless it looks like a missing script (app.js).
   if (!hasSpace && path.extname(command) !== '') return { on: 'script', message: `file not found: ${file}` };
   if (PACKAGE_MANAGERS.has(command)) {
-    const found = executable(path.join(path.dirname(req.nodeBinary), command)) ?? findOnPath(command, req.searchPath);
-    if (found === null) return { on: 'script', message: `${command} not found next to ${req.nodeBinary} or on PATH` };
+    // npm belongs to the node that runs the CLI; a reload of a non-Node app may pass another binary, or none.
+    const besideNode = path.isAbsolute(req.nodeBinary) ? path.join(path.dirname(req.nodeBinary), command) : null;
+    const found = (besideNode && executable(besideNode)) ?? findOnPath(command, req.searchPath);
+    if (found === null) return { on: 'script', message: `${command} not found ${besideNode ? `next to ${req.nodeBinary} or ` : ''}on PATH` };
     return { path: found, args, command, shell: false };
   }
   const found = findOnPath(command, req.searchPath);

@@ -26,20 +26,20 @@ export interface WatchSettings {
 }
 
 export function readWatch(s: WatchSettings, cwd: string, r: Report): WatchDraft {
-  let { ignore, delay } = s;
-  let watch = s.watch;
+  let { watch, ignore, delay } = s;
   if (watch !== undefined && isRecord(watch.value)) {
     // herd's own form: { paths, ignore, delay }; its fields win over the PM2 keys.
     const obj = watch.value;
-    checkNestedKeys(obj, ['paths', 'ignore', 'delay'], watch.key, r);
-    const own = (key: string): Setting => (obj[key] === undefined ? undefined : { key: `${watch?.key}.${key}`, value: obj[key] });
+    const at = watch.key;
+    checkNestedKeys(obj, ['paths', 'ignore', 'delay'], at, r);
+    const own = (key: string): Setting => (obj[key] === undefined ? undefined : { key: `${at}.${key}`, value: obj[key] });
     const keep = (pm2: Setting, mine: Setting): Setting => {
       if (pm2 !== undefined && mine !== undefined) r.warn(pm2.key, `also set as '${mine.key.replace(/^apps\[\d+\]\./, '')}'; ignored`);
       return mine ?? pm2;
     };
     ignore = keep(ignore, own('ignore'));
     delay = keep(delay, own('delay'));
-    watch = own('paths') ?? { key: watch.key, value: true };
+    watch = own('paths') ?? { key: at, value: true };
   }
   return {
     paths: readPaths(watch, cwd, r),

@@ -443,6 +443,16 @@ describe('runners: npm, other interpreters, binaries', () => {
     ]);
   });
 
+  test('a script target runs the same way: herd start worker.py, herd start npm -- start', async () => {
+    const [py] = (await load('worker.py')).specs;
+    assert.deepEqual([py?.runner, py?.interpreter, py?.script, py?.execMode, py?.stallTimeout], ['exec', at('bin/python'), at('worker.py'), 'fork', 0]);
+    const { specs, warnings } = await load('npm', options({ overrides: { args: ['start'], execMode: 'cluster' } }));
+    assert.deepEqual([specs[0]?.name, specs[0]?.runner, specs[0]?.interpreter, specs[0]?.script, specs[0]?.args], ['npm', 'exec', '', at('node/bin/npm'), ['start']]);
+    assert.deepEqual(warnings, ["--exec-mode: cluster mode needs a Node.js script (its workers share the port through Node's cluster module); npm runs in fork mode"]);
+    await assert.rejects(load('nope.js'), (e: unknown) => e instanceof HerdError && e.code === 'HERD_ERR_SCRIPT_NOT_FOUND');
+    await assert.rejects(load('nope'), (e: unknown) => e instanceof HerdError && e.code === 'HERD_ERR_SCRIPT_NOT_FOUND');
+  });
+
   test('settings that need the agent in a Node.js worker are warned about with a command', async () => {
     const { spec, warnings } = await one({ script: 'npm', args: 'start', accessLog: true, waitReady: true, healthCheck: '/health', node_args: '--inspect', stall_timeout: '5s' });
     assert.deepEqual(warnings, [
