@@ -5,14 +5,38 @@
  * reported together, and nothing in a file is ignored without a warning.
  */
 import * as fs from 'node:fs';
-import { createRequire } from 'node:module';
+import * as os from 'node:os';
 import * as path from 'node:path';
-import { pathToFileURL } from 'node:url';
 import { HerdError } from '../errors';
 import { parseDuration, parseSize } from '../util/units';
 import { isLoopback } from '../util/loopback';
-import { closest } from '../util/closest';
+import { herdPaths, resolveHome } from '../util/paths';
 import { ALERT_METRICS, isAlertMetric, parseThreshold } from '../metrics/alertMetrics';
+import { copyOverrides, FLAGS, parseOverrides, SINGLE_APP, type ParsedOverrides } from './cliOverrides';
+import { readCronRestart } from './cronRestart';
+import { logFilesSpec, readLogFiles, type LogFilesDraft } from './logFiles';
+import { isPm2Unsupported, PM2_UNSUPPORTED, unsupportedWarning } from './pm2Unsupported';
+import { readConfigFile } from './readConfigFile';
+import {
+  INSTANCES_RULE,
+  parseExecMode,
+  parseInstances,
+  readArgs,
+  readBoolean,
+  readDuration,
+  readNonNegativeInt,
+  readObject,
+  readPort,
+  readPositiveInt,
+  readString,
+  resolveInstances,
+  sub,
+  unknownKeyMessage,
+  type InstancesSetting,
+} from './readers';
+import { isRecord, join, show, Report, type Setting } from './report';
+import { resolveRunner, type Runner } from './runner';
+import { readWatch, watchSpec, type WatchDraft } from './watch';
 import {
   DEFAULTS,
   type AppSpec,
@@ -39,7 +63,7 @@ export interface LoadOptions {
   env: Readonly<Record<string, string>>;
   /** `--env <name>`: merges each app's env_<name> over its env (PM2 semantics). */
   envName: string | null;
-  /** --name, -i and `-- app args`. */
+  /** --name, -i, --node-args, --watch, --max-memory-restart, --exec-mode and `-- app args`. */
   overrides: CliOverrides;
   /** `--only a,b`: pick apps from a config by name. */
   only?: readonly string[];
@@ -56,13 +80,14 @@ export interface LoadResult {
   settings: DaemonSettings | null;
 }
 
-
 const CONFIG_BASENAME = /^(herd\.config|ecosystem\.config|ecosystem)\.(js|cjs|mjs)$|\.config\.(js|cjs|mjs)$/;
+/** PM2 reads any .json, .yml or .yaml file as an ecosystem file (lib/Common.js knonwConfigFileExtensions). */
+const DATA_EXTENSIONS = new Set(['.json', '.json5', '.yml', '.yaml']);
 
 /** True when `target` names a config file rather than a script to run. */
 export function isConfigFile(target: string): boolean {
   const base = path.basename(target);
-  return path.extname(base) === '.json' || CONFIG_BASENAME.test(base);
+  return DATA_EXTENSIONS.has(path.extname(base).toLowerCase()) || CONFIG_BASENAME.test(base);
 }
 
 export async function loadTarget(target: string, opts: LoadOptions): Promise<LoadResult> {
@@ -72,47 +97,54 @@ export async function loadTarget(target: string, opts: LoadOptions): Promise<Loa
 // ---------------------------------------------------------------------------
 // Script targets
 
-const INSTANCES_RULE = "must be a positive integer, 'max' or -1";
-
 function loadScript(target: string, opts: LoadOptions): LoadResult {
-  const script = path.resolve(opts.cwd, target);
-  if (!fs.existsSync(script)) throw new HerdError('HERD_ERR_SCRIPT_NOT_FOUND', { script });
+  const { parsed: o, problems } = parseOverrides(opts.overrides);
+  const [bad] = problems;
+  if (bad) throw new HerdError('HERD_ERR_USAGE', { message: `${bad.path}: ${bad.message}` });
+  const cwd = path.resolve(opts.cwd);
+  const script = path.resolve(cwd, target);
+  const run = resolveRunner({ script: target, cwd, interpreter: null, nodeBinary: opts.interpreter, searchPath: opts.env.PATH ?? '' });
+  if (Array.isArray(run)) {
+    if (!fs.existsSync(script)) throw new HerdError('HERD_ERR_SCRIPT_NOT_FOUND', { script });
+    throw new HerdError('HERD_ERR_USAGE', { message: `${target}: ${run.map((p) => p.message).join('; ')}` });
+  }
   const warnings: string[] = [];
   if (opts.envName !== null) warnings.push(`--env ${opts.envName}: a script has no env_${opts.envName} section; ignored`);
   if (opts.only !== undefined) warnings.push('--only: applies to config files only; ignored');
 
-  const name = opts.overrides.name ?? scriptBaseName(script);
+  const name = o.name ?? scriptBaseName(script);
   const nameProblem = checkName(name);
   if (nameProblem) {
-    const flag = opts.overrides.name === undefined ? `name "${name}" (from the script)` : '--name';
+    const flag = o.name === undefined ? `name "${name}" (from the script)` : '--name';
     throw new HerdError('HERD_ERR_USAGE', { message: `${flag}: ${nameProblem}; pick another with --name` });
   }
-  let instances = 1;
-  if (opts.overrides.instances !== undefined) {
-    const setting = parseInstances(opts.overrides.instances);
-    if (setting === null) {
-      throw new HerdError('HERD_ERR_USAGE', { message: `-i: ${INSTANCES_RULE}; got ${show(opts.overrides.instances)}` });
-    }
-    instances = resolveInstances(setting, opts.cpus);
-  }
+  const instances = o.instances === undefined ? 1 : resolveInstances(o.instances, opts.cpus);
+  const fitted = fitRunner(run, {
+    execMode: o.execMode ?? 'cluster',
+    clusterAskedBy: o.execMode === 'cluster' ? FLAGS.execMode : null,
+    instances,
+    nodeArgs: o.nodeArgs ?? [],
+    nodeArgsKey: FLAGS.nodeArgs,
+    env: { ...opts.env },
+  }, (at, message) => warnings.push(`${at}: ${message}`));
   const spec: AppSpec = {
     name,
-    script,
-    args: [...(opts.overrides.args ?? [])],
-    cwd: path.resolve(opts.cwd),
+    script: run.script,
+    args: [...run.scriptArgs, ...(o.args ?? [])],
+    cwd,
     instances,
-    execMode: 'cluster',
-    env: { ...opts.env },
-    nodeArgs: [],
-    interpreter: opts.interpreter,
-    runner: 'node',
+    execMode: fitted.execMode,
+    env: fitted.env,
+    nodeArgs: fitted.nodeArgs,
+    interpreter: run.interpreter,
+    runner: run.runner,
     instanceVar: DEFAULTS.instanceVar,
     sticky: false,
     websocketDrain: DEFAULTS.websocketDrain,
     cronRestart: null,
-    watch: null,
+    watch: o.watch === true ? { paths: [cwd], ignore: [], delay: DEFAULTS.watchDelay } : null,
     logFiles: { out: null, err: null, combined: null },
-    maxMemory: null,
+    maxMemory: o.maxMemory ?? null,
     killTimeout: DEFAULTS.killTimeout,
     listenTimeout: DEFAULTS.listenTimeout,
     waitReady: false,
@@ -124,7 +156,7 @@ function loadScript(target: string, opts: LoadOptions): LoadResult {
     accessLog: DEFAULTS.accessLog,
     overload: null,
     healthCheck: null,
-    stallTimeout: DEFAULTS.stallTimeout,
+    stallTimeout: run.runner === 'node' ? DEFAULTS.stallTimeout : 0,
     minReady: DEFAULTS.minReady,
     metrics: true,
     source: { configFile: null, envName: opts.envName, cliOverrides: copyOverrides(opts.overrides) },
@@ -140,11 +172,12 @@ function scriptBaseName(script: string): string {
 // Reading config files
 
 async function loadConfigFile(file: string, opts: LoadOptions): Promise<LoadResult> {
-  const label = displayPath(file, opts.cwd);
-  await assertReadable(file, label);
-  const exported = path.extname(file) === '.json' ? await readJson(file, label) : await readModule(file, label);
+  const display = (f: string) => displayPath(f, opts.cwd);
+  const label = display(file);
+  const { exported, warnings } = await readConfigFile(file, display);
   const r = new Report(label);
-  const drafts = readTopLevel(exported, path.dirname(file), r);
+  r.warnings.push(...warnings);
+  const drafts = readTopLevel(exported, path.dirname(file), opts.env.HOME ?? os.homedir(), r);
   const settings = readSettings(exported, r);
   const specs = buildSpecs(drafts, file, opts, r);
   if (r.problems.length > 0) {
@@ -168,165 +201,14 @@ function displayPath(file: string, cwd: string): string {
   return rel !== '' && !rel.startsWith('..') && !path.isAbsolute(rel) ? rel : file;
 }
 
-async function assertReadable(file: string, label: string): Promise<void> {
-  let stat: fs.Stats;
-  try {
-    stat = await fs.promises.stat(file);
-    await fs.promises.access(file, fs.constants.R_OK);
-  } catch (err) {
-    const reason = (err as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : errorMessage(err);
-    throw new HerdError('HERD_ERR_CONFIG_NOT_FOUND', { file: label, reason });
-  }
-  if (!stat.isFile()) throw new HerdError('HERD_ERR_CONFIG_NOT_FOUND', { file: label, reason: 'not a regular file' });
-}
-
-async function readJson(file: string, label: string): Promise<unknown> {
-  let text: string;
-  try {
-    text = await fs.promises.readFile(file, 'utf8');
-  } catch (err) {
-    throw new HerdError('HERD_ERR_CONFIG_NOT_FOUND', { file: label, reason: errorMessage(err) });
-  }
-  text = text.replace(/^\uFEFF/, '');
-  try {
-    return JSON.parse(text);
-  } catch (err) {
-    throw new HerdError('HERD_ERR_CONFIG_INVALID', { file: label }, [`JSON syntax error: ${withLineColumn(errorMessage(err), text)}`]);
-  }
-}
-
-/** Node 20's JSON errors give only a character position; a line and column is what an editor needs. */
-function withLineColumn(message: string, text: string): string {
-  const m = /at position (\d+)/.exec(message);
-  if (!m || /line \d+/.test(message)) return message;
-  const before = text.slice(0, Number(m[1]));
-  const line = before.split('\n').length;
-  const column = before.length - before.lastIndexOf('\n');
-  return `${message} (line ${line} column ${column})`;
-}
-
-// TypeScript compiles `import()` to require() under CommonJS output; require()
-// cannot load .mjs files, so the real dynamic import is hidden from the compiler.
-const importESM = new Function('u', 'return import(u)') as (url: string) => Promise<unknown>;
-let importSeq = 0;
-
-async function readModule(file: string, label: string): Promise<unknown> {
-  try {
-    const loaded = isESMFile(file) ? await importFresh(file) : requireFresh(file);
-    return await unwrapDefault(loaded);
-  } catch (err) {
-    const detail = err instanceof Error ? `${err.name}: ${err.message}` : String(err);
-    throw new HerdError('HERD_ERR_CONFIG_INVALID', { file: label }, [`cannot load: ${detail}`]);
-  }
-}
-
-function isESMFile(file: string): boolean {
-  const ext = path.extname(file);
-  return ext === '.mjs' || (ext === '.js' && nearestPackageType(path.dirname(file)) === 'module');
-}
-
-function nearestPackageType(dir: string): string | null {
-  for (let d = dir; ; d = path.dirname(d)) {
-    const pkg = path.join(d, 'package.json');
-    if (fs.existsSync(pkg)) {
-      try {
-        const parsed: unknown = JSON.parse(fs.readFileSync(pkg, 'utf8'));
-        return isRecord(parsed) && typeof parsed.type === 'string' ? parsed.type : null;
-      } catch {
-        return null; // Node treats an unreadable package.json as no type, i.e. CommonJS
-      }
-    }
-    if (path.dirname(d) === d) return null;
-  }
-}
-
-/**
- * ESM modules are cached by URL for the life of the process, so a query that
- * changes on every load makes `herd reload` see the edited file. Each version
- * stays in memory; config files are small and reloads rare.
- */
-function importFresh(file: string): Promise<unknown> {
-  return importESM(`${pathToFileURL(file).href}?t=${Date.now()}-${++importSeq}`);
-}
-
-/**
- * A CommonJS config and the local files it requires are dropped from
- * require.cache after loading, so the next load reads them from disk again.
- * Packages under node_modules stay cached: they do not change between reloads.
- */
-function requireFresh(file: string): unknown {
-  const req = createRequire(file);
-  delete req.cache[realPath(file)];
-  const before = new Set(Object.keys(req.cache));
-  try {
-    return req(file);
-  } finally {
-    for (const key of Object.keys(req.cache)) {
-      if (!before.has(key) && !key.includes(`${path.sep}node_modules${path.sep}`)) delete req.cache[key];
-    }
-  }
-}
-
-function realPath(file: string): string {
-  try {
-    return fs.realpathSync(file);
-  } catch {
-    return file;
-  }
-}
-
-/** `export default {...}`, a transpiled `exports.default`, or a plain `module.exports`; may be a promise. */
-function unwrapDefault(loaded: unknown): unknown {
-  if (isRecord(loaded) && 'default' in loaded && !('apps' in loaded)) return loaded.default;
-  return loaded;
-}
-
-// ---------------------------------------------------------------------------
-// Problems and warnings
-
-class Report {
-  readonly problems: ConfigProblem[] = [];
-  readonly warnings: string[] = [];
-
-  constructor(private readonly label: string) {}
-
-  problem(at: string, message: string): void {
-    this.problems.push({ path: at, message });
-  }
-
-  warn(at: string, message: string): void {
-    this.warnings.push(`${this.label}: ${at}: ${message}`);
-  }
-}
-
-function join(prefix: string, key: string): string {
-  return prefix === '' ? key : `${prefix}.${key}`;
-}
-
-function show(value: unknown): string {
-  if (value === null) return 'null';
-  if (Array.isArray(value)) return 'an array';
-  if (typeof value === 'object') return 'an object';
-  if (typeof value === 'function') return 'a function';
-  if (typeof value === 'string') return JSON.stringify(value);
-  return String(value);
-}
-
-function errorMessage(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
-}
-
-function isRecord(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
-
 // ---------------------------------------------------------------------------
 // Keys
 
 /** Every accepted spelling of each setting; the first is herd's name and wins when several are given. */
 const FIELD_KEYS = {
   name: ['name'],
-  script: ['script', 'exec'],
+  // PM2 (Common.verifyConfs) also reads cmd and command as the script.
+  script: ['script', 'exec', 'cmd', 'command'],
   args: ['args'],
   cwd: ['cwd'],
   instances: ['instances'],
@@ -355,32 +237,23 @@ const FIELD_KEYS = {
   minUptime: ['min_uptime'],
   restartDelay: ['restart_delay'],
   expBackoffRestartDelay: ['exp_backoff_restart_delay'],
+  instanceVar: ['instanceVar', 'instance_var'],
+  cronRestart: ['cronRestart', 'cron_restart', 'cron'],
+  watch: ['watch'],
+  ignoreWatch: ['ignore_watch'],
+  watchDelay: ['watch_delay'],
+  logFiles: ['logFiles'],
+  outFile: ['out_file', 'out', 'output', 'out_log'],
+  errorFile: ['error_file', 'error', 'err', 'err_file', 'err_log'],
+  logFile: ['log_file', 'log'],
+  mergeLogs: ['merge_logs', 'combine_logs'],
+  appendEnvToName: ['append_env_to_name'],
+  sourceMapSupport: ['source_map_support'],
 } as const;
 
 type Field = keyof typeof FIELD_KEYS;
 
 const KNOWN_APP_KEYS: ReadonlySet<string> = new Set(Object.values(FIELD_KEYS).flat());
-
-/** PM2 ecosystem attributes (lib/API/schema.json and its aliases) that herd has no equivalent for. */
-const PM2_UNSUPPORTED: ReadonlySet<string> = new Set([
-  'name_prefix', 'filter_env', 'namespace', 'install_url',
-  'out_file', 'out', 'output', 'out_log', 'error_file', 'error', 'err', 'err_file', 'err_log',
-  'log_file', 'log', 'disable_logs', 'log_type', 'log_date_format', 'time', 'merge_logs', 'combine_logs',
-  'pid_file', 'pid', 'source_map_support', 'disable_source_map_support', 'shutdown_with_message',
-  'cron_restart', 'cron', 'vizion', 'stop_exit_codes', 'watch', 'ignore_watch', 'watch_options', 'watch_delay',
-  'execute_command', 'force', 'append_env_to_name', 'post_update', 'trace', 'disable_trace', 'v8',
-  'event_loop_inspector', 'deep_monitoring', 'increment_var', 'instance_var', 'pmx', 'automation', 'treekill',
-  'username', 'uid', 'user', 'gid', 'windowsHide', 'kill_retry_time', 'write', 'io',
-]);
-
-/**
- * `false` turns these PM2 features off, which is what herd does anyway, so
- * nothing is lost and a warning would only be noise (`watch: false` is in
- * most generated ecosystem files). treekill:false would change behaviour.
- */
-function isNeutralPm2Value(key: string, value: unknown): boolean {
-  return value === false && key !== 'treekill';
-}
 
 function camelToSnake(key: string): string {
   return key.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
@@ -390,23 +263,14 @@ function camelToSnake(key: string): string {
 function checkKeys(raw: Record<string, unknown>, at: string, r: Report): void {
   for (const key of Object.keys(raw)) {
     if (KNOWN_APP_KEYS.has(key) || key.startsWith('env_')) continue;
-    if (PM2_UNSUPPORTED.has(key) || PM2_UNSUPPORTED.has(camelToSnake(key))) {
-      if (!isNeutralPm2Value(key, raw[key])) r.warn(join(at, key), 'PM2 option not supported by herd; ignored');
+    const pm2Key = isPm2Unsupported(key) ? key : camelToSnake(key);
+    if (isPm2Unsupported(pm2Key)) {
+      const warning = unsupportedWarning(pm2Key, raw[key]);
+      if (warning !== null) r.warn(join(at, key), warning);
       continue;
     }
-    r.warn(join(at, key), unknownKeyMessage(key, [...KNOWN_APP_KEYS, ...PM2_UNSUPPORTED]));
+    r.warn(join(at, key), unknownKeyMessage(key, [...KNOWN_APP_KEYS, ...Object.keys(PM2_UNSUPPORTED)]));
   }
-}
-
-function checkNestedKeys(raw: Record<string, unknown>, known: readonly string[], at: string, r: Report): void {
-  for (const key of Object.keys(raw)) {
-    if (!known.includes(key)) r.warn(join(at, key), unknownKeyMessage(key, known));
-  }
-}
-
-function unknownKeyMessage(key: string, candidates: Iterable<string>): string {
-  const near = closest(key, candidates);
-  return near === null ? 'unknown key; ignored' : `unknown key; ignored (did you mean '${near}'?)`;
 }
 
 /** The value of a setting under whichever spelling is used; extra spellings get a warning. */
@@ -423,25 +287,25 @@ function pick(raw: Record<string, unknown>, field: Field, at: string, r: Report)
 
 const TOP_LEVEL_KEYS = ['apps', 'deploy', 'health', 'metrics', 'alerts', 'dashboard'];
 
-function readTopLevel(exported: unknown, baseDir: string, r: Report): Draft[] {
-  if (Array.isArray(exported)) return readApps(exported, 'apps', baseDir, r);
+function readTopLevel(exported: unknown, baseDir: string, home: string, r: Report): Draft[] {
+  if (Array.isArray(exported)) return readApps(exported, 'apps', baseDir, home, r);
   if (!isRecord(exported)) {
     r.problem('(file)', `must export { apps: [...] } or an array of apps; got ${show(exported)}`);
     return [];
   }
   if (!('apps' in exported) && 'script' in exported) {
     // PM2 also starts a JSON file that is a single app declaration.
-    return [readApp(exported, '', baseDir, r)];
+    return [readApp(exported, '', baseDir, home, r)];
   }
   for (const key of Object.keys(exported)) {
-    if (key === 'deploy') r.warn(key, 'PM2 option not supported by herd; ignored');
+    if (key === 'deploy') r.warn(key, 'herd does not deploy code (keep pm2 deploy or your CI for that); ignored');
     else if (!TOP_LEVEL_KEYS.includes(key)) r.warn(key, unknownKeyMessage(key, TOP_LEVEL_KEYS));
   }
   if (!Array.isArray(exported.apps)) {
     r.problem('apps', `must be an array of apps; got ${exported.apps === undefined ? 'nothing' : show(exported.apps)}`);
     return [];
   }
-  return readApps(exported.apps, 'apps', baseDir, r);
+  return readApps(exported.apps, 'apps', baseDir, home, r);
 }
 
 /** Top level `metrics: { prometheus: { port, host, token } }`. */
@@ -462,13 +326,13 @@ function readPrometheus(exported: unknown, r: Report): PrometheusSettings | null
   return port === null ? null : { port, host, token };
 }
 
-function readApps(list: unknown[], at: string, baseDir: string, r: Report): Draft[] {
+function readApps(list: unknown[], at: string, baseDir: string, home: string, r: Report): Draft[] {
   if (list.length === 0) r.problem(at, 'lists no apps');
   const drafts: Draft[] = [];
   list.forEach((item, i) => {
     const itemAt = `${at}[${i}]`;
     if (!isRecord(item)) return r.problem(itemAt, `must be an object; got ${show(item)}`);
-    drafts.push(readApp(item, itemAt, baseDir, r));
+    drafts.push(readApp(item, itemAt, baseDir, home, r));
   });
   return drafts;
 }
@@ -489,12 +353,27 @@ interface Draft {
   args: string[];
   cwd: string;
   instances: InstancesSetting;
+  /** The file sets `instances` (PM2's default for merge_logs depends on it). */
+  instancesGiven: boolean;
   execMode: 'cluster' | 'fork';
+  /** The key that asks for cluster mode, when one does (a non-Node runner is warned about it). */
+  clusterKey: string | null;
   env: Record<string, string>;
   /** env_<name> sections by <name>. */
   envSections: Map<string, Record<string, string>>;
   nodeArgs: string[];
+  nodeArgsKey: string | null;
   interpreter: { value: string; key: string } | null;
+  instanceVar: string;
+  cronRestart: string | null;
+  watch: WatchDraft;
+  logFiles: LogFilesDraft;
+  /** PM2's append_env_to_name: `--env <e>` makes the name `<name>-<e>`. */
+  appendEnvToName: boolean;
+  /** PM2's source_map_support: true, as node's --enable-source-maps. */
+  sourceMaps: { key: string } | null;
+  /** Settings given that only herd's agent (in a Node.js worker) can honour. */
+  agentOnly: string[];
   maxMemory: number | null;
   killTimeout: number;
   listenTimeout: number;
@@ -515,7 +394,7 @@ interface Draft {
 }
 
 /** Reads every setting of one app, reporting each problem. */
-function readApp(raw: Record<string, unknown>, at: string, baseDir: string, r: Report): Draft {
+function readApp(raw: Record<string, unknown>, at: string, baseDir: string, home: string, r: Report): Draft {
   const before = r.problems.length;
   checkKeys(raw, at, r);
   const get = (field: Field) => pick(raw, field, at, r);
@@ -525,7 +404,17 @@ function readApp(raw: Record<string, unknown>, at: string, baseDir: string, r: R
   if (scriptSetting === undefined) r.problem(join(at, 'script'), 'is required (the path of the entry script)');
   const cwdSetting = readString(get('cwd'), r);
   const nameSetting = get('name');
-  const name = nameSetting === undefined ? (script ? scriptBaseName(script) : '') : readName(nameSetting, r);
+  const name = nameSetting === undefined ? nameFromScript(script, join(at, 'name'), r) : readName(nameSetting, r);
+  const cwd = cwdSetting ? path.resolve(baseDir, cwdSetting) : baseDir;
+  const instancesSetting = get('instances');
+  const execModeSetting = get('execMode');
+  const nodeArgsSetting = get('nodeArgs');
+  const sourceMapSetting = get('sourceMapSupport');
+  const sourceMaps = readBoolean(sourceMapSetting, r) === true && sourceMapSetting ? { key: sourceMapSetting.key } : null;
+  const agentOnly = (['waitReady', 'accessLog', 'healthCheck', 'overload', 'stallTimeout'] as const)
+    .map((f) => get(f))
+    .filter((x): x is NonNullable<Setting> => x !== undefined && x.value !== false && x.value !== null && parseDuration(x.value) !== 0)
+    .map((x) => x.key);
 
   const draft: Draft = {
     at,
@@ -535,13 +424,23 @@ function readApp(raw: Record<string, unknown>, at: string, baseDir: string, r: R
     script: script ?? '',
     scriptKey: scriptSetting?.key ?? join(at, 'script'),
     args: readArgs(get('args'), r) ?? [],
-    cwd: cwdSetting ? path.resolve(baseDir, cwdSetting) : baseDir,
-    instances: readInstances(get('instances'), r) ?? 1,
-    execMode: readExecMode(get('execMode'), r) ?? 'cluster',
+    cwd,
+    instances: readInstances(instancesSetting, r) ?? 1,
+    instancesGiven: instancesSetting !== undefined,
+    execMode: readExecMode(execModeSetting, r) ?? 'cluster',
+    clusterKey: execModeSetting !== undefined && parseExecMode(execModeSetting.value) === 'cluster' ? execModeSetting.key : null,
     env: readEnv(get('env'), r) ?? {},
     envSections: readEnvSections(raw, at, r),
-    nodeArgs: readArgs(get('nodeArgs'), r) ?? [],
+    nodeArgs: readArgs(nodeArgsSetting, r) ?? [],
+    nodeArgsKey: nodeArgsSetting?.key ?? null,
     interpreter: readInterpreterSetting(get('interpreter'), r),
+    instanceVar: readInstanceVar(get('instanceVar'), r) ?? DEFAULTS.instanceVar,
+    cronRestart: readCronRestart(get('cronRestart'), r),
+    watch: readWatch({ watch: get('watch'), ignore: get('ignoreWatch'), delay: get('watchDelay') }, cwd, r),
+    logFiles: readLogFiles({ own: get('logFiles'), out: get('outFile'), err: get('errorFile'), combined: get('logFile'), merge: get('mergeLogs') }, cwd, home, r),
+    appendEnvToName: readBoolean(get('appendEnvToName'), r) ?? false,
+    sourceMaps,
+    agentOnly,
     maxMemory: readMaxMemory(get('maxMemory'), r),
     killTimeout: readDuration(get('killTimeout'), r, 0) ?? DEFAULTS.killTimeout,
     listenTimeout: readDuration(get('listenTimeout'), r, 1) ?? DEFAULTS.listenTimeout,
@@ -566,13 +465,13 @@ function readApp(raw: Record<string, unknown>, at: string, baseDir: string, r: R
   return draft;
 }
 
-type Setting = { key: string; value: unknown } | undefined;
-
-function readString(s: Setting, r: Report): string | undefined {
-  if (s === undefined) return undefined;
-  if (typeof s.value === 'string' && s.value.trim() !== '') return s.value;
-  r.problem(s.key, `must be a non-empty string; got ${show(s.value)}`);
-  return undefined;
+/** A name taken from the script file's name, as PM2 does; it must work as a name too. */
+function nameFromScript(script: string | undefined, at: string, r: Report): string {
+  if (!script) return '';
+  const name = scriptBaseName(script);
+  const problem = checkName(name);
+  if (problem) r.problem(at, `${show(name)} (from the script): ${problem}; set name`);
+  return name;
 }
 
 function readName(s: NonNullable<Setting>, r: Report): string | undefined {
@@ -583,61 +482,31 @@ function readName(s: NonNullable<Setting>, r: Report): string | undefined {
   return problem ? undefined : name;
 }
 
-/** Names become log file names and CLI targets. */
+/**
+ * Names become log file names (`<name>-out.<timestamp>.log` must stay under
+ * NAME_MAX, 255 bytes) and CLI targets. Spaces, '@', ':' and dots are fine:
+ * real ecosystem files use them.
+ */
+const MAX_NAME_BYTES = 128;
+
 function checkName(name: string): string | null {
   if (name.trim() === '') return 'must not be empty';
-  if (/[/\\]/.test(name) || /[\u0000-\u001f]/.test(name)) return `must not contain path separators or control characters; got ${show(name)}`;
+  const bytes = Buffer.byteLength(name, 'utf8');
+  if (bytes > MAX_NAME_BYTES) return `must be at most ${MAX_NAME_BYTES} bytes (it is part of the app's log file names); got ${bytes}`;
+  if (/[/\\]/.test(name) || /[\u0000-\u001f\u007f]/.test(name)) return `must not contain path separators or control characters; got ${show(name)}`;
+  if (name === '.' || name === '..') return "must not be '.' or '..'";
+  if (name.startsWith('-')) return `must not start with '-' (it would read as an option on the command line); got ${show(name)}`;
   if (name === 'all') return "'all' is reserved (it means every app in CLI commands)";
   return null;
 }
 
-function readArgs(s: Setting, r: Report): string[] | undefined {
+const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
+
+function readInstanceVar(s: Setting, r: Report): string | undefined {
   if (s === undefined) return undefined;
-  if (typeof s.value === 'string') return splitArgs(s.value);
-  if (Array.isArray(s.value)) {
-    const bad = s.value.findIndex((v) => !['string', 'number', 'boolean'].includes(typeof v));
-    if (bad === -1) return s.value.map(String);
-    r.problem(`${s.key}[${bad}]`, `must be a string; got ${show(s.value[bad])}`);
-    return undefined;
-  }
-  r.problem(s.key, `must be a string or an array of strings; got ${show(s.value)}`);
+  if (typeof s.value === 'string' && ENV_NAME.test(s.value)) return s.value;
+  r.problem(s.key, `must be an environment variable name (letters, digits and _, not starting with a digit); got ${show(s.value)}`);
   return undefined;
-}
-
-/** Splits on whitespace, keeping quoted parts together ("--title 'my app'") as a shell would. */
-function splitArgs(text: string): string[] {
-  const out: string[] = [];
-  const re = /"((?:\\.|[^"\\])*)"|'([^']*)'|(\S+)/g;
-  let current: string | null = null;
-  let lastEnd = -1;
-  for (let m = re.exec(text); m !== null; m = re.exec(text)) {
-    const part = m[1] !== undefined ? m[1].replace(/\\(.)/g, '$1') : (m[2] ?? m[3] ?? '');
-    // Adjacent pieces with no space between (--x="a b") form one argument.
-    if (current !== null && m.index === lastEnd) current += part;
-    else {
-      if (current !== null) out.push(current);
-      current = part;
-    }
-    lastEnd = m.index + m[0].length;
-  }
-  if (current !== null) out.push(current);
-  return out;
-}
-
-/** A worker count, or one that depends on the cpu count of the machine running the CLI. */
-type InstancesSetting = number | 'max' | 'max-1';
-
-function parseInstances(value: unknown): InstancesSetting | null {
-  const n = typeof value === 'string' && /^\s*-?\d+\s*$/.test(value) ? Number(value) : value;
-  if (n === 'max' || n === 0) return 'max'; // PM2 reads 0 as 'max'
-  if (n === -1) return 'max-1';
-  return typeof n === 'number' && Number.isInteger(n) && n >= 1 ? n : null;
-}
-
-function resolveInstances(setting: InstancesSetting, cpus: number): number {
-  if (setting === 'max') return Math.max(1, cpus);
-  if (setting === 'max-1') return Math.max(1, cpus - 1);
-  return setting;
 }
 
 function readInstances(s: Setting, r: Report): InstancesSetting | undefined {
@@ -649,10 +518,9 @@ function readInstances(s: Setting, r: Report): InstancesSetting | undefined {
 
 function readExecMode(s: Setting, r: Report): 'cluster' | 'fork' | undefined {
   if (s === undefined) return undefined;
-  if (s.value === 'cluster' || s.value === 'cluster_mode') return 'cluster';
-  if (s.value === 'fork' || s.value === 'fork_mode') return 'fork';
-  r.problem(s.key, `must be 'cluster' or 'fork'; got ${show(s.value)}`);
-  return undefined;
+  const mode = parseExecMode(s.value);
+  if (mode === null) r.problem(s.key, `must be 'cluster' or 'fork'; got ${show(s.value)}`);
+  return mode ?? undefined;
 }
 
 function readEnv(s: Setting, r: Report): Record<string, string> | undefined {
@@ -665,10 +533,22 @@ function readEnv(s: Setting, r: Report): Record<string, string> | undefined {
   for (const [name, value] of Object.entries(s.value)) {
     // `KEY: process.env.KEY` is common in JS configs; undefined means "not set".
     if (value === undefined) continue;
-    if (typeof value === 'string' || typeof value === 'number' || typeof value === 'boolean') env[name] = String(value);
-    else r.problem(`${s.key}.${name}`, `must be a string, number or boolean; got ${show(value)}`);
+    const text = envValue(value);
+    if (text !== null) env[name] = text;
+    else r.problem(`${s.key}.${name}`, `must be a string, number, boolean, or an object or array (passed as JSON); got ${show(value)}`);
   }
   return env;
+}
+
+/** PM2 (Common.mergeEnvironmentVariables) passes objects, arrays and null as JSON; the rest as strings. */
+function envValue(value: unknown): string | null {
+  if (typeof value === 'string' || typeof value === 'number' || typeof value === 'boolean' || typeof value === 'bigint') return String(value);
+  if (typeof value !== 'object') return null; // a function or a symbol
+  try {
+    return JSON.stringify(value) ?? null;
+  } catch {
+    return null; // circular
+  }
 }
 
 /** All env_<name> sections are checked, not only the selected one, so a bad one shows before it is used. */
@@ -695,54 +575,6 @@ function readMaxMemory(s: Setting, r: Report): number | null {
     return null;
   }
   return bytes;
-}
-
-function readDuration(s: Setting, r: Report, min: number): number | undefined {
-  if (s === undefined) return undefined;
-  const ms = parseDuration(s.value);
-  if (ms === null || ms < min) {
-    const floor = min > 0 ? ` of at least ${min}ms` : '';
-    r.problem(s.key, `must be a duration${floor} in ms or like '30s', '5m'; got ${show(s.value)}`);
-    return undefined;
-  }
-  return ms;
-}
-
-function readBoolean(s: Setting, r: Report): boolean | undefined {
-  if (s === undefined) return undefined;
-  if (typeof s.value === 'boolean') return s.value;
-  r.problem(s.key, `must be true or false; got ${show(s.value)}`);
-  return undefined;
-}
-
-function readPositiveInt(s: Setting, r: Report): number | undefined {
-  if (s === undefined) return undefined;
-  if (typeof s.value === 'number' && Number.isInteger(s.value) && s.value >= 1) return s.value;
-  r.problem(s.key, `must be a positive integer; got ${show(s.value)}`);
-  return undefined;
-}
-
-function readPort(s: Setting, r: Report): number | null {
-  if (s === undefined) return null;
-  const n = typeof s.value === 'string' && /^\d+$/.test(s.value) ? Number(s.value) : s.value;
-  if (typeof n === 'number' && Number.isInteger(n) && n >= 0 && n <= 65535) return n;
-  r.problem(s.key, `must be a port number (0-65535); got ${show(s.value)}`);
-  return null;
-}
-
-/** A herd-native nested object ({ backoff: {...} }), with unknown keys warned about. */
-function readObject(s: Setting, known: readonly string[], r: Report): Record<string, unknown> | undefined {
-  if (s === undefined) return undefined;
-  if (!isRecord(s.value)) {
-    r.problem(s.key, `must be an object with ${known.join(', ')}; got ${show(s.value)}`);
-    return undefined;
-  }
-  checkNestedKeys(s.value, known, s.key, r);
-  return s.value;
-}
-
-function sub(obj: Record<string, unknown> | undefined, key: string, at: string): Setting {
-  return obj === undefined || obj[key] === undefined ? undefined : { key: `${at}.${key}`, value: obj[key] };
 }
 
 const PM2_EXP_BACKOFF_FACTOR = 1.5;
@@ -824,13 +656,6 @@ function readLogs(s: Setting, r: Report): LogsSpec {
     else l.maxLineLength = n;
   }
   return l;
-}
-
-function readNonNegativeInt(s: Setting, r: Report): number | undefined {
-  if (s === undefined) return undefined;
-  if (typeof s.value === 'number' && Number.isInteger(s.value) && s.value >= 0) return s.value;
-  r.problem(s.key, `must be an integer >= 0; got ${show(s.value)}`);
-  return undefined;
 }
 
 function readPath(s: Setting, r: Report): string | undefined {
@@ -987,15 +812,17 @@ function readHealthEndpoint(s: Setting, r: Report): HealthEndpointSpec | null {
 // From drafts to specs: selection, CLI overrides, --env, files on disk
 
 function buildSpecs(drafts: Draft[], file: string, opts: LoadOptions, r: Report): AppSpec[] {
+  const { parsed, problems } = parseOverrides(opts.overrides);
+  for (const p of problems) r.problem(p.path, p.message);
   checkDuplicateNames(drafts, r);
-  const selected = selectApps(drafts, opts.only, r);
+  const selected = selectApps(drafts, opts, r);
   checkSingleAppOverrides(selected, opts.overrides, r);
   if (opts.envName !== null && !selected.some((d) => d.envSections.has(opts.envName ?? ''))) {
     r.warn('--env', `no app has an env_${opts.envName} section; using env only`);
   }
   const specs: AppSpec[] = [];
   for (const draft of selected) {
-    const spec = toSpec(draft, file, opts, r);
+    const spec = toSpec(draft, file, opts, parsed, r);
     if (spec) specs.push(spec);
   }
   return specs;
@@ -1011,85 +838,123 @@ function checkDuplicateNames(drafts: Draft[], r: Report): void {
   }
 }
 
+/** The app's name as started: PM2's append_env_to_name adds `-<env>` with --env. */
+function startedName(d: Draft, envName: string | null): string {
+  return d.appendEnvToName && envName !== null ? `${d.name}-${envName}` : d.name;
+}
+
 /**
- * --only picks apps by name. Without it, apps with PM2's `autostart: false`
- * are left out: herd has no registered-but-stopped state, and starting them
- * would do the opposite of what the file asks.
+ * --only picks apps by name (the name in the file, or the started name with
+ * append_env_to_name, which is what `herd reload` passes). Without it, apps
+ * with PM2's `autostart: false` are left out: herd has no
+ * registered-but-stopped state, and starting them would do the opposite of
+ * what the file asks.
  */
-function selectApps(drafts: Draft[], only: readonly string[] | undefined, r: Report): Draft[] {
+function selectApps(drafts: Draft[], opts: LoadOptions, r: Report): Draft[] {
+  const { only, envName } = opts;
   if (only === undefined) {
     for (const d of drafts.filter((x) => !x.autostart)) r.warn(join(d.at, 'autostart'), `false: "${d.name}" not started (name it in --only to start it)`);
     return drafts.filter((d) => d.autostart);
   }
-  const names = new Set(drafts.map((d) => d.name));
+  const picked = (d: Draft) => only.includes(d.name) || only.includes(startedName(d, envName));
   for (const name of only) {
-    if (!names.has(name)) r.problem('--only', `no app named "${name}" (apps: ${[...names].join(', ') || 'none'})`);
+    if (!drafts.some((d) => d.name === name || startedName(d, envName) === name)) {
+      r.problem('--only', `no app named "${name}" (apps: ${drafts.map((d) => d.name).join(', ') || 'none'})`);
+    }
   }
-  return drafts.filter((d) => only.includes(d.name));
+  return drafts.filter(picked);
 }
 
 function checkSingleAppOverrides(selected: Draft[], o: CliOverrides, r: Report): void {
   if (selected.length <= 1) return;
   const why = `applies to a single app, but ${selected.length} apps are selected (pick one with --only)`;
-  if (o.name !== undefined) r.problem('--name', why);
-  if (o.instances !== undefined) r.problem('-i', why);
+  for (const key of SINGLE_APP) if (o[key] !== undefined) r.problem(FLAGS[key], why);
 }
 
-function toSpec(d: Draft, file: string, opts: LoadOptions, r: Report): AppSpec | null {
-  const before = r.problems.length;
-  const name = opts.overrides.name ?? d.name;
-  const nameProblem = opts.overrides.name === undefined ? null : checkName(name);
-  if (nameProblem) r.problem('--name', nameProblem);
-  const instances = cliInstances(opts, r) ?? resolveInstances(d.instances, opts.cpus);
+/** Settings herd's agent carries out inside a Node.js worker; a worker without it cannot honour them. */
+const AGENT_ONLY_MESSAGE = "needs herd's agent, which runs only in Node.js workers; ignored for";
 
-  const script = path.resolve(d.cwd, d.script);
-  if (d.script !== '' && !fs.existsSync(script)) r.problem(d.scriptKey, `file not found: ${script}`);
+function toSpec(d: Draft, file: string, opts: LoadOptions, o: ParsedOverrides, r: Report): AppSpec | null {
+  const before = r.problems.length;
+  const name = o.name ?? startedName(d, opts.envName);
+  const nameProblem = o.name !== undefined || name !== d.name ? checkName(name) : null;
+  if (nameProblem) r.problem(o.name !== undefined ? FLAGS.name : join(d.at, 'append_env_to_name'), nameProblem);
+  const instances = resolveInstances(o.instances ?? d.instances, opts.cpus);
+
   if (!isDirectory(d.cwd)) r.problem(join(d.at, 'cwd'), `directory not found: ${d.cwd}`);
-  const env = mergeEnv(d, opts);
-  const interpreter = resolveInterpreter(d, env, opts, r);
-  if (!d.ok || r.problems.length > before || interpreter === null) return null;
+  const merged = mergeEnv(d, opts);
+  const run = d.script === '' ? null : resolveRunner({
+    script: d.script,
+    cwd: d.cwd,
+    interpreter: d.interpreter?.value ?? null,
+    nodeBinary: opts.interpreter,
+    searchPath: merged.PATH ?? opts.env.PATH ?? '',
+  });
+  if (Array.isArray(run)) for (const p of run) r.problem(p.on === 'interpreter' ? d.interpreter?.key ?? d.scriptKey : d.scriptKey, p.message);
+  if (!d.ok || r.problems.length > before || run === null || Array.isArray(run)) return null;
+
+  const warn = (at: string, message: string) => r.warn(at, message);
+  let nodeArgs = o.nodeArgs ?? d.nodeArgs;
+  if (d.sourceMaps !== null) {
+    if (run.runner !== 'node') warn(d.sourceMaps.key, `turns on a Node.js option, and ${run.label} is not Node.js; ignored`);
+    else if (!nodeArgs.includes('--enable-source-maps')) nodeArgs = [...nodeArgs, '--enable-source-maps'];
+  }
+  const fitted = fitRunner(run, {
+    execMode: o.execMode ?? d.execMode,
+    clusterAskedBy: o.execMode !== undefined ? (o.execMode === 'cluster' ? FLAGS.execMode : null) : d.clusterKey,
+    instances,
+    nodeArgs,
+    nodeArgsKey: o.nodeArgs !== undefined ? FLAGS.nodeArgs : d.nodeArgsKey,
+    env: merged,
+  }, warn);
+  const agent = run.runner === 'node';
+  if (!agent) for (const key of d.agentOnly) warn(key, `${AGENT_ONLY_MESSAGE} ${run.label}`);
+  const args = o.args ?? d.args;
+  if (run.viaShell && args.length > 0) warn(join(d.at, 'args'), `the script runs through ${run.label} -c, which would not pass them on (put them in the script); ignored`);
+  const logFiles = logFilesSpec(d.logFiles, {
+    name,
+    logDir: herdPaths(resolveHome({ ...opts.env }), { ...opts.env }).logs,
+    instances,
+    // PM2 (Common.verifyConfs) merges by default only without exec_mode cluster and with no (or 0) instances.
+    pm2MergesByDefault: d.clusterKey === null && (!d.instancesGiven || d.instances === 'max'),
+    cluster: d.clusterKey !== null,
+  }, r);
 
   return {
     name,
-    script,
-    args: opts.overrides.args ? [...opts.overrides.args] : d.args,
+    script: run.script,
+    args: run.viaShell ? run.scriptArgs : [...run.scriptArgs, ...args],
     cwd: d.cwd,
     instances,
-    execMode: d.execMode,
-    env,
-    nodeArgs: d.nodeArgs,
-    interpreter,
-    runner: 'node',
-    instanceVar: DEFAULTS.instanceVar,
+    execMode: fitted.execMode,
+    env: fitted.env,
+    nodeArgs: fitted.nodeArgs,
+    interpreter: run.interpreter,
+    runner: run.runner,
+    instanceVar: d.instanceVar,
     sticky: false,
     websocketDrain: DEFAULTS.websocketDrain,
-    cronRestart: null,
-    watch: null,
-    logFiles: { out: null, err: null, combined: null },
-    maxMemory: d.maxMemory,
+    cronRestart: d.cronRestart,
+    watch: watchSpec(d.watch, d.cwd, o.watch),
+    logFiles,
+    maxMemory: o.maxMemory ?? d.maxMemory,
     killTimeout: d.killTimeout,
     listenTimeout: d.listenTimeout,
-    waitReady: d.waitReady,
+    waitReady: agent && d.waitReady,
     autorestart: d.autorestart,
     backoff: d.backoff,
     crashLoop: d.crashLoop,
     reload: d.reload,
     logs: d.logs,
-    accessLog: d.accessLog,
-    overload: d.overload,
-    healthCheck: d.healthCheck,
-    stallTimeout: d.stallTimeout,
+    accessLog: agent && d.accessLog,
+    overload: agent ? d.overload : null,
+    healthCheck: agent ? d.healthCheck : null,
+    // The stall watchdog's ping is answered by the agent; without it every worker would look stalled.
+    stallTimeout: agent ? d.stallTimeout : 0,
     minReady: d.minReady,
     metrics: d.metrics,
     source: { configFile: file, envName: opts.envName, cliOverrides: copyOverrides(opts.overrides) },
   };
-}
-
-function cliInstances(opts: LoadOptions, r: Report): number | undefined {
-  if (opts.overrides.instances === undefined) return undefined;
-  const setting = parseInstances(opts.overrides.instances);
-  if (setting === null) r.problem('-i', `${INSTANCES_RULE}; got ${show(opts.overrides.instances)}`);
-  return setting === null ? undefined : resolveInstances(setting, opts.cpus);
 }
 
 /** PM2 semantics: env_<name> is merged over env; PM2 sets PORT from `port` last. */
@@ -1109,55 +974,42 @@ function isDirectory(dir: string): boolean {
 }
 
 // ---------------------------------------------------------------------------
-// Interpreter: herd runs Node.js only
+// Runners without the agent: fork mode, their own arguments
 
-const NODE_BINARY = /^node(js)?(-?v?\d[\w.-]*)?(\.exe)?$/i;
-const TS_RUNNERS = /^(ts-node|tsx|ts-node-esm|ts-node-dev)(\.cmd|\.exe)?$/i;
-
-/** The node binary for an app: `node` means the CLI's own; a path or another node name is looked up. */
-function resolveInterpreter(d: Draft, env: Record<string, string>, opts: LoadOptions, r: Report): string | null {
-  if (d.interpreter === null || d.interpreter.value === 'node') return opts.interpreter;
-  const { value, key } = d.interpreter;
-  const base = path.basename(value);
-  if (!NODE_BINARY.test(base)) {
-    r.problem(key, interpreterProblem(value, base));
-    return null;
-  }
-  const found = /[/\\]/.test(value) ? path.resolve(d.cwd, value) : findOnPath(value, env.PATH ?? opts.env.PATH ?? '');
-  if (found === null || !fs.existsSync(found)) {
-    r.problem(key, `node binary not found: ${found ?? `${value} (not on PATH)`}`);
-    return null;
-  }
-  return found;
+interface RunnerFit {
+  execMode: 'cluster' | 'fork';
+  /** The key or flag that asks for cluster mode, if one does. */
+  clusterAskedBy: string | null;
+  instances: number;
+  nodeArgs: string[];
+  nodeArgsKey: string | null;
+  env: Record<string, string>;
 }
 
-function interpreterProblem(value: string, base: string): string {
-  if (value === 'none') return "herd runs Node.js scripts only; 'none' (run a binary directly) is not supported";
-  if (TS_RUNNERS.test(base)) {
-    return `herd runs Node.js only; for TypeScript keep the node interpreter and set node_args: ['--import', 'tsx']; got ${show(value)}`;
+/**
+ * A worker that is not Node.js cannot join Node's cluster, so it runs in fork
+ * mode (PM2 does the same); asking for cluster mode is warned about. Its
+ * interpreter gets nodeArgs as its own arguments; a command without an
+ * interpreter gets none.
+ */
+function fitRunner(run: Runner, f: RunnerFit, warn: (at: string, message: string) => void): Pick<AppSpec, 'execMode' | 'nodeArgs' | 'env'> {
+  if (run.runner === 'node') return { execMode: f.execMode, nodeArgs: f.nodeArgs, env: f.env };
+  if (f.execMode === 'cluster' && f.clusterAskedBy !== null) {
+    const processes = f.instances > 1 ? `: ${f.instances} separate processes` : '';
+    warn(f.clusterAskedBy, `cluster mode needs a Node.js script (its workers share the port through Node's cluster module); ${run.label} runs in fork mode${processes}`);
   }
-  return `herd runs Node.js only; must be 'node' or the path of a node binary; got ${show(value)}`;
-}
-
-function findOnPath(command: string, searchPath: string): string | null {
-  for (const dir of searchPath.split(path.delimiter)) {
-    if (dir === '') continue;
-    const candidate = path.join(dir, command);
-    if (fs.existsSync(candidate)) return candidate;
+  let nodeArgs = f.nodeArgs;
+  if (run.interpreter === '' && nodeArgs.length > 0) {
+    if (f.nodeArgsKey !== null) warn(f.nodeArgsKey, `${run.label} runs without an interpreter, so there is nothing to pass them to; ignored`);
+    nodeArgs = [];
   }
-  return null;
+  const env = { ...f.env };
+  // As PM2 does: Python block-buffers a pipe, so its lines would reach the log late, or be lost on a kill.
+  if (/python/i.test(path.basename(run.interpreter)) && env.PYTHONUNBUFFERED === undefined) env.PYTHONUNBUFFERED = '1';
+  return { execMode: 'fork', nodeArgs, env };
 }
 
 // ---------------------------------------------------------------------------
-
-/** A copy, so freezing the spec does not freeze the caller's object. */
-function copyOverrides(o: CliOverrides): CliOverrides {
-  return {
-    ...(o.name !== undefined ? { name: o.name } : {}),
-    ...(o.instances !== undefined ? { instances: o.instances } : {}),
-    ...(o.args !== undefined ? { args: [...o.args] } : {}),
-  };
-}
 
 function deepFreeze<T>(value: T): T {
   if (typeof value === 'object' && value !== null && !Object.isFrozen(value)) {

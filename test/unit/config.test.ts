@@ -246,12 +246,14 @@ describe('config files', () => {
     assert.deepEqual(worker.backoff, { ...DEFAULTS.backoff, initial: 4000, factor: 1 });
     assert.deepEqual(worker.env, { PATH: '/usr/bin', HOME: '/home/me' });
 
+    assert.deepEqual(api.logFiles, { out: path.join(dir, 'logs/out.log'), err: path.join(dir, 'logs/err.log'), combined: null });
+    assert.equal(api.watch, null);
+
     const label = path.relative(dir, cfg);
     assert.deepEqual(warnings.sort(), [
-      `${label}: apps[0].error_file: PM2 option not supported by herd; ignored`,
-      `${label}: apps[0].log_date_format: PM2 option not supported by herd; ignored`,
-      `${label}: apps[0].out_file: PM2 option not supported by herd; ignored`,
-      `${label}: deploy: PM2 option not supported by herd; ignored`,
+      `${label}: apps[0].log_date_format: herd stamps every line with an ISO-8601 UTC time (2024-05-01T12:00:00.000Z); the format is not configurable; ignored`,
+      `${label}: apps[0].out_file: PM2 writes one file per instance in cluster mode unless merge_logs is true (out-0.log, out-1.log, ...); herd writes every worker to the one file, with the worker id on each line`,
+      `${label}: deploy: herd does not deploy code (keep pm2 deploy or your CI for that); ignored`,
     ]);
   });
 
@@ -350,16 +352,15 @@ describe('problems and warnings', () => {
   test('every problem is reported together, with its path', async () => {
     const cfg = await file('herd.config.json', JSON.stringify({
       apps: [
-        { name: 'api', script: '../server.js', instances: 'lots', kill_timeout: 'soon', env: { OK: 'x', BAD: { nested: 1 } } },
+        { name: 'api', script: '../server.js', instances: 'lots', kill_timeout: 'soon', env: { OK: 'x' } },
         { name: 'api', script: '../server.js', exec_mode: 'threads', wait_ready: 'yes', max_memory_restart: 'huge' },
-        { script: '../missing.js', node_args: 5, interpreter: 'python3' },
+        { script: '../missing.js', node_args: 5, interpreter: 'no-such-interpreter' },
         'not an app',
         { name: 'nothing' },
       ],
     }));
     assert.deepEqual(await problems(cfg), [
       `apps[0].instances: must be a positive integer, 'max' or -1; got "lots"`,
-      'apps[0].env.BAD: must be a string, number or boolean; got an object',
       `apps[0].kill_timeout: must be a duration in ms or like '30s', '5m'; got "soon"`,
       "apps[1].exec_mode: must be 'cluster' or 'fork'; got \"threads\"",
       "apps[1].max_memory_restart: must be a size in bytes or like '512M', '1G'; got \"huge\"",
@@ -367,7 +368,7 @@ describe('problems and warnings', () => {
       'apps[1].name: duplicate app name "api" (also apps[0].name)',
       'apps[2].node_args: must be a string or an array of strings; got 5',
       `apps[2].script: file not found: ${path.join(dir, 'missing.js')}`,
-      `apps[2].interpreter: herd runs Node.js only; must be 'node' or the path of a node binary; got "python3"`,
+      'apps[2].interpreter: no-such-interpreter not found on PATH',
       'apps[3]: must be an object; got "not an app"',
       'apps[4].script: is required (the path of the entry script)',
     ]);
@@ -395,17 +396,15 @@ describe('problems and warnings', () => {
     ]);
   });
 
-  test('unsupported PM2 options are warned about; turning them off is not', async () => {
+  test('unsupported PM2 options are warned about with the reason; turning them off is not', async () => {
     const cfg = await file('ecosystem.json', JSON.stringify({
-      apps: [{ script: '../server.js', watch: true, cron_restart: '0 0 * * *', merge_logs: true, vizion: false, treekill: false }],
+      apps: [{ script: '../server.js', watch: false, pid_file: './app.pid', vizion: false, treekill: false }],
     }));
     const label = path.relative(dir, cfg);
     const { warnings } = await loadTarget(cfg, options());
     assert.deepEqual(warnings, [
-      `${label}: apps[0].watch: PM2 option not supported by herd; ignored`,
-      `${label}: apps[0].cron_restart: PM2 option not supported by herd; ignored`,
-      `${label}: apps[0].merge_logs: PM2 option not supported by herd; ignored`,
-      `${label}: apps[0].treekill: PM2 option not supported by herd; ignored`,
+      `${label}: apps[0].pid_file: herd writes no pid files; \`herd list --json\` shows each worker's pid; ignored`,
+      `${label}: apps[0].treekill: herd stops a worker its own way (drain, then a signal, SIGKILL after killTimeout); ignored`,
     ]);
   });
 
@@ -423,13 +422,13 @@ describe('problems and warnings', () => {
     assert.deepEqual(await problems(cfg), ['apps: must be an array of apps; got an object']);
   });
 
-  test('non-node interpreters are rejected with a hint', async () => {
+  test('an interpreter that cannot be found is a problem, with a hint for nvm versions', async () => {
     const cfg = await file('herd.config.json', JSON.stringify({
-      apps: [{ name: 'a', script: '../server.js', interpreter: 'none' }, { name: 'b', script: '../server.js', interpreter: 'ts-node' }],
+      apps: [{ name: 'a', script: '../server.js', interpreter: 'node@18.17.0' }, { name: 'b', script: '../server.js', interpreter: 'ts-node' }],
     }));
     const found = await problems(cfg);
-    assert.match(found[0] ?? '', /^apps\[0\]\.interpreter: .*'none'/);
-    assert.match(found[1] ?? '', /^apps\[1\]\.interpreter: .*--import', 'tsx'/);
+    assert.match(found[0] ?? '', /^apps\[0\]\.interpreter: PM2's node@18\.17\.0 \(a Node\.js version installed with nvm\) is not supported; give the path/);
+    assert.equal(found[1], 'apps[1].interpreter: ts-node not found on PATH');
   });
 
   test('an interpreter path must be a node binary that exists', async () => {
@@ -440,15 +439,13 @@ describe('problems and warnings', () => {
   });
 
   test('JSON syntax errors name the file and the place', async () => {
-    const cfg = await file('herd.config.json', '{\n  "apps": [\n    { "script": "server.js", }\n  ]\n}\n');
-    const found = await problems(cfg);
-    assert.equal(found.length, 1);
-    assert.match(found[0] ?? '', /^JSON syntax error: .*line 3/);
+    const cfg = await file('herd.config.json', '{\n  "apps": [\n    { "script": "server.js", }\n  ]\n}\n}\n');
+    assert.deepEqual(await problems(cfg), [`JSON syntax error at ${path.relative(dir, cfg)}:6:1: unexpected '}' after the end of the value`]);
   });
 
   test('a JS config that throws is reported as invalid', async () => {
     const cfg = await file('herd.config.js', "throw new Error('boom');");
-    assert.deepEqual(await problems(cfg), ['cannot load: Error: boom']);
+    assert.deepEqual(await problems(cfg), [`cannot load: Error: boom (at ${path.relative(dir, cfg)}:1:7)`]);
   });
 
   test('a missing config file is HERD_ERR_CONFIG_NOT_FOUND', async () => {
