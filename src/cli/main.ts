@@ -27,6 +27,8 @@ main(process.argv.slice(2)).then(
   },
   (err: unknown) => {
     printError(err, process.argv.includes('--json'));
-    process.exitCode = exitCodeFor(err);
+    // Exit now: a config file that was loaded may have left timers or sockets
+    // behind (one that never finished loading certainly has).
+    process.exit(exitCodeFor(err));
   },
 );

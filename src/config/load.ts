@@ -14,6 +14,7 @@ import { herdPaths, resolveHome } from '../util/paths';
 import { ALERT_METRICS, isAlertMetric, parseThreshold } from '../metrics/alertMetrics';
 import { copyOverrides, FLAGS, parseOverrides, SINGLE_APP, type ParsedOverrides } from './cliOverrides';
 import { readCronRestart } from './cronRestart';
+import { specProblemList } from './specCheck';
 import { logFilesSpec, readLogFiles, type LogFilesDraft } from './logFiles';
 import { isPm2Unsupported, PM2_UNSUPPORTED, unsupportedWarning } from './pm2Unsupported';
 import { readConfigFile } from './readConfigFile';
@@ -161,6 +162,11 @@ function loadScript(target: string, opts: LoadOptions): LoadResult {
     metrics: true,
     source: { configFile: null, envName: opts.envName, cliOverrides: copyOverrides(opts.overrides) },
   };
+  const [problem] = specProblemList(spec, 'spec');
+  if (problem) {
+    const where = problem.path === 'spec.instances' ? FLAGS.instances : problem.path.startsWith('spec.env.') ? `environment variable ${problem.path.slice(9)}` : problem.path.slice(5);
+    throw new HerdError('HERD_ERR_USAGE', { message: `${where}: ${problem.message}` });
+  }
   return { specs: [deepFreeze(spec)], warnings, settings: null };
 }
 
@@ -920,7 +926,7 @@ function toSpec(d: Draft, file: string, opts: LoadOptions, o: ParsedOverrides, r
     cluster: d.clusterKey !== null,
   }, r);
 
-  return {
+  return finalCheck({
     name,
     script: run.script,
     args: run.viaShell ? run.scriptArgs : [...run.scriptArgs, ...args],
@@ -954,7 +960,18 @@ function toSpec(d: Draft, file: string, opts: LoadOptions, o: ParsedOverrides, r
     minReady: d.minReady,
     metrics: d.metrics,
     source: { configFile: file, envName: opts.envName, cliOverrides: copyOverrides(opts.overrides) },
-  };
+  }, d.at, o.instances !== undefined ? FLAGS.instances : join(d.at, 'instances'), r);
+}
+
+/**
+ * The same check the daemon makes of every spec it receives (limits on
+ * instances, the environment's size for exec()), reported here in the
+ * file's terms; a spec with a problem is not started.
+ */
+function finalCheck(spec: AppSpec, at: string, instancesKey: string, r: Report): AppSpec | null {
+  const problems = specProblemList(spec, at);
+  for (const p of problems) r.problem(p.path === `${at}.instances` ? instancesKey : p.path, p.message);
+  return problems.length > 0 ? null : spec;
 }
 
 /** PM2 semantics: env_<name> is merged over env; PM2 sets PORT from `port` last. */

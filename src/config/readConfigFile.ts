@@ -29,7 +29,25 @@ export async function readConfigFile(file: string, display: (file: string) => st
   const ext = path.extname(file);
   if (ext === '.json' || ext === '.json5') return { exported: parseJsonFile(await readText(file, label), label), warnings: [] };
   if (ext === '.yml' || ext === '.yaml') return parseYamlFile(await readText(file, label), label);
-  return { exported: await readModule(file, display), warnings: [] };
+  return { exported: await withLoadTimeout(readModule(file, display), label).catch((err: unknown) => {
+    // plainData names the key but not the file; the file is known here.
+    if (err instanceof HerdError && err.message.includes('the config file')) err.message = err.message.replace('the config file', label);
+    throw err;
+  }), warnings: [] };
+}
+
+/**
+ * A config module may await at top level or export a promise; one that never
+ * settles (or takes a minute) must not leave the CLI waiting silently.
+ */
+export const CONFIG_LOAD_TIMEOUT_MS = 10_000;
+
+function withLoadTimeout<T>(loading: Promise<T>, label: string, ms = Number(process.env.HERD_CONFIG_TIMEOUT_MS) || CONFIG_LOAD_TIMEOUT_MS): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(invalid(label, `loading ${label} took longer than ${ms / 1000}s: a top-level await or an exported promise that does not settle?`)), ms);
+  });
+  return Promise.race([loading, timeout]).finally(() => clearTimeout(timer));
 }
 
 async function assertReadable(file: string, label: string): Promise<void> {
@@ -100,10 +118,36 @@ let importSeq = 0;
 async function readModule(file: string, display: (file: string) => string): Promise<unknown> {
   try {
     const loaded = isESMFile(file) ? await importFresh(file) : requireFresh(file);
-    return await unwrapDefault(loaded);
+    return plainData(await unwrapDefault(loaded), '');
   } catch (err) {
+    if (err instanceof HerdError) throw err;
     throw invalid(display(file), describeLoadError(err, file, display));
   }
+}
+
+/**
+ * A copy of what a JS config exports, read once, here: a getter that throws
+ * (or a Proxy) becomes a config error naming the key, instead of a raw stack
+ * from deep inside validation.
+ */
+function plainData(value: unknown, at: string, depth = 0): unknown {
+  if (typeof value !== 'object' || value === null || depth > 32) return value;
+  // Only plain objects and arrays are copied; a RegExp (ignore_watch) or a Date stays what it is.
+  const proto = Object.getPrototypeOf(value) as unknown;
+  if (!Array.isArray(value) && proto !== Object.prototype && proto !== null) return value;
+  const read = (key: string, get: () => unknown) => {
+    const where = at === '' ? key : /^\d+$/.test(key) ? `${at}[${key}]` : `${at}.${key}`;
+    try {
+      return plainData(get(), where, depth + 1);
+    } catch (err) {
+      if (err instanceof HerdError) throw err;
+      throw new HerdError('HERD_ERR_CONFIG_INVALID', { file: 'the config file' }, [`${where}: reading it threw ${errorMessage(err)}`]);
+    }
+  };
+  if (Array.isArray(value)) return value.map((_, i) => read(String(i), () => value[i]));
+  const out: Record<string, unknown> = {};
+  for (const key of Object.keys(value)) out[key] = read(key, () => (value as Record<string, unknown>)[key]);
+  return out;
 }
 
 function isESMFile(file: string): boolean {

@@ -103,6 +103,7 @@ function resolveScript(req: RunnerRequest): Target | RunnerProblem {
   const { script, cwd } = req;
   const file = path.resolve(cwd, script);
   if (isFile(file)) return { path: file, args: [], command: null, shell: false };
+  if (isDirectory(file)) return { on: 'script', message: `${file} is a directory, not a script (name the entry file, e.g. ${path.join(script, 'index.js')})` };
   const hasSpace = /\s/.test(script.trim());
   if (hasSpace && SHELL_SYNTAX.test(script)) {
     const shell = findOnPath('bash', req.searchPath) ?? findOnPath('sh', req.searchPath) ?? (isExecutable('/bin/sh') ? '/bin/sh' : null);
@@ -191,6 +192,14 @@ export function findOnPath(command: string, searchPath: string): string | null {
 
 function executable(file: string): string | null {
   return isExecutable(file) ? file : null;
+}
+
+function isDirectory(file: string): boolean {
+  try {
+    return fs.statSync(file).isDirectory();
+  } catch {
+    return false;
+  }
 }
 
 function isFile(file: string): boolean {

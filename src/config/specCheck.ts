@@ -78,12 +78,20 @@ export const SPEC_CHECKS: Record<string, Check> = {
 
 /** Every problem of a would-be AppSpec, each prefixed with `at` and its field. */
 export function specProblems(value: unknown, at: string): string[] {
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) return [`${at} must be an object`];
+  return specProblemList(value, at).map((p) => `${p.path}${p.message.startsWith('.') ? '' : ' '}${p.message}`);
+}
+
+/** The same as path and message, for the config loader's report. */
+export function specProblemList(value: unknown, at: string): { path: string; message: string }[] {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return [{ path: at, message: 'must be an object' }];
   const spec = value as Record<string, unknown>;
-  const problems: string[] = [];
+  const problems: { path: string; message: string }[] = [];
   for (const [field, check] of Object.entries(SPEC_CHECKS)) {
     const problem = check(spec[field]);
-    if (problem) problems.push(`${at}.${field}${problem.startsWith('.') ? '' : ' '}${problem}`);
+    if (!problem) continue;
+    // A nested problem (".PORT must be ...") belongs to the nested path.
+    const nested = /^\.(\w+) (.*)$/s.exec(problem);
+    problems.push(nested ? { path: `${at}.${field}.${nested[1]}`, message: nested[2] as string } : { path: `${at}.${field}`, message: problem });
   }
   return problems;
 }
@@ -98,10 +106,10 @@ export function envProblem(value: unknown): string | null {
   for (const [key, v] of Object.entries(value as Record<string, unknown>)) {
     if (typeof v !== 'string') return `.${key} must be a string (got ${v === null ? 'null' : typeof v})`;
     const size = Buffer.byteLength(key) + Buffer.byteLength(v) + 2;
-    if (size > MAX_ENV_STRING) return `.${key} is ${formatKb(size)}; one variable may be at most ${formatKb(MAX_ENV_STRING)} (Linux's limit for exec)`;
+    if (size > MAX_ENV_STRING) return `.${key} is too big (${formatKb(size)}): one variable may be at most ${formatKb(MAX_ENV_STRING)} (Linux's limit for exec)`;
     total += size;
   }
-  return total > MAX_ENV_TOTAL ? `is ${formatKb(total)} in all; at most ${formatKb(MAX_ENV_TOTAL)} fits in exec() with room for arguments` : null;
+  return total > MAX_ENV_TOTAL ? `is too big (${formatKb(total)} in all): at most ${formatKb(MAX_ENV_TOTAL)} fits in exec() with room for arguments` : null;
 }
 
 function formatKb(bytes: number): string {

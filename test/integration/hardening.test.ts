@@ -146,7 +146,7 @@ test('bad specs on the control socket are refused before anything changes; a run
   assert.ok(runaway < 1000, `refused in ${runaway} ms`);
   await refuse({ ...good, name: 'args', nodeArgs: [1, 2] }, /nodeArgs must be an array of strings/);
   await refuse({ ...good, name: 'env', env: { PORT: {} } }, /env\.PORT must be a string/);
-  await refuse({ ...good, name: 'big', env: { BIG: 'x'.repeat(8 * 1024 * 1024) } }, /env\.BIG is 8\.0MB/);
+  await refuse({ ...good, name: 'big', env: { BIG: 'x'.repeat(8 * 1024 * 1024) } }, /env\.BIG is too big \(8\.0MB\)/);
   const mem = Number(/^MemAvailable:\s+(\d+) kB/m.exec(readFileSync('/proc/meminfo', 'utf8'))?.[1]) * 1024;
   const tooMany = Math.ceil(mem / (25 * 1024 * 1024)) + 1;
   if (tooMany <= 1024) await refuse({ ...good, name: 'capacity', instances: tooMany }, /HERD_ERR_CAPACITY|need at least \d+MB/);

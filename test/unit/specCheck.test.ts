@@ -22,9 +22,9 @@ test('specs that would break the daemon or exec() are refused with the field nam
   assert.match(specProblems({ ...s, instances: 100_000 }, 'a').join(), new RegExp(`a\\.instances 100000 is more than the limit of ${MAX_INSTANCES}`));
   assert.match(specProblems({ ...s, nodeArgs: [1, 2] }, 'a').join(), /a\.nodeArgs must be an array of strings/);
   assert.match(specProblems({ ...s, env: { PORT: {} } }, 'a').join(), /a\.env\.PORT must be a string \(got object\)/);
-  assert.match(specProblems({ ...s, env: { BIG: 'x'.repeat(8 * 1024 * 1024) } }, 'a').join(), /a\.env\.BIG is 8\.0MB; one variable may be at most 128KB/);
+  assert.match(specProblems({ ...s, env: { BIG: 'x'.repeat(8 * 1024 * 1024) } }, 'a').join(), /a\.env\.BIG is too big \(8\.0MB\): one variable may be at most 128KB/);
   const many = Object.fromEntries(Array.from({ length: 20 }, (_, i) => [`V${i}`, 'x'.repeat(MAX_ENV_STRING - 100)]));
-  assert.match(specProblems({ ...s, env: many }, 'a').join(), /a\.env is 2\.\dMB in all/);
+  assert.match(specProblems({ ...s, env: many }, 'a').join(), /a\.env is too big \(2\.\dMB in all\)/);
   assert.match(specProblems({ ...s, watch: { paths: 'x' } }, 'a').join(), /a\.watch\.paths must be an array of strings/);
   assert.match(specProblems(null, 'a').join(), /a must be an object/);
 });
