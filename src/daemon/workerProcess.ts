@@ -90,9 +90,12 @@ export class WorkerProcess {
       // Read by the agent: with '0' it measures nothing.
       HERD_METRICS: spec.metrics === false ? '0' : '1',
       // PM2 sets these; apps use them to pick one instance for cron work.
-      NODE_APP_INSTANCE: String(opts.slot),
+      // The id goes only under PM2's instance_var, as PM2 does: an inherited
+      // NODE_APP_INSTANCE would be some other process's id.
+      [spec.instanceVar || 'NODE_APP_INSTANCE']: String(opts.slot),
       name: spec.name,
     };
+    if ((spec.instanceVar || 'NODE_APP_INSTANCE') !== 'NODE_APP_INSTANCE') delete env.NODE_APP_INSTANCE;
     if (spec.execMode === 'cluster') env.NODE_UNIQUE_ID = String(opts.uniqueId);
     else delete env.NODE_UNIQUE_ID;
     // The agent writes access lines to this fd: a channel of their own, so they
