@@ -1,7 +1,9 @@
-import type { LogsSpec } from '../config/types';
+import * as path from 'node:path';
+import type { LogFilesSpec, LogsSpec } from '../config/types';
 import { DEFAULTS } from '../config/types';
-import { formatLine, STREAMS, type LogLine, type Stream } from '../logs/format';
+import { currentFileName, formatLine, STREAMS, type LogLine, type Stream } from '../logs/format';
 import { removeLogFiles } from '../logs/remove';
+import { LogPathWriters } from './logPathWriters';
 import { RotatingFile } from './rotatingFile';
 
 export type { LogLine, Stream };
@@ -12,8 +14,8 @@ export type LogListener = (line: LogLine) => void;
 export interface LogSink {
   /** The directory of the log files; null when lines are not kept in files (`herd run`). */
   readonly dir: string | null;
-  /** The app's log settings; applies to its files from the next line on. */
-  configure(app: string, logs: LogsSpec): void;
+  /** The app's log settings and PM2 log paths; apply to its files from the next line on. */
+  configure(app: string, logs: LogsSpec, files?: LogFilesSpec): void;
   write(line: LogLine): void;
   /** Every line, as it arrives (`herd logs --follow`). Returns an unsubscribe function. */
   subscribe(listener: LogListener): () => void;
@@ -48,27 +50,36 @@ class Listeners {
 /**
  * One file per app and stream under the log directory (`<app>-out.log`,
  * `<app>-err.log`, `<app>-access.log`), in the format of logs/format.ts,
- * written asynchronously with rotation (RotatingFile).
+ * written asynchronously with rotation (RotatingFile); and the same lines at
+ * the app's PM2 log paths (LogPathWriters). A stream whose PM2 path is
+ * '/dev/null' is not written to disk at all (its pipe is still read).
  */
 export class FileLogSink implements LogSink {
   private readonly files = new Map<string, RotatingFile>();
   private readonly settings = new Map<string, LogsSpec>();
   private readonly drops = new Map<string, number>();
   private readonly listeners = new Listeners();
+  private readonly paths = new LogPathWriters();
 
   constructor(readonly dir: string) {}
 
-  configure(app: string, logs: LogsSpec): void {
+  configure(app: string, logs: LogsSpec, files?: LogFilesSpec): void {
     this.settings.set(app, logs);
     for (const stream of STREAMS) {
       const file = this.files.get(key(app, stream));
       if (file) file.options = rotation(logs);
     }
+    if (files) {
+      const own = new Set(STREAMS.map((s) => path.resolve(this.dir, currentFileName(app, s))));
+      this.paths.configure(app, files, logs, (p) => own.has(p));
+    }
   }
 
   write(line: LogLine): void {
     this.listeners.emit(line);
-    if (!this.open(line.app, line.stream).write(formatLine(line))) {
+    const text = formatLine(line);
+    const own = !this.paths.keepsOwn(line.app, line.stream) || this.open(line.app, line.stream).write(text);
+    if (!this.paths.write(line, text) || !own) {
       this.drops.set(line.app, (this.drops.get(line.app) ?? 0) + 1);
     }
   }
@@ -94,12 +105,13 @@ export class FileLogSink implements LogSink {
       this.files.delete(key(app, stream));
       void file?.close();
     }
+    this.paths.closeApp(app);
   }
 
   async close(): Promise<void> {
     const files = [...this.files.values()];
     this.files.clear();
-    await Promise.all(files.map((f) => f.close()));
+    await Promise.all([...files.map((f) => f.close()), this.paths.close()]);
   }
 
   private open(app: string, stream: Stream): RotatingFile {
@@ -135,11 +147,16 @@ export class StdoutLogSink implements LogSink {
   readonly dir = null;
   private drops = 0;
   private readonly listeners = new Listeners();
+  /** PM2 log paths are written in the foreground too: log shippers read them whatever the mode. */
+  private readonly paths = new LogPathWriters();
 
-  configure(): void {}
+  configure(app: string, logs: LogsSpec, files?: LogFilesSpec): void {
+    if (files) this.paths.configure(app, files, logs);
+  }
 
   write(line: LogLine): void {
     this.listeners.emit(line);
+    if (!this.paths.write(line)) this.drops++;
     if (process.stdout.writableLength > MAX_BUFFERED) {
       this.drops++;
       return;
@@ -159,9 +176,13 @@ export class StdoutLogSink implements LogSink {
     return [];
   }
 
-  closeApp(): void {}
+  closeApp(app: string): void {
+    this.paths.closeApp(app);
+  }
 
-  async close(): Promise<void> {}
+  async close(): Promise<void> {
+    await this.paths.close();
+  }
 }
 
 export function jsonLine(line: LogLine): string {

@@ -149,7 +149,7 @@ function watchedApp(t: TestContext): string {
   return dir;
 }
 
-async function startWatched(t: TestContext, d: Awaited<ReturnType<typeof daemon>>, dir: string, env: Record<string, string> = {}, ignore: string[] = []) {
+async function startWatched(d: Awaited<ReturnType<typeof daemon>>, dir: string, env: Record<string, string> = {}, ignore: string[] = []) {
   const port = await freePort();
   await d.start(await specFor(path.join(dir, 'server.js'), { name: 'w', instances: 2, cwd: dir, env: { PORT: String(port), ...env } }, {
     watch: { paths: [dir], ignore, delay: 300 },
@@ -164,7 +164,7 @@ const changeEvents = (d: Awaited<ReturnType<typeof daemon>>) => d.events('w', /^
 test('watch: several quick writes to a watched file give one reload (new pids)', async (t) => {
   const d = await daemon(t);
   const dir = watchedApp(t);
-  await startWatched(t, d, dir);
+  await startWatched(d, dir);
   const before = await d.pids('w');
   for (let i = 0; i < 5; i++) writeFileSync(path.join(dir, 'src', 'a.js'), `module.exports = ${i};\n`);
   await eventually(async () => ((await d.events('w', /^reloaded 2 workers$/)).length === 1 ? true : undefined), 20_000, 'the reload');
@@ -179,7 +179,7 @@ test('watch: several quick writes to a watched file give one reload (new pids)',
 test('watch: node_modules, .git, ignore patterns and herd\'s own log files never reload', async (t) => {
   const d = await daemon(t);
   const dir = watchedApp(t);
-  await startWatched(t, d, dir, {}, ['*.log', 'logs/**', path.join(dir, 'tmp')]);
+  await startWatched(d, dir, {}, ['*.log', 'logs/**', path.join(dir, 'tmp')]);
   const described = await d.describe('w');
   assert.ok(described.watch !== null && described.watch.directories === 2, `watched directories: ${described.watch?.directories} (the app's dir and src)`);
   writeFileSync(path.join(dir, 'node_modules', 'dep', 'index.js'), 'module.exports = 2;\n');
@@ -200,7 +200,7 @@ test('watch: node_modules, .git, ignore patterns and herd\'s own log files never
 test('watch: an app writing a file in its directory every 100 ms causes no reload storm', async (t) => {
   const d = await daemon(t);
   const dir = watchedApp(t);
-  await startWatched(t, d, dir, { WRITE_FILE: 'state.txt' });
+  await startWatched(d, dir, { WRITE_FILE: 'state.txt' });
   // Both workers have written for a while (each tick is a change event).
   await eventually(() => (existsSync(path.join(dir, 'state.txt')) && readFileSync(path.join(dir, 'state.txt'), 'utf8').split('\n').length > 30 ? true : undefined), 15_000, 'the app writing');
   assert.deepEqual(await changeEvents(d), []);
@@ -217,7 +217,7 @@ test('watch: an app writing a file in its directory every 100 ms causes no reloa
 test('watch: a reload that fails keeps watching; the next change tries again', async (t) => {
   const d = await daemon(t);
   const dir = watchedApp(t);
-  await startWatched(t, d, dir);
+  await startWatched(d, dir);
   const server = readFileSync(path.join(dir, 'server.js'), 'utf8');
   writeFileSync(path.join(dir, 'server.js'), 'throw new Error("half-saved file");\n');
   await eventually(async () => ((await d.events('w', /^watch reload failed/)).length === 1 ? true : undefined), 20_000, 'the failed reload');

@@ -1,0 +1,141 @@
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import type { WatchSpec } from '../config/types';
+import { heldForWriting } from './openForWrite';
+import type { ReloadTarget } from './reloadTarget';
+import { TreeWatcher } from './treeWatcher';
+import { watchIgnore } from './watchIgnore';
+
+/** Files found held open for writing by the app, remembered so a later write is not checked again. */
+const MAX_REMEMBERED = 10_000;
+
+export interface WatchReloadOptions {
+  /** Never a reason to reload, with everything under them: herd's log directory and HERD_HOME. */
+  exact: readonly string[];
+  /** The app's PM2 log paths: the files and their rotated siblings. */
+  logFiles: readonly string[];
+}
+
+/**
+ * PM2's `watch`: a rolling reload when a watched file changes. The reload
+ * runs after `delay` ms without a change (an editor's save, a `git pull`,
+ * a build writing many files give one reload). Changes that come while a
+ * reload runs are coalesced into at most one follow-up reload; a reload that
+ * fails keeps the old workers (as `herd reload` does) and watching goes on, so
+ * the next save tries again.
+ *
+ * Never reloads for: node_modules, dot-dirs and dot-files, the `ignore`
+ * entries (watchIgnore), herd's own log files, and a file that one of the
+ * app's processes holds open for writing (its data or log file, checked in
+ * /proc), which would otherwise reload the app on each of its own writes.
+ */
+export class WatchReload {
+  /** True once every watched path has been walked. */
+  watching = false;
+  private tree: TreeWatcher | null = null;
+  /** Changed paths (as shown) since the last reload, in order. */
+  private readonly pending = new Set<string>();
+  private readonly written = new Set<string>();
+  private timer: NodeJS.Timeout | null = null;
+  private waitingForApp: (() => void) | null = null;
+  private reloading = false;
+  private lastChange = 0;
+  private closed = false;
+
+  constructor(private readonly target: ReloadTarget, readonly spec: WatchSpec, private readonly cwd: string, private readonly opts: WatchReloadOptions) {}
+
+  get directories(): number {
+    return this.tree?.directories ?? 0;
+  }
+
+  async start(): Promise<void> {
+    const real = (p: string) => {
+      try {
+        return fs.realpathSync(p);
+      } catch {
+        return path.resolve(p);
+      }
+    };
+    // Paths as the kernel reports them (/proc/<pid>/fd too): through any symbolic link in the way.
+    const roots = this.spec.paths.map(real);
+    const cwd = real(this.cwd);
+    const ignored = watchIgnore({ roots, cwd, ignore: this.spec.ignore, exact: this.opts.exact.map(real), logFiles: this.opts.logFiles.map(real) });
+    this.tree = new TreeWatcher({
+      roots,
+      ignored,
+      onChange: (abs) => this.changed(abs, cwd),
+      onProblem: (message) => this.target.note(`watch: ${message}`),
+    });
+    await this.tree.start();
+    if (this.closed) return;
+    this.watching = true;
+    this.target.note(`watching ${this.tree.directories} director${this.tree.directories === 1 ? 'y' : 'ies'} for changes (${this.spec.paths.join(', ')})`);
+  }
+
+  close(): void {
+    this.closed = true;
+    this.watching = false;
+    this.tree?.close();
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = null;
+    this.waitingForApp?.();
+    this.waitingForApp = null;
+  }
+
+  private changed(abs: string, cwd: string): void {
+    if (this.closed || this.written.has(abs)) return;
+    const pids = this.target.processes().map((p) => p.pid).filter((p): p is number => p !== null);
+    void heldForWriting(abs, pids).then((held) => {
+      if (this.closed) return;
+      if (held) {
+        if (this.written.size >= MAX_REMEMBERED) this.written.delete(this.written.values().next().value as string);
+        this.written.add(abs);
+        return;
+      }
+      const rel = path.relative(cwd, abs);
+      this.record(rel === '' || rel.startsWith('..') ? abs : `${rel}${abs.endsWith('/') ? '/' : ''}`);
+    });
+  }
+
+  private record(shown: string): void {
+    this.pending.add(shown);
+    this.lastChange = Date.now();
+    if (!this.reloading) this.schedule();
+  }
+
+  private schedule(): void {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = setTimeout(() => this.fire(), Math.max(0, this.lastChange + this.spec.delay - Date.now()));
+  }
+
+  private fire(): void {
+    this.timer = null;
+    const target = this.target;
+    if (this.closed || this.pending.size === 0) return;
+    if (target.stopped && target.busy === null) {
+      this.pending.clear();
+      return;
+    }
+    if (target.busy !== null) {
+      // Another operation (a `herd reload`, a restart) first; then this one.
+      this.waitingForApp ??= target.onChange(() => {
+        if (target.busy !== null) return;
+        this.waitingForApp?.();
+        this.waitingForApp = null;
+        this.schedule();
+      });
+      return;
+    }
+    const names = [...this.pending];
+    this.pending.clear();
+    const shown = names.length <= 3 ? names.join(', ') : `${names.slice(0, 3).join(', ')} and ${names.length - 3} more`;
+    target.note(`file changed: ${shown}; reloading`);
+    this.reloading = true;
+    target.reload(target.spec, () => {})
+      .catch((err: unknown) => target.note(`watch reload failed: ${(err as Error).message}; the next change tries again`))
+      .finally(() => {
+        this.reloading = false;
+        if (this.pending.size > 0 && !this.closed) this.schedule();
+      });
+  }
+}
