@@ -4,34 +4,34 @@ import * as fs from 'node:fs';
 const ACCESS_MODE = 0o3;
 
 /**
- * True when one of `pids`, or a process under them, holds `file` open for
- * writing: found through /proc/<pid>/fd (which file) and /proc/<pid>/fdinfo
- * (the open flags). A watched app that writes its own data or log file in its
- * directory must not reload itself on every write. Processes that are gone or
- * not ours are skipped.
+ * The files that `pids`, or processes under them, hold open for writing:
+ * found through /proc/<pid>/fd (which file) and /proc/<pid>/fdinfo (the open
+ * flags). A watched app that writes its own data or log file in its
+ * directory must not reload itself on every write. `relevant` limits the
+ * flags read to paths that matter (the watched trees). Processes that are
+ * gone or not ours are skipped.
  */
-export async function heldForWriting(file: string, pids: readonly number[]): Promise<boolean> {
-  for (const pid of await withDescendants(pids)) {
-    if (await holds(pid, file)) return true;
-  }
-  return false;
+export async function filesHeldForWriting(pids: readonly number[], relevant: (file: string) => boolean = () => true): Promise<Set<string>> {
+  const held = new Set<string>();
+  for (const pid of await withDescendants(pids)) await collect(pid, relevant, held);
+  return held;
 }
 
-async function holds(pid: number, file: string): Promise<boolean> {
+async function collect(pid: number, relevant: (file: string) => boolean, held: Set<string>): Promise<void> {
   let fds: string[];
   try {
     fds = await fs.promises.readdir(`/proc/${pid}/fd`);
   } catch {
-    return false;
+    return;
   }
   const targets = await Promise.all(fds.map((fd) => fs.promises.readlink(`/proc/${pid}/fd/${fd}`).catch(() => '')));
-  for (const [i, target] of targets.entries()) {
-    if (target !== file) continue;
+  await Promise.all(targets.map(async (target, i) => {
+    // Sockets, pipes and anonymous inodes read as 'socket:[123]' and the like.
+    if (!target.startsWith('/') || held.has(target) || !relevant(target)) return;
     const info = await fs.promises.readFile(`/proc/${pid}/fdinfo/${fds[i]}`, 'utf8').catch(() => '');
     const flags = /^flags:\s+([0-7]+)$/m.exec(info)?.[1];
-    if (flags !== undefined && (parseInt(flags, 8) & ACCESS_MODE) !== 0) return true;
-  }
-  return false;
+    if (flags !== undefined && (parseInt(flags, 8) & ACCESS_MODE) !== 0) held.add(target);
+  }));
 }
 
 /** The pids and their children, grandchildren... (an npm script's node, a shell's program). */

@@ -118,6 +118,25 @@ function specsProblem(value: unknown, where: string): string | null {
     if (typeof s.env !== 'object' || s.env === null) return `${where}[${i}].env must be an object`;
     if (!Array.isArray(s.args) || !Array.isArray(s.nodeArgs)) return `${where}[${i}].args and nodeArgs must be arrays`;
     if (typeof s.logs !== 'object' || s.logs === null) return `${where}[${i}].logs must be an object`;
+    const runtime = runtimeFieldsProblem(s);
+    if (runtime) return `${where}[${i}].${runtime}`;
+  }
+  return null;
+}
+
+/** The fields the daemon acts on by itself (cron, watch, PM2 log paths, instance_var). */
+function runtimeFieldsProblem(s: Record<string, unknown>): string | null {
+  const strings = (v: unknown) => Array.isArray(v) && v.every((x) => typeof x === 'string');
+  if (typeof s.instanceVar !== 'string' || !/^[A-Za-z_][A-Za-z0-9_]*$/.test(s.instanceVar)) return 'instanceVar must be an environment variable name';
+  if (s.cronRestart !== null && typeof s.cronRestart !== 'string') return 'cronRestart must be a string or null';
+  const w = s.watch as Record<string, unknown> | null;
+  if (w !== null && (typeof w !== 'object' || !strings(w.paths) || !strings(w.ignore) || typeof w.delay !== 'number' || !(w.delay >= 0))) {
+    return 'watch must be null or { paths, ignore, delay }';
+  }
+  const f = s.logFiles as Record<string, unknown> | null;
+  const pathOrNull = (v: unknown) => v === null || typeof v === 'string';
+  if (typeof f !== 'object' || f === null || !pathOrNull(f.out) || !pathOrNull(f.err) || !pathOrNull(f.combined)) {
+    return 'logFiles must be { out, err, combined }, each a path or null';
   }
   return null;
 }

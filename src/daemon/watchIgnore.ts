@@ -34,8 +34,9 @@ export function watchIgnore(opts: { roots: readonly string[]; cwd: string; ignor
     if (entry.length === 0) continue;
     if (path.isAbsolute(entry) && !hasWildcard(entry)) exact.push(path.resolve(entry));
     else if (path.isAbsolute(entry)) absolute.push(globRegExp(entry));
-    else if (!entry.replace(/^\.\//, '').includes('/')) names.push(globRegExp(entry));
-    else relative.push(globRegExp(entry.replace(/^\.\//, '')));
+    else if (!entry.includes('/')) names.push(globRegExp(entry));
+    // './build' is anchored at the cwd, as a path with a slash is.
+    else relative.push(globRegExp(entry.replace(/^(\.\/)+/, '')));
   }
   return (abs) => {
     const root = roots.find((r) => abs === r || abs.startsWith(r.endsWith('/') ? r : `${r}/`));

@@ -1,7 +1,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { WatchSpec } from '../config/types';
-import { heldForWriting } from './openForWrite';
+import { filesHeldForWriting } from './openForWrite';
 import type { ReloadTarget } from './reloadTarget';
 import { TreeWatcher } from './treeWatcher';
 import { watchIgnore } from './watchIgnore';
@@ -34,8 +34,12 @@ export class WatchReload {
   watching = false;
   private tree: TreeWatcher | null = null;
   /** Changed paths (as shown) since the last reload, in order. */
-  private readonly pending = new Set<string>();
+  private readonly changes = new Set<string>();
   private readonly written = new Set<string>();
+  /** Changes waiting for the next look at the app's open files. */
+  private unchecked: string[] = [];
+  private checking = false;
+  private roots: string[] = [];
   private timer: NodeJS.Timeout | null = null;
   private waitingForApp: (() => void) | null = null;
   private reloading = false;
@@ -48,6 +52,18 @@ export class WatchReload {
     return this.tree?.directories ?? 0;
   }
 
+  /** Changes not yet handed to a reload. */
+  get pending(): number {
+    return this.changes.size + this.unchecked.length;
+  }
+
+  /** debouncing: waiting for `delay` of quiet; waiting: for another operation on the app to end. */
+  get state(): 'idle' | 'debouncing' | 'waiting' | 'reloading' {
+    if (this.reloading) return 'reloading';
+    if (this.waitingForApp) return 'waiting';
+    return this.timer ? 'debouncing' : 'idle';
+  }
+
   async start(): Promise<void> {
     const real = (p: string) => {
       try {
@@ -58,6 +74,7 @@ export class WatchReload {
     };
     // Paths as the kernel reports them (/proc/<pid>/fd too): through any symbolic link in the way.
     const roots = this.spec.paths.map(real);
+    this.roots = roots;
     const cwd = real(this.cwd);
     const ignored = watchIgnore({ roots, cwd, ignore: this.spec.ignore, exact: this.opts.exact.map(real), logFiles: this.opts.logFiles.map(real) });
     this.tree = new TreeWatcher({
@@ -84,21 +101,42 @@ export class WatchReload {
 
   private changed(abs: string, cwd: string): void {
     if (this.closed || this.written.has(abs)) return;
-    const pids = this.target.processes().map((p) => p.pid).filter((p): p is number => p !== null);
-    void heldForWriting(abs, pids).then((held) => {
-      if (this.closed) return;
-      if (held) {
-        if (this.written.size >= MAX_REMEMBERED) this.written.delete(this.written.values().next().value as string);
-        this.written.add(abs);
-        return;
+    this.unchecked.push(abs);
+    if (!this.checking) void this.check(cwd);
+  }
+
+  /**
+   * One look at the app's open files judges every change that came before
+   * it started (a build writing 1,000 files costs one look, not 1,000), and
+   * a file opened before its change event is always seen open.
+   */
+  private async check(cwd: string): Promise<void> {
+    this.checking = true;
+    try {
+      while (this.unchecked.length > 0 && !this.closed) {
+        const batch = this.unchecked.splice(0);
+        const pids = this.target.processes().map((p) => p.pid).filter((p): p is number => p !== null);
+        const inTree = (f: string) => this.roots.some((r) => f === r || f.startsWith(`${r}/`));
+        const held = await filesHeldForWriting(pids, inTree);
+        if (this.closed) return;
+        for (const abs of batch) {
+          if (this.written.has(abs)) continue;
+          if (held.has(abs)) {
+            if (this.written.size >= MAX_REMEMBERED) this.written.delete(this.written.values().next().value as string);
+            this.written.add(abs);
+            continue;
+          }
+          const rel = path.relative(cwd, abs);
+          this.record(rel === '' || rel.startsWith('..') ? abs : `${rel}${abs.endsWith('/') && !rel.endsWith('/') ? '/' : ''}`);
+        }
       }
-      const rel = path.relative(cwd, abs);
-      this.record(rel === '' || rel.startsWith('..') ? abs : `${rel}${abs.endsWith('/') ? '/' : ''}`);
-    });
+    } finally {
+      this.checking = false;
+    }
   }
 
   private record(shown: string): void {
-    this.pending.add(shown);
+    this.changes.add(shown);
     this.lastChange = Date.now();
     if (!this.reloading) this.schedule();
   }
@@ -111,9 +149,9 @@ export class WatchReload {
   private fire(): void {
     this.timer = null;
     const target = this.target;
-    if (this.closed || this.pending.size === 0) return;
+    if (this.closed || this.changes.size === 0) return;
     if (target.stopped && target.busy === null) {
-      this.pending.clear();
+      this.changes.clear();
       return;
     }
     if (target.busy !== null) {
@@ -126,8 +164,8 @@ export class WatchReload {
       });
       return;
     }
-    const names = [...this.pending];
-    this.pending.clear();
+    const names = [...this.changes];
+    this.changes.clear();
     const shown = names.length <= 3 ? names.join(', ') : `${names.slice(0, 3).join(', ')} and ${names.length - 3} more`;
     target.note(`file changed: ${shown}; reloading`);
     this.reloading = true;
@@ -135,7 +173,7 @@ export class WatchReload {
       .catch((err: unknown) => target.note(`watch reload failed: ${(err as Error).message}; the next change tries again`))
       .finally(() => {
         this.reloading = false;
-        if (this.pending.size > 0 && !this.closed) this.schedule();
+        if (this.changes.size > 0 && !this.closed) this.schedule();
       });
   }
 }
