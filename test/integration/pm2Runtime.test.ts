@@ -5,7 +5,7 @@ import * as path from 'node:path';
 import { test, type TestContext } from 'node:test';
 import type { HerdClient as Client } from '../../src/client/client';
 import { loadTarget } from '../../src/config/load';
-import type { AppSpec } from '../../src/config/types';
+import { DEFAULTS, type AppSpec } from '../../src/config/types';
 import type { AppDetail } from '../../src/protocol/control';
 import { eventually, FIXTURES, freePort, get, herdHome, load, NODE, ROOT } from '../helpers';
 
@@ -33,9 +33,17 @@ async function specFor(script: string, opts: { name: string; instances?: number;
   return { ...spec, ...extra };
 }
 
-async function daemon(t: TestContext) {
-  const { home, herd } = herdHome(t);
-  const client: Client = await HerdClient.connect({ home, autoStart: true });
+/** A daemon in a private HERD_HOME; `logDir` puts its app logs there (HERD_LOG_DIR, as a user would). */
+async function daemon(t: TestContext, logDir?: string) {
+  const { home, herd: herdIn } = herdHome(t);
+  const logEnv: Record<string, string> = logDir ? { HERD_LOG_DIR: logDir } : {};
+  const herd = (args: string[]) => herdIn(args, logEnv);
+  const saved = process.env.HERD_LOG_DIR;
+  if (logDir) process.env.HERD_LOG_DIR = logDir;
+  const client: Client = await HerdClient.connect({ home, autoStart: true }).finally(() => {
+    if (saved === undefined) delete process.env.HERD_LOG_DIR;
+    else process.env.HERD_LOG_DIR = saved;
+  });
   t.after(() => client.close());
   const start = (spec: AppSpec) => client.request({ type: 'start', apps: [spec], settings: null });
   const describe = async (name: string): Promise<AppDetail> => client.request({ type: 'describe', name });
@@ -149,10 +157,11 @@ function watchedApp(t: TestContext): string {
   return dir;
 }
 
-async function startWatched(d: Awaited<ReturnType<typeof daemon>>, dir: string, env: Record<string, string> = {}, ignore: string[] = []) {
+async function startWatched(d: Awaited<ReturnType<typeof daemon>>, dir: string, env: Record<string, string> = {}, ignore: string[] = [], extra: Partial<AppSpec> = {}) {
   const port = await freePort();
   await d.start(await specFor(path.join(dir, 'server.js'), { name: 'w', instances: 2, cwd: dir, env: { PORT: String(port), ...env } }, {
     watch: { paths: [dir], ignore, delay: 300 },
+    ...extra,
   }));
   // Watching starts once the tree has been walked; changes before that are not seen.
   await eventually(async () => ((await d.describe('w')).watch?.watching === true ? true : undefined), 10_000, 'watching');
@@ -177,11 +186,19 @@ test('watch: several quick writes to a watched file give one reload (new pids)',
 });
 
 test('watch: node_modules, .git, ignore patterns and herd\'s own log files never reload', async (t) => {
-  const d = await daemon(t);
   const dir = watchedApp(t);
-  await startWatched(d, dir, {}, ['*.log', 'logs/**', path.join(dir, 'tmp')]);
+  // herd's log directory and the app's out_file inside the watched tree, as in many dev setups.
+  const d = await daemon(t, path.join(dir, 'herd-logs'));
+  const outFile = path.join(dir, 'out', 'app.txt');
+  const port = await startWatched(d, dir, {}, ['*.log', 'logs/**', path.join(dir, 'tmp')], {
+    logFiles: { out: outFile, err: null, combined: null },
+    logs: { ...DEFAULTS.logs, maxSize: 2048 },
+  });
   const described = await d.describe('w');
-  assert.ok(described.watch !== null && described.watch.directories === 2, `watched directories: ${described.watch?.directories} (the app's dir and src)`);
+  assert.ok(described.watch !== null && described.watch.directories === 3, `watched directories: ${described.watch?.directories} (the app's dir, src and out)`);
+  // Log lines land in the watched tree, rotating several times.
+  for (let i = 0; i < 40; i++) await get(port, `/request-${i}-${'x'.repeat(60)}`);
+  await eventually(() => (existsSync(path.join(dir, 'herd-logs', 'w-err.log')) && readdirSync(path.join(dir, 'out')).length > 2 ? true : undefined), 10_000, 'logs written and rotated');
   writeFileSync(path.join(dir, 'node_modules', 'dep', 'index.js'), 'module.exports = 2;\n');
   mkdirSync(path.join(dir, 'node_modules', 'new-dep'));
   writeFileSync(path.join(dir, 'node_modules', 'new-dep', 'index.js'), '1\n');
