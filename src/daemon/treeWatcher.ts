@@ -16,12 +16,11 @@ export interface TreeWatcherOptions {
  * Watches directory trees with one non-recursive fs.watch (one inotify watch)
  * per directory, skipping ignored directories without reading them.
  *
- * Not fs.watch's `recursive` option: on Linux, Node 20 implements it by
- * reading the whole tree synchronously, node_modules included, and watching
- * every file: measured here on a tree with a 20,000-file node_modules, it
- * blocked the event loop for 0.8 s, took 22,204 inotify watches (the default
- * per-user limit is 8,192 on older kernels) and 127 MB of memory, and no
- * option keeps it out of a directory.
+ * Not fs.watch's `recursive` option: on Linux, Node reads the whole tree
+ * synchronously, node_modules included, and no option keeps it out of a
+ * directory. On a tree with a 20,000-file node_modules (bench/WATCH.md) it
+ * blocked the event loop for 0.8-2 s, and on Node 20 took 22,205 inotify
+ * watches (the default per-user limit is 8,192 on older kernels).
  *
  * A file root is watched through its directory (filtered to its name), so an
  * editor that saves by writing a new file and renaming it over the old one
