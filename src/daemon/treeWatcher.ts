@@ -146,7 +146,7 @@ export class TreeWatcher {
       if (!this.watchers.has(abs)) this.opts.onChange(abs);
       return;
     }
-    void this.renamed(dir, abs);
+    this.renamed(dir, abs).catch((err: unknown) => this.opts.onProblem(`${abs}: ${(err as Error).message}`));
   }
 
   /** Created, removed or moved: a directory's old watchers are stale whichever it was. */

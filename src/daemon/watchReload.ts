@@ -102,7 +102,7 @@ export class WatchReload {
   private changed(abs: string, cwd: string): void {
     if (this.closed || this.written.has(abs)) return;
     this.unchecked.push(abs);
-    if (!this.checking) void this.check(cwd);
+    if (!this.checking) this.check(cwd).catch((err: unknown) => this.target.note(`watch: ${(err as Error).message}`));
   }
 
   /**
