@@ -56,6 +56,15 @@ export function describeText(d: AppDetail): string {
     `  restarts    ${d.restarts}`,
     `  config      ${d.configFile ?? '-'}${d.envName ? ` (--env ${d.envName})` : ''}`,
   ];
+  if (d.cron) lines.push(`  cron reload ${d.cron.schedule} (next ${d.cron.next !== null ? new Date(d.cron.next).toISOString() : d.status === 'stopped' ? '-, stopped' : '-'})`);
+  if (d.watch) {
+    const state = d.watch.watching ? `${d.watch.directories} director${d.watch.directories === 1 ? 'y' : 'ies'}` : 'not watching';
+    lines.push(`  watch       ${d.watch.paths.join(', ')} (${state}, delay ${d.watch.delay}ms)`);
+  }
+  const files = d.logFiles;
+  if (files && (files.out ?? files.err ?? files.combined) !== null) {
+    lines.push(`  log files   out ${files.out ?? '-'}, err ${files.err ?? '-'}, combined ${files.combined ?? '-'}`);
+  }
   if (d.retryAt) lines.push(`  retry at    ${new Date(d.retryAt).toISOString()}`);
   if (d.logLinesDropped > 0) lines.push(`  log lines dropped  ${d.logLinesDropped}`);
   lines.push('', 'workers:');

@@ -4,7 +4,7 @@ import { AppMetrics, type AppContext } from '../metrics/aggregate';
 import type { AlertMetric } from '../metrics/alertMetrics';
 import type { PromApp } from '../metrics/prometheus';
 import type { AppMetricsView, MonitApp } from '../metrics/view';
-import type { AppDetail, AppInfo, AppStatus, WorkerInfo } from '../protocol/control';
+import type { AppDetail, AppInfo, AppStatus, TriggerDetail, WorkerInfo } from '../protocol/control';
 import { formatDuration } from '../util/units';
 import { Ring } from './lineBuffer';
 import { ListenSockets } from './listenSockets';
@@ -81,6 +81,16 @@ export class App {
     if (this.stopped || this.slots.length === 0) return 'stopped';
     if (this.slots.every((s) => s.status === 'online')) return 'online';
     return 'launching';
+  }
+
+  /** The operation running now (reloading, restarting, stopping, scaling, replacing), or null. */
+  get busy(): string | null {
+    return this.operation;
+  }
+
+  /** An app event in `herd describe` from outside the app (cron and watch reloads). */
+  note(message: string): void {
+    this.log(null, message);
   }
 
   get totalRestarts(): number {
@@ -281,7 +291,8 @@ export class App {
     return { name: this.name, status: this.status, workers };
   }
 
-  detail(): AppDetail {
+  /** The rest (cron, watch, log paths) is added by the supervisor's ReloadTriggers. */
+  detail(): Omit<AppDetail, keyof TriggerDetail> {
     const s = this.spec;
     return {
       ...this.info(),

@@ -1,7 +1,9 @@
-import type { LogsSpec } from '../config/types';
+import * as path from 'node:path';
+import type { LogFilesSpec, LogsSpec } from '../config/types';
 import { DEFAULTS } from '../config/types';
-import { formatLine, STREAMS, type LogLine, type Stream } from '../logs/format';
+import { currentFileName, formatLine, STREAMS, type LogLine, type Stream } from '../logs/format';
 import { removeLogFiles } from '../logs/remove';
+import { LogPathWriters } from './logPathWriters';
 import { RotatingFile } from './rotatingFile';
 
 export type { LogLine, Stream };
@@ -12,8 +14,8 @@ export type LogListener = (line: LogLine) => void;
 export interface LogSink {
   /** The directory of the log files; null when lines are not kept in files (`herd run`). */
   readonly dir: string | null;
-  /** The app's log settings; applies to its files from the next line on. */
-  configure(app: string, logs: LogsSpec): void;
+  /** The app's log settings and PM2 log paths; apply to its files from the next line on. */
+  configure(app: string, logs: LogsSpec, files?: LogFilesSpec): void;
   write(line: LogLine): void;
   /** Every line, as it arrives (`herd logs --follow`). Returns an unsubscribe function. */
   subscribe(listener: LogListener): () => void;
@@ -48,28 +50,37 @@ class Listeners {
 /**
  * One file per app and stream under the log directory (`<app>-out.log`,
  * `<app>-err.log`, `<app>-access.log`), in the format of logs/format.ts,
- * written asynchronously with rotation (RotatingFile).
+ * written asynchronously with rotation (RotatingFile); and the same lines at
+ * the app's PM2 log paths (LogPathWriters). A stream whose PM2 path is
+ * '/dev/null' is not written to disk at all (its pipe is still read).
  */
 export class FileLogSink implements LogSink {
   private readonly files = new Map<string, RotatingFile>();
   private readonly settings = new Map<string, LogsSpec>();
   private readonly drops = new Map<string, number>();
   private readonly listeners = new Listeners();
+  private readonly paths = new LogPathWriters();
 
   /** `report` writes a line to the daemon's own log: a file that cannot be written must not fail silently. */
   constructor(readonly dir: string, private readonly report: (message: string) => void = daemonLogLine) {}
 
-  configure(app: string, logs: LogsSpec): void {
+  configure(app: string, logs: LogsSpec, files?: LogFilesSpec): void {
     this.settings.set(app, logs);
     for (const stream of STREAMS) {
       const file = this.files.get(key(app, stream));
       if (file) file.options = rotation(logs);
     }
+    if (files) {
+      const own = new Set(STREAMS.map((s) => path.resolve(this.dir, currentFileName(app, s))));
+      this.paths.configure(app, files, logs, (p) => own.has(p));
+    }
   }
 
   write(line: LogLine): void {
     this.listeners.emit(line);
-    if (!this.open(line.app, line.stream).write(formatLine(line))) this.drop(line.app, 1);
+    const text = formatLine(line);
+    const own = !this.paths.keepsOwn(line.app, line.stream) || this.open(line.app, line.stream).write(text);
+    if (!this.paths.write(line, text) || !own) this.drop(line.app, 1);
   }
 
   private drop(app: string, lines: number): void {
@@ -97,12 +108,13 @@ export class FileLogSink implements LogSink {
       this.files.delete(key(app, stream));
       void file?.close();
     }
+    this.paths.closeApp(app);
   }
 
   async close(): Promise<void> {
     const files = [...this.files.values()];
     this.files.clear();
-    await Promise.all(files.map((f) => f.close()));
+    await Promise.all([...files.map((f) => f.close()), this.paths.close()]);
   }
 
   private open(app: string, stream: Stream): RotatingFile {
@@ -151,6 +163,8 @@ export class StdoutLogSink implements LogSink {
   private readonly listeners = new Listeners();
   /** Why stdout cannot be written any more (EPIPE...); null while it can. */
   private broken: string | null = null;
+  /** PM2 log paths are written in the foreground too: log shippers read them whatever the mode. */
+  private readonly paths = new LogPathWriters();
 
   constructor(private readonly out: NodeJS.WritableStream & { writableLength: number; isTTY?: boolean } = process.stdout) {
     // Without a listener an EPIPE is an uncaught exception that ends the supervisor and every app.
@@ -159,10 +173,13 @@ export class StdoutLogSink implements LogSink {
     });
   }
 
-  configure(): void {}
+  configure(app: string, logs: LogsSpec, files?: LogFilesSpec): void {
+    if (files) this.paths.configure(app, files, logs);
+  }
 
   write(line: LogLine): void {
     this.listeners.emit(line);
+    if (!this.paths.write(line)) this.drop(line.app);
     const out = this.out as NodeJS.WritableStream & { destroyed?: boolean; writableLength: number };
     if (this.broken !== null || out.destroyed === true || out.writableLength > MAX_BUFFERED) {
       this.drop(line.app);
@@ -190,9 +207,13 @@ export class StdoutLogSink implements LogSink {
     return [];
   }
 
-  closeApp(): void {}
+  closeApp(app: string): void {
+    this.paths.closeApp(app);
+  }
 
-  async close(): Promise<void> {}
+  async close(): Promise<void> {
+    await this.paths.close();
+  }
 
   private drop(app: string): void {
     this.drops.set(app, (this.drops.get(app) ?? 0) + 1);

@@ -14,6 +14,61 @@ export interface RotatingFileEvents {
 
 const QUIET: RotatingFileEvents = { dropped: () => {}, problem: () => {} };
 
+/** Where a log file lives, how its rotated files are named, and the modes it creates. */
+export interface LogFileNaming {
+  readonly dir: string;
+  readonly current: string;
+  /** Path of the file rotated at `time`. */
+  rotated(time: number): string;
+  /** The rotation stamp (sortable) of `name` when it is one of this log's rotated files, else null. */
+  rotationOf(name: string): string | null;
+  /** Mode of a new file; null: 0666 less the umask, as PM2 creates its files, then the mode the previous file had. */
+  readonly mode: number | null;
+  /** Mode of a directory it creates; null: 0777 less the umask. */
+  readonly dirMode: number | null;
+}
+
+/** herd's own files: `<dir>/<app>-<stream>.log`, private to the owner. */
+export function herdLogNaming(dir: string, app: string, stream: Stream): LogFileNaming {
+  return {
+    dir,
+    current: path.join(dir, currentFileName(app, stream)),
+    rotated: (time) => path.join(dir, rotatedFileName(app, stream, time)),
+    rotationOf: (name) => {
+      const f = parseFileName(name);
+      return f && f.app === app && f.stream === stream ? f.rotated : null;
+    },
+    mode: 0o600,
+    dirMode: 0o700,
+  };
+}
+
+/**
+ * A path the user chose (PM2's out_file...): `/var/log/api/out.log` rotates
+ * to `/var/log/api/out.20240501T102030123Z.log`, the scheme of herd's own files.
+ */
+export function pathLogNaming(file: string): LogFileNaming {
+  const dir = path.dirname(file);
+  const ext = path.extname(file);
+  const base = path.basename(file, ext);
+  const rotated = new RegExp(`^${escapeRe(base)}\\.(\\d{8}T\\d{9}Z)${escapeRe(ext)}(?:\\.gz(?:\\.tmp)?)?$`);
+  return {
+    dir,
+    current: file,
+    rotated: (time) => path.join(dir, `${base}.${new Date(time).toISOString().replace(/[-:.]/g, '')}${ext}`),
+    rotationOf: (name) => rotated.exec(name)?.[1] ?? null,
+    mode: null,
+    dirMode: null,
+  };
+}
+
+function escapeRe(s: string): string {
+  return s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+}
+
+/** Never through a symbolic link someone put where the log goes: open fails with ELOOP instead. */
+const OPEN_FLAGS = fs.constants.O_WRONLY | fs.constants.O_APPEND | fs.constants.O_CREAT | fs.constants.O_NOFOLLOW;
+
 export interface RotationOptions {
   maxSize: number;
   retain: number;
@@ -67,18 +122,26 @@ export class RotatingFile {
   private reopenAt: number | null = null;
   /** The failure of the current episode was reported. */
   private reported = false;
+  /** The mode of the file last opened, for its successor (paths without a fixed mode). */
+  private keptMode: number | null = null;
 
   constructor(
-    private readonly dir: string,
-    private readonly app: string,
-    private readonly stream: Stream,
+    dir: string,
+    app: string,
+    stream: Stream,
     public options: RotationOptions,
     private readonly maxBuffered = 8 * 1024 * 1024,
     private readonly events: RotatingFileEvents = QUIET,
+    private readonly naming: LogFileNaming = herdLogNaming(dir, app, stream),
   ) {}
 
+  /** A log at a path the user chose (PM2's out_file, error_file, log_file). */
+  static atPath(file: string, options: RotationOptions, maxBuffered?: number, events: RotatingFileEvents = QUIET): RotatingFile {
+    return new RotatingFile(path.dirname(file), '', 'out', options, maxBuffered, events, pathLogNaming(file));
+  }
+
   get path(): string {
-    return path.join(this.dir, currentFileName(this.app, this.stream));
+    return this.naming.current;
   }
 
   /** Queue one line, newline included. False when it was dropped. */
@@ -214,9 +277,16 @@ export class RotatingFile {
   }
 
   private async open(): Promise<void> {
-    await fs.promises.mkdir(this.dir, { recursive: true, mode: 0o700 });
-    const file = await fs.promises.open(this.path, 'a', 0o600);
-    const stat = await file.stat();
+    const { dir, mode, dirMode } = this.naming;
+    await fs.promises.mkdir(dir, dirMode === null ? { recursive: true } : { recursive: true, mode: dirMode });
+    const file = await fs.promises.open(this.path, OPEN_FLAGS, mode ?? this.keptMode ?? 0o666);
+    let stat = await file.stat();
+    if (mode === null && this.keptMode !== null && stat.size === 0 && (stat.mode & 0o7777) !== this.keptMode) {
+      // A new file after a rotation: as readable (by a log shipper's group) as the one it follows, whatever the umask.
+      await file.chmod(this.keptMode).catch(() => undefined);
+      stat = await file.stat();
+    }
+    this.keptMode = stat.mode & 0o7777;
     this.file = file;
     this.size = stat.size;
     // A file left from yesterday rotates on its first line today.
@@ -234,8 +304,8 @@ export class RotatingFile {
     // Two rotations within one millisecond get stamps a millisecond apart, so
     // names stay unique and sort in rotation order.
     let stamp = Math.max(Date.now(), this.lastStamp + 1);
-    let target = path.join(this.dir, rotatedFileName(this.app, this.stream, stamp));
-    while (fs.existsSync(target) || fs.existsSync(`${target}.gz`)) target = path.join(this.dir, rotatedFileName(this.app, this.stream, ++stamp));
+    let target = this.naming.rotated(stamp);
+    while (fs.existsSync(target) || fs.existsSync(`${target}.gz`)) target = this.naming.rotated(++stamp);
     this.lastStamp = stamp;
     try {
       await fs.promises.rename(this.path, target);
@@ -254,14 +324,14 @@ export class RotatingFile {
   /** Delete the oldest rotated files beyond `retain`. */
   private async prune(): Promise<void> {
     const stamps = new Map<string, string[]>();
-    for (const name of await fs.promises.readdir(this.dir)) {
-      const f = parseFileName(name);
-      if (!f || f.app !== this.app || f.stream !== this.stream || f.rotated === null) continue;
-      stamps.set(f.rotated, [...(stamps.get(f.rotated) ?? []), name]);
+    for (const name of await fs.promises.readdir(this.naming.dir)) {
+      const stamp = this.naming.rotationOf(name);
+      if (stamp === null) continue;
+      stamps.set(stamp, [...(stamps.get(stamp) ?? []), name]);
     }
     const old = [...stamps.keys()].sort().slice(0, Math.max(0, stamps.size - this.options.retain));
     for (const stamp of old) {
-      for (const name of stamps.get(stamp) ?? []) await fs.promises.rm(path.join(this.dir, name), { force: true });
+      for (const name of stamps.get(stamp) ?? []) await fs.promises.rm(path.join(this.naming.dir, name), { force: true });
     }
   }
 }

@@ -7,12 +7,16 @@ import { renderPrometheus } from '../metrics/prometheus';
 import { SECOND_POINTS } from '../metrics/series';
 import type { AppMetricsView, MonitApp, SeriesView } from '../metrics/view';
 import type { AppDetail, AppInfo } from '../protocol/control';
+import { resolveHome } from '../util/paths';
 import { App, type Progress } from './app';
 import { readlink } from 'node:fs/promises';
+import { checkCronSchedule } from './cronReload';
+import { prepareLogFiles } from './logFiles';
 import type { LogSink } from './logSink';
 import { findPortHolders, type PortHolders } from './portConflict';
 import type { ProcessEntry } from './procNet';
 import { ProcStats } from './procStats';
+import { ReloadTriggers } from './reloadTriggers';
 import { WorkerMonitor } from './workerMonitor';
 
 const SAMPLE_INTERVAL_MS = 1000;
@@ -28,6 +32,8 @@ export class Supervisor {
   private readonly sampler: NodeJS.Timeout;
   private sampling = false;
   private readonly monitor: WorkerMonitor;
+  /** Each app's cron and watch reloads. */
+  private readonly triggers = new Map<string, ReloadTriggers>();
 
   /** Alert rules from the config's top-level `alerts`, evaluated after each metrics tick. */
   readonly alerts = new AlertManager((line) => console.error(`${new Date().toISOString()} herd: ${line}`));
@@ -53,9 +59,12 @@ export class Supervisor {
     const started: string[] = [];
     const skipped: string[] = [];
     const runs: Promise<void>[] = [];
-    const adding = specs.filter((s) => this.apps.get(s.name)?.stopped !== false).reduce((n, s) => n + s.instances, 0);
-    const problem = capacityProblem(adding);
-    if (problem) throw new HerdError('HERD_ERR_CAPACITY', { name: specs.map((s) => s.name).join(', '), reason: problem });
+    const toStart = specs.filter((spec) => this.apps.get(spec.name)?.stopped !== false);
+    // Every spec is checked before any app starts: a bad one changes nothing.
+    const problem = capacityProblem(toStart.reduce((n, s) => n + s.instances, 0));
+    if (problem) throw new HerdError('HERD_ERR_CAPACITY', { name: toStart.map((s) => s.name).join(', '), reason: problem });
+    const notes = new Map<string, string[]>();
+    for (const spec of toStart) notes.set(spec.name, await checkRuntimeFields(spec));
     for (const spec of specs) {
       let app = this.apps.get(spec.name);
       if (app && !app.stopped) {
@@ -70,7 +79,9 @@ export class Supervisor {
           portHolders: (wanted) => this.portHolders(wanted),
         });
         this.apps.set(spec.name, app);
+        this.triggers.set(spec.name, new ReloadTriggers(app, { ignoreDirs: this.ignoredByWatch() }));
       }
+      for (const note of notes.get(spec.name) ?? []) app.note(note);
       started.push(spec.name);
       runs.push(app.start(spec));
     }
@@ -139,6 +150,7 @@ export class Supervisor {
     const apps = this.resolve(target);
     for (const app of apps) {
       const spec = specs?.find((s) => s.name === app.name) ?? app.spec;
+      if (spec !== app.spec) for (const note of await checkRuntimeFields(spec)) app.note(note);
       progress(`${app.name}: reloading ${app.slots.length} worker(s)`);
       await app.reload(spec, progress);
       progress(`${app.name}: reloaded`);
@@ -151,6 +163,8 @@ export class Supervisor {
     await Promise.all(apps.map((a) => a.stop()));
     for (const app of apps) {
       this.apps.delete(app.name);
+      this.triggers.get(app.name)?.close();
+      this.triggers.delete(app.name);
       this.logs.closeApp(app.name);
     }
     return apps.map((a) => a.name);
@@ -173,7 +187,13 @@ export class Supervisor {
   async describe(name: string): Promise<AppDetail> {
     const app = this.get(name);
     await Promise.all([this.stats.sampleNew(this.livePids()), app.refreshListening()]);
-    return app.detail();
+    const triggers = this.triggers.get(name);
+    return { ...app.detail(), ...(triggers ? triggers.detail() : { cron: null, watch: null, logFiles: { ...app.spec.logFiles } }) };
+  }
+
+  /** herd's own state and log files never reload a watched app. */
+  private ignoredByWatch(): string[] {
+    return [resolveHome(), ...(this.logs.dir !== null ? [this.logs.dir] : [])];
   }
 
   /**
@@ -237,6 +257,8 @@ export class Supervisor {
   async shutdown(): Promise<string[]> {
     clearInterval(this.sampler);
     this.monitor.close();
+    for (const t of this.triggers.values()) t.close();
+    this.triggers.clear();
     const names = this.names();
     await Promise.all([...this.apps.values()].map((a) => a.stop()));
     return names;
@@ -292,6 +314,16 @@ function workerApp(pid: number, table: readonly ProcessEntry[], workers: Readonl
     entry = byPid.get(entry.ppid);
   }
   return workers.get(pid) ?? null;
+}
+
+/**
+ * The fields the daemon acts on by itself, checked before an app starts or
+ * is reloaded into a new spec: the cron schedule, the PM2 log paths.
+ * Returns notes for the app's events.
+ */
+async function checkRuntimeFields(spec: AppSpec): Promise<string[]> {
+  if (spec.cronRestart) checkCronSchedule(spec.name, spec.cronRestart);
+  return prepareLogFiles(spec);
 }
 
 /** '4' sets, '+2' / '-1' adjust. */

@@ -34,9 +34,12 @@ export function workerCommand(spec: AppSpec, slot: number, uniqueId: number): Wo
     // Read by the agent: with '0' it measures nothing.
     HERD_METRICS: spec.metrics === false ? '0' : '1',
     // PM2 sets these; apps use them to pick one instance for cron work.
-    NODE_APP_INSTANCE: String(slot),
+    // The id goes only under PM2's instance_var, as PM2 does: an inherited
+    // NODE_APP_INSTANCE would be some other process's id.
+    [spec.instanceVar || 'NODE_APP_INSTANCE']: String(slot),
     name: spec.name,
   };
+  if ((spec.instanceVar || 'NODE_APP_INSTANCE') !== 'NODE_APP_INSTANCE') delete env.NODE_APP_INSTANCE;
   if (spec.runner === 'exec') {
     for (const key of AGENT_ENV) delete env[key];
     const [file, args] = spec.interpreter === ''

@@ -121,7 +121,7 @@ export class WorkerProcess {
       detached: true,
     });
 
-    opts.logs.configure(spec.name, spec.logs);
+    opts.logs.configure(spec.name, spec.logs, spec.logFiles);
     const write = (stream: Stream) => (msg: string) => {
       if (stream === 'err') {
         this.stderrTail.push(msg);

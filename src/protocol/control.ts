@@ -84,7 +84,17 @@ export interface AppInfo {
   workers: WorkerInfo[];
 }
 
-export interface AppDetail extends AppInfo {
+/** What the daemon's reload triggers and log paths add to an app's detail (PM2's cron_restart, watch, out_file...). */
+export interface TriggerDetail {
+  /** `cronRestart`: the schedule and its next run (epoch ms; null while the app is stopped); null when none. */
+  cron: { schedule: string; next: number | null } | null;
+  /** `watch`: the paths, whether the watchers are set up, how many directories they watch; null when off. */
+  watch: { paths: string[]; watching: boolean; directories: number; delay: number } | null;
+  /** PM2's out_file, error_file, log_file as given ('/dev/null' keeps the stream off the disk). */
+  logFiles: { out: string | null; err: string | null; combined: string | null };
+}
+
+export interface AppDetail extends AppInfo, TriggerDetail {
   reason: string;
   script: string;
   cwd: string;

@@ -1,5 +1,7 @@
 import assert from 'node:assert/strict';
+import * as path from 'node:path';
 import { test } from 'node:test';
+import { loadTarget } from '../../src/config/load';
 import { requestProblem } from '../../src/daemon/requestShape';
 import { encode, LineDecoder } from '../../src/protocol/framing';
 
@@ -26,4 +28,15 @@ test('requests are checked for shape before any handler sees them', () => {
   assert.equal(requestProblem({ type: 'start', apps: [], settings: { health: null, prometheus: null } }), null);
   assert.equal(requestProblem({ type: 'start', apps: [], settings: { health: { port: 9000, host: '127.0.0.1', shutdownDelay: 0 }, prometheus: null } }), null);
   assert.match(requestProblem({ type: 'start', apps: [], settings: { health: { port: 'x' } } }) ?? '', /start\.settings\.health/);
+});
+
+test('start: the fields the daemon acts on by itself are checked for shape', async () => {
+  const { specs } = await loadTarget(path.join(__dirname, '..', 'fixtures', 'hello.js'), { cwd: '/', env: {}, envName: null, overrides: {}, interpreter: process.execPath, cpus: 2 });
+  const problem = (extra: Record<string, unknown>) => requestProblem({ type: 'start', apps: [{ ...specs[0], ...extra }] });
+  assert.equal(problem({}), null);
+  assert.equal(problem({ cronRestart: '0 3 * * *', watch: { paths: ['/srv'], ignore: [], delay: 100 }, logFiles: { out: '/l/o.log', err: null, combined: null } }), null);
+  assert.match(problem({ instanceVar: 'A B' }) ?? '', /start\.apps\[0\]\.instanceVar/);
+  assert.match(problem({ cronRestart: 5 }) ?? '', /cronRestart/);
+  assert.match(problem({ watch: { paths: '/srv' } }) ?? '', /watch must be/);
+  assert.match(problem({ logFiles: null }) ?? '', /logFiles must be/);
 });
