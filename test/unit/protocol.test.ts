@@ -37,6 +37,6 @@ test('start: the fields the daemon acts on by itself are checked for shape', asy
   assert.equal(problem({ cronRestart: '0 3 * * *', watch: { paths: ['/srv'], ignore: [], delay: 100 }, logFiles: { out: '/l/o.log', err: null, combined: null } }), null);
   assert.match(problem({ instanceVar: 'A B' }) ?? '', /start\.apps\[0\]\.instanceVar/);
   assert.match(problem({ cronRestart: 5 }) ?? '', /cronRestart/);
-  assert.match(problem({ watch: { paths: '/srv' } }) ?? '', /watch must be/);
-  assert.match(problem({ logFiles: null }) ?? '', /logFiles must be/);
+  assert.match(problem({ watch: { paths: '/srv' } }) ?? '', /watch\.paths must be an array of strings/);
+  assert.match(problem({ logFiles: null }) ?? '', /logFiles must be an object/);
 });
