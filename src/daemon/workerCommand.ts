@@ -15,6 +15,9 @@ export interface WorkerCommand {
   agent: boolean;
 }
 
+/** Flags herd adds for the stall watchdog's stack capture; the agent takes them out of process.execArgv. */
+export const INSPECT_FLAGS: readonly string[] = ['--inspect-port=0', '--inspect-publish-uid=stderr'];
+
 /** Variables only herd's agent and Node's cluster code read; never passed to a worker without the agent. */
 const AGENT_ENV = ['NODE_UNIQUE_ID', 'HERD_ACCESS_LOG', 'HERD_OVERLOAD', 'HERD_METRICS', 'NODE_CHANNEL_FD', 'NODE_CHANNEL_SERIALIZATION_MODE'];
 
@@ -57,7 +60,9 @@ export function workerCommand(spec: AppSpec, slot: number, uniqueId: number): Wo
   else delete env.HERD_OVERLOAD;
   // A stalled worker's stack is read through the inspector, which SIGUSR1
   // opens even while JS is blocked; port 0 so that workers never collide.
-  const inspect = spec.stallTimeout > 0 ? ['--inspect-port=0'] : [];
+  // Its URL (the secret that lets a client run code in the worker) is printed
+  // to stderr for the daemon only, never served on /json/list to any local user.
+  const inspect = spec.stallTimeout > 0 ? INSPECT_FLAGS : [];
   return {
     file: spec.interpreter,
     args: ['--require', AGENT_PATH, ...inspect, ...spec.nodeArgs, spec.script, ...spec.args],

@@ -90,6 +90,8 @@ export class WorkerProcess {
   /** The inspector's WebSocket URL once the worker opened it (SIGUSR1), for a stack capture. */
   inspectorUrl: string | null = null;
   private readonly inspectorWaiters = new Set<(url: string) => void>();
+  /** herd sent SIGUSR1 to open the inspector (the app's own --inspect output is logged as usual). */
+  private inspectorRequested = false;
   private pingSeq = 0;
   private healthSeq = 0;
   private readonly healthWaiters = new Map<number, (outcome: HealthOutcome) => void>();
@@ -124,10 +126,19 @@ export class WorkerProcess {
     opts.logs.configure(spec.name, spec.logs, spec.logFiles);
     const write = (stream: Stream) => (msg: string) => {
       if (stream === 'err') {
+        // The inspector herd opened for a stack capture announces its secret
+        // URL on stderr (--inspect-publish-uid=stderr, never over HTTP): the
+        // daemon reads it, and it goes to no log file or tail.
+        if (this.inspectorRequested) {
+          const url = /^Debugger listening on (ws:\/\/\S+)/.exec(msg)?.[1];
+          if (url) {
+            this.onInspector(url);
+            return;
+          }
+          if (msg.startsWith('For help, see: https://nodejs.org/') && msg.includes('inspector')) return;
+        }
         this.stderrTail.push(msg);
         this.listenFailure ??= parseListenFailure(msg);
-        const url = /^Debugger listening on (ws:\/\/\S+)/.exec(msg)?.[1];
-        if (url) this.onInspector(url);
       }
       opts.logs.write({ time: Date.now(), app: spec.name, worker: opts.slot, stream, msg });
     };
@@ -256,6 +267,7 @@ export class WorkerProcess {
         resolve(url);
       };
       this.inspectorWaiters.add(done);
+      this.inspectorRequested = true;
       this.signal('SIGUSR1');
     });
   }

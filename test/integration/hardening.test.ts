@@ -155,3 +155,32 @@ test('bad specs on the control socket are refused before anything changes; a run
   assert.deepEqual(apps.map((a) => a.name), ['api']);
   assert.equal(apps[0]?.status, 'online');
 });
+
+test("the inspector opened for a stack capture hands its URL to no other local user (/json/list)", { skip: secondUserProblem() }, async (t) => {
+  const { home, herd } = herdHome(t);
+  assert.equal((await herd(['start', path.join(FIXTURES, 'hello.js'), '--name', 'api'], { PORT: String(await freePort()) })).code, 0);
+  const pid = (await list(herd))[0]?.workers[0]?.pid as number;
+  // Open the worker's inspector as the stall watchdog does (SIGUSR1); the test, not herd, asked, so its line is logged.
+  kill(pid, 'SIGUSR1');
+  const port = await eventually(() => {
+    const m = /Debugger listening on ws:\/\/127\.0\.0\.1:(\d+)\//.exec(readFileSync(path.join(home, 'logs', 'api-err.log'), 'utf8'));
+    return m ? Number(m[1]) : undefined;
+  }, 10_000, 'the inspector to open');
+  const probe = `require('http').get('http://127.0.0.1:${port}/json/list', (r) => { let b = ''; r.on('data', (c) => b += c); r.on('end', () => console.log(r.statusCode, b.includes('webSocketDebuggerUrl'))); }).on('error', (e) => console.log('error', e.code))`;
+  const r = await runAsNode('nobody', ['-e', probe]);
+  assert.equal(r.code, 0, r.stderr);
+  assert.doesNotMatch(r.stdout, /true/, 'the WebSocket URL was served');
+  assert.match(r.stdout, /^(404 false|error)/);
+});
+
+/** node as another local user. */
+function runAsNode(user: string, args: string[]): Promise<CliResult> {
+  return new Promise((resolve) => {
+    const child = spawn('runuser', ['-u', user, '--', NODE, ...args], { cwd: '/', stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (c: string) => (stdout += c));
+    child.stderr.setEncoding('utf8').on('data', (c: string) => (stderr += c));
+    child.on('close', (code) => resolve({ code: code ?? -1, stdout, stderr }));
+  });
+}
