@@ -27,6 +27,7 @@ export const ERROR_CODES = {
   HERD_ERR_BAD_REQUEST: 'bad request: {reason}',
   HERD_ERR_HEALTH_LISTEN: 'cannot listen on {address} for /ready and /live: {reason}',
   HERD_ERR_CRON_INVALID: 'app "{name}": cron_restart "{schedule}" is not a cron schedule: {reason}',
+  HERD_ERR_LOG_DIR_UNSAFE: 'refusing to write logs in {dir}: {reason}',
   HERD_ERR_LOG_FILE: 'app "{name}": {field} {path}: {reason}',
   HERD_ERR_INTERNAL: 'internal error: {reason}',
 } as const;

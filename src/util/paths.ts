@@ -1,6 +1,7 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { HerdError } from '../errors';
 
 /** Where one herd installation keeps its socket, logs and state. */
 export interface HerdPaths {
@@ -33,4 +34,27 @@ export function ensureHome(paths: HerdPaths): void {
   fs.mkdirSync(paths.home, { recursive: true, mode: 0o700 });
   fs.chmodSync(paths.home, 0o700);
   fs.mkdirSync(paths.logs, { recursive: true, mode: 0o700 });
+  const unsafe = unsafeDirectory(paths.logs);
+  if (unsafe) {
+    throw new HerdError('HERD_ERR_LOG_DIR_UNSAFE', { dir: paths.logs, reason: unsafe },
+      ['another user could put a symbolic link where a log file goes; use a directory only you can write (chmod o-w), or one with the sticky bit that you own']);
+  }
+}
+
+/**
+ * Why a directory is unsafe for files the daemon creates, or null: writable
+ * by every user without the sticky bit, or sticky but owned by someone
+ * else (who could then remove or replace what the daemon put there). Log
+ * files are also opened with O_NOFOLLOW, so a link planted in a sticky
+ * directory makes the open fail (lines counted as dropped) instead of
+ * writing through it.
+ */
+export function unsafeDirectory(dir: string): string | null {
+  const stat = fs.statSync(dir);
+  if ((stat.mode & 0o002) === 0) return null;
+  const uid = process.getuid?.();
+  if ((stat.mode & 0o1000) !== 0 && stat.uid === uid) return null;
+  return (stat.mode & 0o1000) === 0
+    ? `it is writable by every user (mode ${(stat.mode & 0o7777).toString(8)})`
+    : `it is writable by every user and owned by uid ${stat.uid}, not by the daemon's user (uid ${uid})`;
 }

@@ -1,12 +1,13 @@
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, lstatSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { test } from 'node:test';
 import { HerdClient } from '../../src/client/client';
 import { loadTarget } from '../../src/config/load';
 import type { AppSpec } from '../../src/config/types';
-import { CLI, eventually, FIXTURES, freePort, herdHome, kill, list, NODE, type CliResult } from '../helpers';
+import { CLI, eventually, FIXTURES, freePort, get, herdHome, kill, list, NODE, type CliResult } from '../helpers';
 
 interface Detail { events: { worker: number | null; message: string }[] }
 
@@ -177,6 +178,48 @@ test("the inspector opened for a stack capture hands its URL to no other local u
 function runAsNode(user: string, args: string[]): Promise<CliResult> {
   return new Promise((resolve) => {
     const child = spawn('runuser', ['-u', user, '--', NODE, ...args], { cwd: '/', stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (c: string) => (stdout += c));
+    child.stderr.setEncoding('utf8').on('data', (c: string) => (stderr += c));
+    child.on('close', (code) => resolve({ code: code ?? -1, stdout, stderr }));
+  });
+}
+
+test('a log directory every user can write is refused; in a sticky one a planted symlink is never written through', { skip: secondUserProblem() }, async (t) => {
+  const { home, herd } = herdHome(t);
+  const open = mkdtempSync(path.join(tmpdir(), 'herd-openlogs-'));
+  t.after(() => rmSync(open, { recursive: true, force: true }));
+  chmodSync(open, 0o777);
+  const port = String(await freePort());
+  const refused = await herd(['start', path.join(FIXTURES, 'hello.js'), '--name', 'api'], { PORT: port, HERD_LOG_DIR: open });
+  assert.equal(refused.code, 1, refused.stdout);
+  assert.match(refused.stderr, /HERD_ERR_LOG_DIR_UNSAFE/);
+  assert.match(refused.stderr, /writable by every user/);
+
+  // Sticky and owned by the daemon's user (root), like /tmp: allowed. Another user plants a link where api-out.log goes.
+  const sticky = mkdtempSync(path.join(tmpdir(), 'herd-stickylogs-'));
+  t.after(() => rmSync(sticky, { recursive: true, force: true }));
+  chmodSync(sticky, 0o1777);
+  const target = path.join(sticky, 'victim.txt');
+  writeFileSync(target, 'precious\n');
+  const planted = await runAsNode('nobody', ['-e', `require('fs').symlinkSync(${JSON.stringify(target)}, ${JSON.stringify(path.join(sticky, 'api-out.log'))})`]);
+  assert.equal(planted.code, 0, planted.stderr);
+  await runCliIn(home, ['kill']);
+  const r = await herd(['start', path.join(FIXTURES, 'log-server.js'), '--name', 'api'], { PORT: port, HERD_LOG_DIR: sticky });
+  assert.equal(r.code, 0, r.stderr);
+  await get(Number(port), '/say?msg=hello');
+  await eventually(async () => {
+    const d = JSON.parse((await herd(['describe', 'api', '--json'], { HERD_LOG_DIR: sticky })).stdout) as { logLinesDropped: number };
+    return d.logLinesDropped > 0 ? true : undefined;
+  }, 10_000, 'the lines meant for the planted link to be counted as dropped');
+  assert.equal(readFileSync(target, 'utf8'), 'precious\n');
+  assert.ok(lstatSync(path.join(sticky, 'api-out.log')).isSymbolicLink());
+});
+
+function runCliIn(home: string, args: string[]): Promise<CliResult> {
+  return new Promise((resolve) => {
+    const child = spawn(NODE, [CLI, ...args], { env: { ...process.env, HERD_HOME: home }, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     child.stdout.setEncoding('utf8').on('data', (c: string) => (stdout += c));
