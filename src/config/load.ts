@@ -350,6 +350,7 @@ const FIELD_KEYS = {
   stallTimeout: ['stallTimeout', 'stall_timeout'],
   minReady: ['minReady', 'min_ready'],
   metrics: ['metrics'],
+  sticky: ['sticky'],
   maxRestarts: ['max_restarts'],
   minUptime: ['min_uptime'],
   restartDelay: ['restart_delay'],
@@ -539,6 +540,7 @@ interface Draft {
   stallTimeout: number;
   minReady: number;
   metrics: boolean;
+  sticky: boolean;
 }
 
 /** Reads every setting of one app, reporting each problem. */
@@ -586,6 +588,7 @@ function readApp(raw: Record<string, unknown>, at: string, baseDir: string, r: R
     stallTimeout: readDuration(get('stallTimeout'), r, 0) ?? DEFAULTS.stallTimeout,
     minReady: readNonNegativeInt(get('minReady'), r) ?? DEFAULTS.minReady,
     metrics: readBoolean(get('metrics'), r) ?? DEFAULTS.metrics,
+    sticky: readBoolean(get('sticky'), r) ?? false,
   };
   // The health-check path is never shed, whatever `overload.exempt` says.
   draft.overload = readOverload(get('overload'), draft.healthCheck, r);
@@ -1074,6 +1077,10 @@ function toSpec(d: Draft, file: string, opts: LoadOptions, r: Report): AppSpec |
   if (!isDirectory(d.cwd)) r.problem(join(d.at, 'cwd'), `directory not found: ${d.cwd}`);
   const env = mergeEnv(d, opts);
   const interpreter = resolveInterpreter(d, env, opts, r);
+  if (d.sticky && d.execMode === 'fork') {
+    r.problem(join(d.at, 'sticky'), "needs execMode 'cluster': in fork mode each worker listens on its own socket, " +
+      'so there is nothing to route (use cluster mode, or balance by client address at a proxy; see docs/sticky.md)');
+  }
   if (!d.ok || r.problems.length > before || interpreter === null) return null;
 
   return {
@@ -1088,7 +1095,7 @@ function toSpec(d: Draft, file: string, opts: LoadOptions, r: Report): AppSpec |
     interpreter,
     runner: 'node',
     instanceVar: DEFAULTS.instanceVar,
-    sticky: false,
+    sticky: d.sticky,
     websocketDrain: DEFAULTS.websocketDrain,
     cronRestart: null,
     watch: null,
