@@ -183,19 +183,22 @@ test('sticky: while every worker restarts, connections wait in the daemon and no
   await eventually(async () => ((await stickyStats(herd))?.handedOff ?? 0) > 20 || undefined, 15_000, 'traffic');
   const r = await herd(['restart', 'app']);
   assert.equal(r.code, 0, r.stderr);
-  // A worker killed from outside: its clients wait for its replacement or go to the other worker.
-  const pid = (await list(herd))[0]?.workers[0]?.pid;
-  assert.ok(pid);
-  kill(pid);
-  await eventually(async () => {
-    const w = (await list(herd))[0]?.workers;
-    return w?.every((x) => x.status === 'online' && x.pid !== pid) || undefined;
-  }, 15_000, 'the killed worker to be replaced');
   const stats = await fresh.stop();
   assert.ok(stats.ok > 20, `served ${stats.ok}`);
   assert.deepEqual([stats.failed, stats.errors], [0, []]);
-  const s = await stickyStats(herd);
-  assert.equal(s?.dropped.total, 0);
+
+  // A worker killed from outside (requests it was serving die with it): once
+  // the daemon knows, its clients go to the other worker, then back to its
+  // replacement.
+  const pid = (await list(herd))[0]?.workers[0]?.pid;
+  assert.ok(pid);
+  kill(pid);
+  await eventually(async () => (await list(herd))[0]?.workers[0]?.pid !== pid || undefined, 10_000, 'the daemon to see the exit');
+  const during = loadFrom(t, port, from, false);
+  await eventually(async () => (await list(herd))[0]?.workers.every((w) => w.status === 'online') || undefined, 15_000, 'the replacement');
+  const again = await during.stop();
+  assert.deepEqual([again.failed, again.errors], [0, []]);
+  assert.equal((await stickyStats(herd))?.dropped.total, 0);
 });
 
 test('sticky: with no worker at all, a connection waits killTimeout + listenTimeout, then is closed and counted', { timeout: 120_000 }, async (t) => {
