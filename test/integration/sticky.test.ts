@@ -33,9 +33,9 @@ interface Served {
 }
 
 /** One GET from `from`, on a new connection unless an agent is given. */
-function getFrom(port: number, from: string, agent?: http.Agent): Promise<Served> {
+function getFrom(port: number, from: string, agent?: http.Agent, urlPath = '/'): Promise<Served> {
   return new Promise((resolve, reject) => {
-    const req = http.get({ host: '127.0.0.1', port, path: '/', localAddress: agent ? undefined : from, agent: agent ?? false }, (res) => {
+    const req = http.get({ host: '127.0.0.1', port, path: urlPath, localAddress: agent ? undefined : from, agent: agent ?? false }, (res) => {
       let body = '';
       res.setEncoding('utf8').on('data', (c: string) => (body += c));
       res.on('end', () => (res.statusCode === 200 ? resolve(JSON.parse(body) as Served) : reject(new Error(`status ${res.statusCode}`))));
@@ -219,17 +219,18 @@ test('sticky: with no worker at all, a connection waits killTimeout + listenTime
 });
 
 test('sticky: a connection a worker refuses (at maxConnections) is served by the other worker', { timeout: 120_000 }, async (t) => {
-  const { herd, port } = await startApp(t, { script: path.join(FIXTURES, 'sticky-http.js'), sticky: true, env: { ONE_CONNECTION_WORKER: '0' } });
+  const { herd, port } = await startApp(t, { script: path.join(FIXTURES, 'sticky-http.js'), sticky: true });
   const from = Array.from({ length: 30 }, (_, i) => address(500 + i));
   const placed = await placement(port, from);
   const ofWorker0 = from.filter((a) => placed.get(a)?.worker === '0');
   assert.ok(ofWorker0.length >= 2, 'addresses of worker 0');
-  // One client of worker 0 keeps its connection open: worker 0 is full.
+  // A client of worker 0 keeps its connection open and limits worker 0 to one connection: it is full.
   const holder = new http.Agent({ keepAlive: true, maxSockets: 1, localAddress: ofWorker0[0] });
   t.after(() => holder.destroy());
-  assert.equal((await getFrom(port, ofWorker0[0] as string, holder)).worker, '0');
+  assert.equal((await getFrom(port, ofWorker0[0] as string, holder, '/one-connection')).worker, '0');
   const served = await Promise.all(ofWorker0.slice(1).map((a) => getFrom(port, a)));
   assert.deepEqual(served.map((s) => s.worker), served.map(() => '1'));
+  assert.equal((await getFrom(port, ofWorker0[0] as string, holder)).worker, '0', 'the holder is still served by worker 0');
   const s = await stickyStats(herd);
   assert.ok((s?.rerouted ?? 0) >= served.length, `re-routed ${s?.rerouted}`);
   assert.equal(s?.dropped.total, 0);
