@@ -1,5 +1,6 @@
 import * as diagnostics from 'node:diagnostics_channel';
 import * as net from 'node:net';
+import { trackedServers } from './listenRegistry';
 
 /**
  * Graceful drain of every server in the worker, without app code:
@@ -40,7 +41,10 @@ function activeHandles(): unknown[] {
 }
 
 export function listeningServers(): net.Server[] {
-  return activeHandles().filter((h): h is net.Server => h instanceof net.Server && h.listening);
+  const found = activeHandles().filter((h): h is net.Server => h instanceof net.Server && h.listening);
+  // Round-robin servers (sticky apps) own no handle; the listen registry knows them.
+  for (const server of trackedServers()) if (!found.includes(server)) found.push(server);
+  return found;
 }
 
 function serverSockets(): ServerSocket[] {

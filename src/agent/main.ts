@@ -9,6 +9,7 @@ import { startAccessLog } from './accessLog';
 import { Agent, AGENT_GLOBAL } from './agent';
 import { drainServers } from './drain';
 import { HttpProbe } from './httpProbe';
+import { trackListeningServers } from './listenRegistry';
 import { OverloadGuard, type OverloadLimits } from './overload';
 import { selfRequest } from './selfRequest';
 import { MetricsCollector } from './metrics';
@@ -33,6 +34,9 @@ function overloadLimits(): OverloadLimits | null {
     return null;
   }
 }
+
+// Before the app's code: a sticky app's servers are found only through their listen().
+trackListeningServers();
 
 const limits = overloadLimits();
 const guard = limits ? new OverloadGuard(limits) : null;

@@ -1,4 +1,4 @@
-import type { AlertsView, AppDetail, AppInfo, WorkerInfo } from '../protocol/control';
+import type { AlertsView, AppDetail, AppInfo, StickyStats, WorkerInfo } from '../protocol/control';
 import { formatBytes, formatDuration } from '../util/units';
 
 const useColor = process.stdout.isTTY === true && !process.env.NO_COLOR;
@@ -67,6 +67,7 @@ export function describeText(d: AppDetail): string {
   }
   if (d.retryAt) lines.push(`  retry at    ${new Date(d.retryAt).toISOString()}`);
   if (d.logLinesDropped > 0) lines.push(`  log lines dropped  ${d.logLinesDropped}`);
+  if (d.sticky) lines.push(...stickyLines(d.sticky));
   lines.push('', 'workers:');
   for (const w of d.workers) {
     const shed = w.shed > 0 ? ` shed ${w.shed}` : '';
@@ -83,6 +84,20 @@ export function describeText(d: AppDetail): string {
     }
   }
   return lines.join('\n');
+}
+
+function stickyLines(s: StickyStats): string[] {
+  const slots = s.perSlot.map((p) => `[${p.slot}] ${p.connections}`).join(', ');
+  const lines = [`  sticky      ${s.accepted} connections accepted, ${s.handedOff} taken by workers${slots ? ` (${slots})` : ''}, ` +
+    `${s.rerouted} re-routed, ${s.waiting} waiting`];
+  const d = s.dropped;
+  if (d.total > 0) {
+    const why = [[d.timedOut, 'waited too long for a ready worker'], [d.queueFull, 'wait queue full'],
+      [d.refused, 'refused by every worker'], [d.stopped, 'app stopped']] as const;
+    lines.push(`  sticky dropped  ${d.total}: ${why.filter(([n]) => n > 0).map(([n, w]) => `${n} ${w}`).join(', ')}`);
+  }
+  if (s.acceptErrors > 0) lines.push(`  sticky accept errors  ${s.acceptErrors}`);
+  return lines;
 }
 
 export function alertsText(v: AlertsView): string {

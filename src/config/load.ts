@@ -239,6 +239,7 @@ const FIELD_KEYS = {
   stallTimeout: ['stallTimeout', 'stall_timeout'],
   minReady: ['minReady', 'min_ready'],
   metrics: ['metrics'],
+  sticky: ['sticky'],
   maxRestarts: ['max_restarts'],
   minUptime: ['min_uptime'],
   restartDelay: ['restart_delay'],
@@ -397,6 +398,7 @@ interface Draft {
   stallTimeout: number;
   minReady: number;
   metrics: boolean;
+  sticky: boolean;
 }
 
 /** Reads every setting of one app, reporting each problem. */
@@ -464,6 +466,7 @@ function readApp(raw: Record<string, unknown>, at: string, baseDir: string, home
     stallTimeout: readDuration(get('stallTimeout'), r, 0) ?? DEFAULTS.stallTimeout,
     minReady: readNonNegativeInt(get('minReady'), r) ?? DEFAULTS.minReady,
     metrics: readBoolean(get('metrics'), r) ?? DEFAULTS.metrics,
+    sticky: readBoolean(get('sticky'), r) ?? false,
   };
   // The health-check path is never shed, whatever `overload.exempt` says.
   draft.overload = readOverload(get('overload'), draft.healthCheck, r);
@@ -913,6 +916,11 @@ function toSpec(d: Draft, file: string, opts: LoadOptions, o: ParsedOverrides, r
     nodeArgsKey: o.nodeArgs !== undefined ? FLAGS.nodeArgs : d.nodeArgsKey,
     env: merged,
   }, warn);
+  if (d.sticky && fitted.execMode === 'fork') {
+    r.problem(join(d.at, 'sticky'), "needs execMode 'cluster': in fork mode each worker listens on its own socket, " +
+      'so there is nothing to route (use cluster mode, or balance by client address at a proxy; see docs/sticky.md)');
+    return null;
+  }
   const agent = run.runner === 'node';
   if (!agent) for (const key of d.agentOnly) warn(key, `${AGENT_ONLY_MESSAGE} ${run.label}`);
   const args = o.args ?? d.args;
@@ -938,7 +946,7 @@ function toSpec(d: Draft, file: string, opts: LoadOptions, o: ParsedOverrides, r
     interpreter: run.interpreter,
     runner: run.runner,
     instanceVar: d.instanceVar,
-    sticky: false,
+    sticky: d.sticky,
     websocketDrain: DEFAULTS.websocketDrain,
     cronRestart: d.cronRestart,
     watch: watchSpec(d.watch, d.cwd, o.watch),

@@ -40,7 +40,11 @@ const STACK_CAPTURE_MS = 1000;
  */
 export class App {
   spec: AppSpec;
-  readonly sockets = new ListenSockets();
+  // A sticky connection may wait as long as a restart takes: drain, then a new worker's start.
+  readonly sockets = new ListenSockets(() => ({
+    sticky: this.spec.sticky && this.spec.execMode === 'cluster',
+    holdMs: this.spec.killTimeout + this.spec.listenTimeout,
+  }));
   readonly createdAt = Date.now();
   slots: Slot[] = [];
   /** Old processes draining after a reload or scale-down. */
@@ -68,6 +72,8 @@ export class App {
   constructor(spec: AppSpec, private readonly deps: AppDeps) {
     this.spec = spec;
     this.crashes = new CrashWindow(spec.crashLoop);
+    // A worker became ready: sticky connections waiting for one can go.
+    this.onChange(() => this.sockets.sticky?.retry());
   }
 
   get name(): string {
@@ -172,6 +178,12 @@ export class App {
     if (this.stopped) {
       progress(`${this.name}: not running; starting it`);
       return this.start(spec);
+    }
+    if (spec.sticky !== this.spec.sticky && this.sockets.size > 0) {
+      const note = `sticky: ${spec.sticky} takes effect when the app is next started (herd stop, then herd start); ` +
+        'its listening sockets keep their mode while they stay bound';
+      progress(`${this.name}: ${note}`);
+      this.log(null, note);
     }
     return this.exclusive('reloading', async () => {
       // An errored app is reloaded with the new code directly: its waiting
@@ -316,6 +328,7 @@ export class App {
       events: this.events.toArray(),
       retryAt: this.erroredUntil,
       metrics: s.metrics !== false,
+      sticky: this.sockets.stickyStats(),
     };
   }
 

@@ -1,18 +1,24 @@
 import type { ChildProcess } from 'node:child_process';
 import type { ListenSockets, ServerHandle } from './listenSockets';
+import type { ClientHandle, NewConnMessage, StickyWorker } from './stickyRouter';
 
 /**
  * The primary's side of Node's own cluster protocol. A worker is started with
  * NODE_UNIQUE_ID set, so Node's cluster child code runs inside it unchanged:
  * every server.listen() in the app (http, Express, Fastify, Koa...) sends a
- * 'queryServer' message here and receives the app's shared socket. No
- * monkey-patching in the worker is needed.
+ * 'queryServer' message here and receives the app's shared socket, or, for a
+ * sticky app, an answer without a handle, which puts the worker's server in
+ * round-robin mode: the daemon then sends it each connection ('newconn').
+ * No monkey-patching in the worker is needed.
  */
 export interface ClusterMessage {
   cmd: 'NODE_CLUSTER';
   act?: string;
   seq?: number;
   ack?: number;
+  key?: string;
+  /** A round-robin worker's answer to 'newconn'. */
+  accepted?: boolean;
   address?: string | null;
   port?: number;
   addressType?: number;
@@ -21,7 +27,13 @@ export interface ClusterMessage {
   index?: number;
 }
 
-export interface ClusterEvents {
+/** The worker process as the cluster protocol needs it. */
+export interface ClusterWorker {
+  /** Daemon-wide unique id (NODE_UNIQUE_ID). */
+  readonly id: number;
+  readonly slot: number;
+  /** Ready and not draining: may be given new connections of a sticky socket. */
+  accepting(): boolean;
   /** The worker's server is listening on a shared socket. */
   onListening(address: string): void;
   /** The daemon could not bind what the worker asked for (the worker is told, and Node throws there). */
@@ -33,7 +45,7 @@ export function isClusterMessage(message: unknown): message is ClusterMessage {
 }
 
 export function handleClusterMessage(
-  child: ChildProcess, message: ClusterMessage, sockets: ListenSockets, events: ClusterEvents,
+  child: ChildProcess, message: ClusterMessage, sockets: ListenSockets, worker: ClusterWorker,
 ): void {
   switch (message.act) {
     case 'queryServer': {
@@ -45,27 +57,69 @@ export function handleClusterMessage(
         flags: message.flags,
         index: message.index ?? 0,
       });
-      if ('errno' in result) {
-        events.onListenError({ address: message.address ?? null, port: message.port ?? 0, errno: result.errno });
-        reply(child, { cmd: 'NODE_CLUSTER', ack: message.seq, key: result.key, errno: result.errno, data: null });
+      const answer = { cmd: 'NODE_CLUSTER', ack: message.seq, key: result.key, data: null };
+      if (result.kind === 'failed') {
+        worker.onListenError({ address: message.address ?? null, port: message.port ?? 0, errno: result.errno });
+        reply(child, { ...answer, errno: result.errno });
+      } else if (result.kind === 'shared') {
+        reply(child, { ...answer, errno: 0 }, result.handle);
       } else {
-        reply(child, { cmd: 'NODE_CLUSTER', ack: message.seq, key: result.key, errno: 0, data: null }, result.handle);
+        // No handle: Node's cluster child sets the server up in round-robin mode.
+        reply(child, result.sockname ? { ...answer, errno: 0, sockname: result.sockname } : { ...answer, errno: 0 });
+        sockets.sticky?.add(result.key, stickyWorker(child, worker));
       }
       return;
     }
     case 'listening':
       sockets.markListening(message.port ?? 0, message.addressType ?? 4, message.address ?? null);
-      events.onListening(message.addressType === -1 ? String(message.address) : `${message.address ?? '*'}:${message.port}`);
+      worker.onListening(message.addressType === -1 ? String(message.address) : `${message.address ?? '*'}:${message.port}`);
+      return;
+    case 'close':
+      // The worker closed a server (it drains, or the app closed it). A shared
+      // socket stays open in the daemon for the app's life; a sticky one stops
+      // sending this worker connections.
+      if (typeof message.key === 'string') sockets.sticky?.remove(worker.id, message.key);
       return;
     case 'exitedAfterDisconnect':
       // The app called cluster.worker.disconnect(); it waits for this ack.
       reply(child, { cmd: 'NODE_CLUSTER', ack: message.seq });
       return;
+    case undefined:
+      // A round-robin worker's answer to a connection sent to it.
+      if (typeof message.ack === 'number') sockets.sticky?.ack(worker.id, message.ack, message.accepted === true);
+      return;
     default:
-      // 'online' and 'close' need no answer: the daemon keeps the socket open
-      // for the app's life, whatever a single worker does with its copy.
+      // 'online' needs no answer.
       return;
   }
+}
+
+function stickyWorker(child: ChildProcess, worker: ClusterWorker): StickyWorker {
+  return {
+    id: worker.id,
+    slot: worker.slot,
+    accepting: () => child.connected && worker.accepting(),
+    send: (message: NewConnMessage, handle: ClientHandle, done: (error: Error | null) => void) => {
+      if (!child.connected) return false;
+      try {
+        // The client handle travels as a duplicate descriptor; the router closes its own once the worker accepted.
+        child.send(message, handle as unknown as import('node:net').Socket, done);
+        return true;
+      } catch {
+        return false;
+      }
+    },
+    onGone: (fn) => {
+      let called = false;
+      const once = () => {
+        if (called) return;
+        called = true;
+        fn();
+      };
+      child.once('disconnect', once);
+      child.once('exit', once);
+    },
+  };
 }
 
 function reply(child: ChildProcess, message: Record<string, unknown>, handle?: ServerHandle): void {

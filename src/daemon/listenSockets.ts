@@ -1,4 +1,6 @@
 import * as net from 'node:net';
+import type { StickyStats } from '../protocol/control';
+import { StickyRouter, type AcceptingHandle } from './stickyRouter';
 
 /**
  * The listening sockets of one app, owned by the daemon for the app's whole
@@ -8,10 +10,15 @@ import * as net from 'node:net';
  * stuck simply stops taking connections from the shared queue. Because the
  * daemon keeps its copy open, the kernel keeps queueing connections while
  * every worker restarts instead of refusing them.
+ *
+ * A sticky app's TCP and Unix sockets are the exception: the daemon accepts
+ * on them itself and its StickyRouter hands each connection to a worker by
+ * the client's address. The mode is chosen when a socket is bound and kept
+ * while it stays bound (a listening socket cannot stop listening).
  */
 
 /** Node's internal TCP/Pipe handle: all the daemon needs of it. */
-export interface ServerHandle {
+export interface ServerHandle extends AcceptingHandle {
   close(cb?: () => void): void;
   getsockname?(out: Record<string, unknown>): number;
   /** The file descriptor (Unix); -1 when closed. */
@@ -26,7 +33,23 @@ interface Entry {
   addressType: number;
   /** A worker listened on it: bound is not enough (with SO_REUSEADDR a bind can succeed where listen() then fails). */
   listened: boolean;
+  /** Sticky: the daemon accepts and routes its connections. */
+  routed: boolean;
 }
+
+/** What the app wants of its sockets, read when one is bound. */
+export interface SocketSettings {
+  sticky: boolean;
+  /** ms a sticky connection may wait for a ready worker. */
+  holdMs: number;
+}
+
+export type Acquired =
+  /** Give the worker a duplicate of the handle; it accepts on it. */
+  | { kind: 'shared'; key: string; handle: ServerHandle }
+  /** The daemon accepts; the worker gets connections one by one (sockname: the bound address, for server.address()). */
+  | { kind: 'routed'; key: string; sockname: Record<string, unknown> | null }
+  | { kind: 'failed'; key: string; errno: number };
 
 export interface ListenQuery {
   address: string | null;
@@ -47,18 +70,49 @@ const createServerHandle = (net as unknown as { _createServerHandle: CreateServe
 
 export class ListenSockets {
   private readonly handles = new Map<string, Entry>();
+  /** Created with the first sticky socket, kept (with its counters) for the app's life. */
+  private router: StickyRouter | null = null;
 
-  /** The handle for a listen() call, binding it the first time. Returns an errno (< 0) on failure. */
-  acquire(query: ListenQuery): { key: string; handle: ServerHandle } | { key: string; errno: number } {
+  constructor(private readonly settings: () => SocketSettings = () => ({ sticky: false, holdMs: 0 })) {}
+
+  /** The handle for a listen() call, binding it the first time. */
+  acquire(query: ListenQuery): Acquired {
     // Port 0 sockets are told apart by the order of listen() calls, as in cluster.
     const key = `${query.address}:${query.port}:${query.addressType}:${query.fd}:${query.port === 0 ? query.index : 0}`;
     const existing = this.handles.get(key);
-    if (existing) return { key, handle: existing.handle };
+    if (existing) return existing.routed ? { kind: 'routed', key, sockname: sockname(existing.handle) } : { kind: 'shared', key, handle: existing.handle };
     const handle = createServerHandle(query.address, query.port, query.addressType, query.fd, query.flags);
-    if (typeof handle === 'number') return { key, errno: handle };
+    if (typeof handle === 'number') return { kind: 'failed', key, errno: handle };
+    // UDP (and anything but a stream socket) is never routed: it is connectionless.
+    const routed = this.settings().sticky && [4, 6, -1].includes(query.addressType);
+    if (routed) {
+      const errno = this.stickyRouter().listen(key, handle);
+      if (errno !== 0) {
+        handle.close();
+        return { kind: 'failed', key, errno };
+      }
+    }
+    const description = describe(query, handle);
     const bound = boundPort(handle);
-    this.handles.set(key, { handle, description: describe(query, handle), port: query.addressType === -1 ? null : bound ?? query.port, addressType: query.addressType, listened: false });
-    return { key, handle };
+    this.handles.set(key, {
+      handle,
+      description: routed ? `${description} (sticky)` : description,
+      port: query.addressType === -1 ? null : bound ?? query.port,
+      addressType: query.addressType,
+      // A routed socket is listened on by the daemon itself.
+      listened: routed,
+      routed,
+    });
+    return routed ? { kind: 'routed', key, sockname: sockname(handle) } : { kind: 'shared', key, handle };
+  }
+
+  /** The router of the sticky sockets; null when the app has none. */
+  get sticky(): StickyRouter | null {
+    return this.router;
+  }
+
+  stickyStats(): StickyStats | null {
+    return this.router?.stats() ?? null;
   }
 
   /** A worker's server is listening (cluster's 'listening' message, which carries the bound port). */
@@ -93,9 +147,22 @@ export class ListenSockets {
   }
 
   closeAll(): void {
+    this.router?.close();
     for (const { handle } of this.handles.values()) handle.close();
     this.handles.clear();
   }
+
+  private stickyRouter(): StickyRouter {
+    this.router ??= new StickyRouter({ holdMs: () => this.settings().holdMs });
+    return this.router;
+  }
+}
+
+/** The bound address of a TCP handle, which a round-robin worker reports as server.address(); null for a pipe. */
+function sockname(handle: ServerHandle): Record<string, unknown> | null {
+  if (typeof handle.getsockname !== 'function') return null;
+  const out: Record<string, unknown> = {};
+  return handle.getsockname(out) === 0 ? out : null;
 }
 
 function boundPort(handle: ServerHandle): number | null {

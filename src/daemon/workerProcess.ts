@@ -358,6 +358,9 @@ export class WorkerProcess {
   private onInternal(message: unknown): void {
     if (isClusterMessage(message)) {
       handleClusterMessage(this.child, message, this.opts.sockets, {
+        id: this.opts.uniqueId,
+        slot: this.slot,
+        accepting: () => this.ready && !this.draining && !this.exited,
         onListening: (address) => {
           if (!this.listening.includes(address)) this.listening.push(address);
           if (!this.spec.waitReady) this.markReady(`listening on ${address}`);

@@ -123,6 +123,26 @@ export interface AppDetail extends AppInfo, TriggerDetail {
   retryAt: number | null;
   /** False when the app runs with `metrics: false`. */
   metrics: boolean;
+  /** What the daemon's sticky-session router did for the app; null until a sticky app's worker listens. */
+  sticky: StickyStats | null;
+}
+
+/** Counters of the daemon's sticky-session router, since the app was created (docs/sticky.md). */
+export interface StickyStats {
+  /** Connections the daemon accepted for the app. */
+  accepted: number;
+  /** Connections a worker took. */
+  handedOff: number;
+  /** Connections a worker refused (its server was closing or full) or left unanswered when it exited, then sent to another. */
+  rerouted: number;
+  /** Connections waiting now for a ready worker. */
+  waiting: number;
+  /** Connections closed without a worker, by reason; `total` is their sum. */
+  dropped: { total: number; timedOut: number; queueFull: number; refused: number; stopped: number };
+  /** accept() failures (e.g. out of file descriptors); nothing was accepted, so nothing is lost but the client's attempt. */
+  acceptErrors: number;
+  /** Connections taken by the workers of each slot. */
+  perSlot: { slot: number; connections: number }[];
 }
 
 export interface ResultOf {
