@@ -7,6 +7,7 @@ import cluster from 'node:cluster';
 import { AGENT_CMD, isDaemonMessage, type AgentToDaemon } from '../protocol/agent';
 import { startAccessLog } from './accessLog';
 import { Agent, AGENT_GLOBAL } from './agent';
+import { hideAgentFromChildren } from './childProcesses';
 import { drainServers } from './drain';
 import { HttpProbe } from './httpProbe';
 import { OverloadGuard, type OverloadLimits } from './overload';
@@ -22,9 +23,17 @@ function sendToDaemon(message: AgentToDaemon): void {
   }
 }
 
+// What the daemon told the agent alone; gone from the environment before app code runs.
+const settings = {
+  overload: process.env.HERD_OVERLOAD,
+  accessLog: process.env.HERD_ACCESS_LOG,
+  metrics: process.env.HERD_METRICS,
+};
+hideAgentFromChildren(process.execArgv, process.env, __filename);
+
 /** The app's `overload` settings, passed by the daemon as JSON in HERD_OVERLOAD. */
 function overloadLimits(): OverloadLimits | null {
-  const raw = process.env.HERD_OVERLOAD;
+  const raw = settings.overload;
   if (!raw) return null;
   try {
     return JSON.parse(raw) as OverloadLimits;
@@ -75,12 +84,11 @@ for (const stream of [process.stdout, process.stderr]) {
 export const probe = new HttpProbe();
 
 // accessLog: true in the app's config: the daemon opened this fd for us.
-const accessFd = Number(process.env.HERD_ACCESS_LOG);
-delete process.env.HERD_ACCESS_LOG;
+const accessFd = Number(settings.accessLog);
 if (Number.isInteger(accessFd) && accessFd > 2) startAccessLog(probe, accessFd);
 // Metrics are on unless the app's config says `metrics: false`; off, nothing
 // subscribes to the probe and no timer runs.
-if (process.env.HERD_METRICS !== '0' && typeof process.send === 'function') {
+if (settings.metrics !== '0' && typeof process.send === 'function') {
   const collector = new MetricsCollector(probe, (report) => sendToDaemon({ type: 'metrics', report }));
   collector.start();
   agent.attachMetrics(collector);

@@ -1,7 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import type { AppSpec } from '../config/types';
 import type { MetricsReport } from '../metrics/report';
-import { AGENT_CMD, isAgentMessage, type DaemonToAgent } from '../protocol/agent';
+import { AGENT_CMD, AGENT_INSPECT_ARG, isAgentMessage, type DaemonToAgent } from '../protocol/agent';
 import { handleClusterMessage, isClusterMessage } from './clusterProtocol';
 import { LineSplitter, Ring } from './lineBuffer';
 import type { ListenSockets } from './listenSockets';
@@ -103,7 +103,9 @@ export class WorkerProcess {
     else delete env.HERD_OVERLOAD;
     // A stalled worker's stack is read through the inspector, which SIGUSR1
     // opens even while JS is blocked; port 0 so that workers never collide.
-    const inspect = spec.stallTimeout > 0 ? ['--inspect-port=0'] : [];
+    // It must follow `--require <agent>` directly: the agent takes both out of
+    // process.execArgv so that the app's own child processes do not inherit them.
+    const inspect = spec.stallTimeout > 0 ? [AGENT_INSPECT_ARG] : [];
 
     this.child = spawn(spec.interpreter, ['--require', AGENT_PATH, ...inspect, ...spec.nodeArgs, spec.script, ...spec.args], {
       cwd: spec.cwd,

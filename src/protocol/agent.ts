@@ -9,6 +9,19 @@ import type { MetricsReport } from '../metrics/report';
 
 export const AGENT_CMD = 'NODE_HERD';
 
+/**
+ * The inspector flag the daemon puts right after `--require <agent>` (stall
+ * stack capture); the agent takes both out of process.execArgv again.
+ */
+export const AGENT_INSPECT_ARG = '--inspect-port=0';
+
+/**
+ * Variables the daemon sets for the agent only. The agent reads and deletes
+ * them at start, so the app's own child processes never see them.
+ * (HERD_APP_NAME, HERD_WORKER_ID and NODE_APP_INSTANCE are for the app and stay.)
+ */
+export const AGENT_ENV = ['HERD_METRICS', 'HERD_OVERLOAD', 'HERD_ACCESS_LOG', 'HERD_LISTEN_FDS'] as const;
+
 export type DaemonToAgent =
   /** Drain and exit: stop accepting, finish in-flight requests, run onShutdown hooks. */
   | { type: 'shutdown'; timeoutMs: number }
