@@ -4,20 +4,22 @@
  * child process.
  */
 import cluster from 'node:cluster';
+import type * as net from 'node:net';
 import { AGENT_CMD, isDaemonMessage, type AgentToDaemon } from '../protocol/agent';
 import { startAccessLog } from './accessLog';
 import { Agent, AGENT_GLOBAL } from './agent';
 import { hideAgentFromChildren } from './childProcesses';
 import { drainServers } from './drain';
 import { HttpProbe } from './httpProbe';
+import { ListenWatch, parseInherited } from './listenWatch';
 import { OverloadGuard, type OverloadLimits } from './overload';
 import { selfRequest } from './selfRequest';
 import { MetricsCollector } from './metrics';
 
-function sendToDaemon(message: AgentToDaemon): void {
+function sendToDaemon(message: AgentToDaemon, handle?: unknown): void {
   if (typeof process.send !== 'function' || !process.connected) return;
   try {
-    process.send({ ...message, cmd: AGENT_CMD });
+    process.send({ ...message, cmd: AGENT_CMD }, handle as net.Server | undefined);
   } catch {
     // the daemon is gone; nothing to tell
   }
@@ -28,6 +30,7 @@ const settings = {
   overload: process.env.HERD_OVERLOAD,
   accessLog: process.env.HERD_ACCESS_LOG,
   metrics: process.env.HERD_METRICS,
+  listenFds: process.env.HERD_LISTEN_FDS,
 };
 hideAgentFromChildren(process.execArgv, process.env, __filename);
 
@@ -101,4 +104,29 @@ if (settings.metrics !== '0' && typeof process.send === 'function') {
 if (!cluster.isWorker && process.channel) {
   process.once('disconnect', () => void agent.shutdown(5000));
   process.channel.unref();
+}
+
+/**
+ * A fork-mode worker with no listening socket this long after its code
+ * loaded (a queue consumer, a cron job) counts as ready.
+ */
+const SETTLE_MS = 1000;
+
+// Fork mode: the daemon binds nothing, so the agent reports what the app
+// listens on (readiness, `herd describe`) and passes its sockets on.
+if (!cluster.isWorker && typeof process.send === 'function') {
+  const watch = new ListenWatch(parseInherited(settings.listenFds), (l) =>
+    sendToDaemon({ type: 'listening', address: l.address, key: l.key }, l.key !== null ? l.handle : undefined));
+  watch.start();
+  // Timers run once the main module's synchronous code is done, so the
+  // settle time counts from there, not from the agent's own start.
+  setImmediate(() => {
+    const settle = () => {
+      // A listen() still resolving its host name is about to report.
+      if (watch.inProgress) return void setTimeout(settle, 50).unref();
+      watch.sweep();
+      if (watch.count === 0) sendToDaemon({ type: 'settled', afterMs: SETTLE_MS });
+    };
+    setTimeout(settle, SETTLE_MS).unref();
+  });
 }

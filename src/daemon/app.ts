@@ -7,6 +7,7 @@ import type { AppMetricsView, MonitApp } from '../metrics/view';
 import type { AppDetail, AppInfo, AppStatus, WorkerInfo } from '../protocol/control';
 import { formatDuration } from '../util/units';
 import { Ring } from './lineBuffer';
+import { ForkSockets } from './forkSockets';
 import { ListenSockets } from './listenSockets';
 import type { LogSink } from './logSink';
 import type { ProcStats } from './procStats';
@@ -36,6 +37,7 @@ const STACK_CAPTURE_MS = 1000;
 export class App {
   spec: AppSpec;
   readonly sockets = new ListenSockets();
+  readonly forkSockets = new ForkSockets();
   readonly createdAt = Date.now();
   slots: Slot[] = [];
   /** Old processes draining after a reload or scale-down. */
@@ -105,6 +107,7 @@ export class App {
     return this.exclusive('stopping', async () => {
       await this.stopAll('stopped by user');
       this.sockets.closeAll();
+      this.forkSockets.closeAll();
       this.reason = 'stopped by user';
     });
   }
@@ -161,6 +164,7 @@ export class App {
       // Slots added by a scale in the same config change.
       this.spec = spec;
       await this.resize(spec.instances, progress);
+      this.forkSockets.retain(new Set(this.processes().flatMap((p) => [...p.listenKeys])));
       this.log(null, `reloaded ${replaced} workers`);
     });
   }
@@ -275,7 +279,7 @@ export class App {
       envName: s.source.envName,
       env: { ...s.env },
       logLinesDropped: this.deps.logs.dropped(this.name),
-      listening: this.sockets.describe(),
+      listening: [...this.sockets.describe(), ...this.forkSockets.describe()],
       lastStderr: this.lastStderr,
       events: this.events.toArray(),
       retryAt: this.erroredUntil,
@@ -441,6 +445,7 @@ export class App {
       slot: slot.id,
       uniqueId: this.deps.nextUniqueId(),
       sockets: this.sockets,
+      forkSockets: this.forkSockets,
       logs: this.deps.logs,
       onReady: (p, how) => this.onReady(slot, p, how),
       onExit: (p, info) => this.onExit(slot, p, info),

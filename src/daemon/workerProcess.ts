@@ -3,10 +3,12 @@ import type { AppSpec } from '../config/types';
 import type { MetricsReport } from '../metrics/report';
 import { AGENT_CMD, AGENT_INSPECT_ARG, isAgentMessage, type DaemonToAgent } from '../protocol/agent';
 import { handleClusterMessage, isClusterMessage } from './clusterProtocol';
+import type { ForkSockets } from './forkSockets';
 import { LineSplitter, Ring } from './lineBuffer';
 import type { ListenSockets } from './listenSockets';
 import type { LogSink, Stream } from './logSink';
 import { describeExit } from './restartPolicy';
+import { formatDuration } from '../util/units';
 
 const AGENT_PATH = require.resolve('../agent/main');
 /** fd of the access-log pipe in a worker (0-2 stdio, 3 IPC). */
@@ -35,10 +37,14 @@ export interface WorkerProcessOptions {
   /** Daemon-wide unique id, given to Node's cluster code as NODE_UNIQUE_ID. */
   uniqueId: number;
   sockets: ListenSockets;
+  /** Fork mode: copies of the sockets the app's workers listen on, handed from worker to worker. */
+  forkSockets: ForkSockets;
   logs: LogSink;
   onReady: (proc: WorkerProcess, how: string) => void;
   onExit: (proc: WorkerProcess, info: ExitInfo) => void;
   onMetrics: (proc: WorkerProcess, report: MetricsReport) => void;
+  /** The agent saw the app use the cluster primary API (it forks its own workers). */
+  onClustersItself?: (proc: WorkerProcess, how: string) => void;
 }
 
 /**
@@ -56,6 +62,14 @@ export class WorkerProcess {
   draining = false;
   exited: ExitInfo | null = null;
   readonly listening: string[] = [];
+  /** Fork mode: the listen() calls (host|port) whose socket the daemon keeps for the next worker. */
+  readonly listenKeys = new Set<string>();
+  /** The app forks its own cluster workers (told by the agent): how the agent saw it. */
+  clustersItself: string | null = null;
+  /** What the agent said about its shutdown, for the event that reports the exit. */
+  drainReport: { finished: number; closedIdle: number; websockets?: { closedByApp: number; closedByHerd: number } } | null = null;
+  /** The agent had to end the process at the deadline: what the app still kept open. */
+  forcedExit: string[] | null = null;
   /** Last answer of the agent to a ping (stall watchdog); the start time until the first one. */
   lastPongAt = Date.now();
   /** Requests the agent's overload guard answered 503, and whether it sheds now (as of the last pong). */
@@ -99,6 +113,17 @@ export class WorkerProcess {
     // never mix with the app's stdout and cost the IPC channel nothing.
     if (spec.accessLog) env.HERD_ACCESS_LOG = String(ACCESS_FD);
     else delete env.HERD_ACCESS_LOG;
+    // Fork mode: the sockets earlier workers listened on, as fds from 5 on,
+    // for the agent to hand to the app's listen() (see forkSockets.ts).
+    const inherited = spec.execMode === 'fork' && spec.runner === 'node' ? opts.forkSockets.inheritable() : [];
+    if (inherited.length > 0) {
+      env.HERD_LISTEN_FDS = JSON.stringify(inherited.map((s, i) => ({ key: s.key, fd: ACCESS_FD + 1 + i })));
+    } else {
+      delete env.HERD_LISTEN_FDS;
+    }
+    const stdio: ('ignore' | 'pipe' | 'ipc' | number)[] = ['ignore', 'pipe', 'pipe', 'ipc'];
+    if (spec.accessLog || inherited.length > 0) stdio.push(spec.accessLog ? 'pipe' : 'ignore');
+    for (const s of inherited) stdio.push(s.fd);
     if (spec.overload) env.HERD_OVERLOAD = JSON.stringify(spec.overload);
     else delete env.HERD_OVERLOAD;
     // A stalled worker's stack is read through the inspector, which SIGUSR1
@@ -110,7 +135,7 @@ export class WorkerProcess {
     this.child = spawn(spec.interpreter, ['--require', AGENT_PATH, ...inspect, ...spec.nodeArgs, spec.script, ...spec.args], {
       cwd: spec.cwd,
       env,
-      stdio: spec.accessLog ? ['ignore', 'pipe', 'pipe', 'ipc', 'pipe'] : ['ignore', 'pipe', 'pipe', 'ipc'],
+      stdio,
       serialization: 'json',
       // Its own process group: a Ctrl-C meant for `herd run` must reach the
       // supervisor, which drains the workers, not kill them mid-request.
@@ -138,13 +163,15 @@ export class WorkerProcess {
     const access = this.child.stdio[ACCESS_FD] as NodeJS.ReadableStream | null | undefined;
     access?.setEncoding('utf8').on('data', (c: string) => this.splitters.access.push(c));
 
-    this.child.on('internalMessage', (message: unknown) => this.onInternal(message));
+    this.child.on('internalMessage', (message: unknown, handle: unknown) => this.onInternal(message, handle));
     this.child.on('message', (message: unknown) => {
       // PM2's convention for wait_ready apps.
       if (message === 'ready' && spec.waitReady) this.markReady('ready signal');
     });
     this.child.on('spawn', () => {
-      if (spec.execMode === 'fork' && !spec.waitReady) this.markReady('started');
+      // With the agent, a fork-mode worker is ready when it listens or has
+      // settled without listening (the agent tells); without it, at start.
+      if (spec.execMode === 'fork' && spec.runner !== 'node' && !spec.waitReady) this.markReady('started');
     });
     this.child.on('error', (err) => {
       // spawn failure (bad interpreter path): reported as an exit so policy applies.
@@ -203,7 +230,8 @@ export class WorkerProcess {
     this.intended = true;
     if (!this.draining) {
       this.draining = true;
-      const sent = this.send({ type: 'shutdown', timeoutMs });
+      const websocketDrainMs = Math.min(this.spec.websocketDrain, timeoutMs);
+      const sent = this.send({ type: 'shutdown', timeoutMs, websocketDrainMs });
       if (!sent) this.signal('SIGTERM');
       this.killTimer = setTimeout(() => this.signal('SIGKILL'), timeoutMs);
     }
@@ -271,6 +299,17 @@ export class WorkerProcess {
 
   private signal(sig: NodeJS.Signals): void {
     if (this.exited || this.child.exitCode !== null || this.child.signalCode !== null) return;
+    // A SIGKILL takes the worker's whole process group (it leads one, being
+    // detached): the app's own cluster workers and child processes must not
+    // outlive it, as under systemd's KillMode=control-group.
+    if (sig === 'SIGKILL' && this.child.pid !== undefined) {
+      try {
+        process.kill(-this.child.pid, sig);
+        return;
+      } catch {
+        // no such group: signal the process alone
+      }
+    }
     try {
       this.child.kill(sig);
     } catch {
@@ -278,7 +317,7 @@ export class WorkerProcess {
     }
   }
 
-  private onInternal(message: unknown): void {
+  private onInternal(message: unknown, handle: unknown): void {
     if (isClusterMessage(message)) {
       handleClusterMessage(this.child, message, this.opts.sockets, {
         onListening: (address) => {
@@ -297,6 +336,26 @@ export class WorkerProcess {
         this.draining = true;
         return;
       case 'drained':
+        this.drainReport = { finished: message.finished, closedIdle: message.closedIdle, websockets: message.websockets };
+        return;
+      case 'forcedExit':
+        this.forcedExit = Array.isArray(message.open) ? message.open.map(String) : [];
+        return;
+      case 'listening':
+        if (typeof message.address !== 'string') return;
+        if (!this.listening.includes(message.address)) this.listening.push(message.address);
+        if (typeof message.key === 'string' && handle) {
+          this.listenKeys.add(message.key);
+          this.opts.forkSockets.keep(message.key, handle, message.address);
+        }
+        if (!this.spec.waitReady) this.markReady(`listening on ${message.address}`);
+        return;
+      case 'settled':
+        if (!this.spec.waitReady) this.markReady(`no listening socket after ${formatDuration(message.afterMs)}; counted as ready`);
+        return;
+      case 'clustersItself':
+        this.clustersItself = String(message.how);
+        this.opts.onClustersItself?.(this, this.clustersItself);
         return;
       case 'pong':
         this.lastPongAt = Date.now();

@@ -24,7 +24,7 @@ export const AGENT_ENV = ['HERD_METRICS', 'HERD_OVERLOAD', 'HERD_ACCESS_LOG', 'H
 
 export type DaemonToAgent =
   /** Drain and exit: stop accepting, finish in-flight requests, run onShutdown hooks. */
-  | { type: 'shutdown'; timeoutMs: number }
+  | { type: 'shutdown'; timeoutMs: number; websocketDrainMs: number }
   /** Stall watchdog: answered with 'pong' from the worker's event loop. */
   | { type: 'ping'; seq: number }
   /** Request `path` from this worker's own HTTP server, in-process; answered with 'healthResult'. */
@@ -36,7 +36,19 @@ export type AgentToDaemon =
   /** The agent began draining (so the daemon can show it). */
   | { type: 'draining' }
   /** In-flight work is done; the worker is about to exit on its own. */
-  | { type: 'drained'; closedIdle: number; finished: number }
+  | { type: 'drained'; closedIdle: number; finished: number; websockets?: { closedByApp: number; closedByHerd: number } }
+  /** After draining, the app still kept the process alive; the agent ends it at the deadline. `open`: what was still open. */
+  | { type: 'forcedExit'; open: string[] }
+  /**
+   * A server in a fork-mode worker listens (cluster mode learns it from the
+   * cluster protocol). With `key`, a copy of its socket travels with the
+   * message for the app's next worker to adopt.
+   */
+  | { type: 'listening'; address: string; key: string | null }
+  /** A fork-mode worker has no listening socket `afterMs` after its code loaded: ready as it is. */
+  | { type: 'settled'; afterMs: number }
+  /** The app uses the cluster module's primary API itself (see agent/selfCluster.ts). */
+  | { type: 'clustersItself'; how: string }
   /** Answer to 'ping'; carries the overload guard's counters. */
   | { type: 'pong'; seq: number; shed: number; shedding: boolean }
   /** Outcome of a 'healthCheck': the HTTP status, or 0 and the reason it failed. */

@@ -51,3 +51,39 @@ for (const execMode of ['cluster', 'fork'] as const) {
     assert.equal(app?.workers[0]?.restarts, 0, 'the worker never crashed');
   });
 }
+
+test('fork mode: ready when the app listens; a request right after start and every request during reloads succeed', async (t) => {
+  const h = herdHome(t);
+  const port = await freePort();
+  const file = config(h, [{ name: 'api', script: path.join(FIXTURES, 'real-fork-api.js'), execMode: 'fork', env: { PORT: String(port) } }]);
+  const started = await h.herd(['start', file]);
+  assert.equal(started.code, 0, started.stderr);
+  assert.equal((await get(port)).status, 200, 'served right after herd start');
+  const described = await h.herd(['describe', 'api']);
+  assert.match(described.stdout, new RegExp(`listening +\\*:${port}`));
+  assert.match(described.stdout, new RegExp(`online restarts 0: listening on \\*:${port}`));
+  const traffic = load(port, 10);
+  const pids = new Set<number | null>();
+  for (let i = 0; i < 2; i++) {
+    const r = await h.herd(['reload', 'api']);
+    assert.equal(r.code, 0, r.stderr);
+    pids.add((await list(h.herd))[0]?.workers[0]?.pid ?? null);
+  }
+  const stats = await traffic.stop();
+  assert.equal(pids.size, 2, 'each reload started a new worker');
+  assert.ok(stats.ok > 20, `served ${stats.ok}`);
+  assert.deepEqual({ failed: stats.failed, non2xx: stats.non2xx, errors: stats.errors }, { failed: 0, non2xx: 0, errors: [] });
+  // Stopped, the port is released: nothing of herd's holds it.
+  assert.equal((await h.herd(['stop', 'api'])).code, 0);
+  await assert.rejects(get(port), /ECONNREFUSED/);
+});
+
+test('fork mode: a worker that never listens is ready after the settle time, and says so', async (t) => {
+  const h = herdHome(t);
+  const file = config(h, [{ name: 'queue', script: path.join(FIXTURES, 'real-queue-worker.js'), execMode: 'fork' }]);
+  const started = await h.herd(['start', file]);
+  assert.equal(started.code, 0, started.stderr);
+  const described = await h.herd(['describe', 'queue']);
+  assert.match(described.stdout, /online restarts 0: no listening socket after 1s; counted as ready/);
+  assert.match(described.stdout, /listening +-/);
+});
