@@ -10,6 +10,13 @@ export interface AgentChannel {
   hasSignalHandlers(signal: 'SIGINT' | 'SIGTERM'): boolean;
   raise(signal: 'SIGINT' | 'SIGTERM'): void;
   exit(code: number): void;
+  /**
+   * Stop keeping the process alive for the daemon's sake (unref the IPC
+   * channel), so that it ends by itself once the app has nothing left to do.
+   */
+  release?(): void;
+  /** What still keeps the process alive (for the daemon's event when the agent must end it). */
+  openHandles?(): string[];
 }
 
 export type ShutdownHook = () => unknown;
@@ -112,8 +119,16 @@ export class Agent implements AgentApi {
       // The app has its own clean-up on a signal (as PM2 apps do): let it run
       // and exit by itself; the daemon's kill timeout still bounds it.
       this.channel.raise(signal);
+      // A handler that only closes the server (`server.close()`) expects the
+      // process to end by itself, as under plain node, where it does within
+      // milliseconds. What would keep it alive here is herd's IPC channel:
+      // released, the process exits as soon as the app lets it.
+      this.channel.release?.();
       const left = Math.max(0, deadline - Date.now());
-      setTimeout(() => this.channel.exit(0), left).unref();
+      setTimeout(() => {
+        this.channel.send({ type: 'forcedExit', open: this.channel.openHandles?.() ?? [] });
+        this.channel.exit(0);
+      }, left).unref();
       return;
     }
     this.channel.exit(0);

@@ -46,6 +46,21 @@ function overloadLimits(): OverloadLimits | null {
   }
 }
 
+/** The live handles except stdio and the IPC channel, by kind: `Server`, `Socket 127.0.0.1:51234`, `Timeout`. */
+function openHandles(): string[] {
+  const get = (process as unknown as { _getActiveHandles?: () => object[] })._getActiveHandles;
+  const handles = typeof get === 'function' ? get.call(process) : [];
+  const names: string[] = [];
+  for (const h of handles) {
+    if (h === process.stdout || h === process.stderr || h === process.stdin || h === process.channel) continue;
+    if ((h as { constructor?: { name?: string } }).constructor?.name === 'Pipe') continue; // the IPC channel's handle
+    const socket = h as { remoteAddress?: string; remotePort?: number };
+    const name = (h as { constructor?: { name?: string } }).constructor?.name ?? 'handle';
+    names.push(typeof socket.remoteAddress === 'string' ? `${name} ${socket.remoteAddress}:${socket.remotePort}` : name);
+  }
+  return names;
+}
+
 const limits = overloadLimits();
 const guard = limits ? new OverloadGuard(limits) : null;
 
@@ -61,6 +76,8 @@ const agent = new Agent(
     hasSignalHandlers: (signal) => process.listenerCount(signal) > 0,
     raise: (signal) => process.kill(process.pid, signal),
     exit: (code) => process.exit(code),
+    release: () => process.channel?.unref(),
+    openHandles,
   },
   process.env.HERD_APP_NAME ?? '',
   Number(process.env.HERD_WORKER_ID ?? 0),

@@ -14,6 +14,7 @@ import type { ProcStats } from './procStats';
 import { backoffDelay, CrashWindow } from './restartPolicy';
 import { Slot } from './slot';
 import { captureStack } from './stackCapture';
+import { stopOutcome } from './stopOutcome';
 import { WorkerProcess, type ExitInfo } from './workerProcess';
 
 export type Progress = (message: string) => void;
@@ -535,7 +536,11 @@ export class App {
       slot.cancelTimer();
       slot.held = false;
     }
-    await Promise.all(procs.map((p) => p.stop(this.spec.killTimeout)));
+    await Promise.all(procs.map(async (p) => {
+      const retiring = this.retiring.has(p); // its exit is logged as an old worker's
+      const info = await p.stop(this.spec.killTimeout);
+      if (!retiring) this.log(p.slot, `pid ${p.pid} ${stopOutcome(p, info, this.spec.killTimeout)}`);
+    }));
     for (const slot of this.slots) slot.set('stopped', reason);
     this.changed();
   }
@@ -550,7 +555,7 @@ export class App {
   private onExit(slot: Slot, proc: WorkerProcess, info: ExitInfo): void {
     if (proc.pid !== null) this.metrics.workerExited(proc.pid);
     if (this.retiring.delete(proc)) {
-      this.log(slot.id, `old pid ${proc.pid} ${info.intended ? 'drained and ' : ''}${info.reason}`);
+      this.log(slot.id, `old pid ${proc.pid} ${stopOutcome(proc, info, this.spec.killTimeout)}`);
       this.changed();
       return;
     }

@@ -87,3 +87,27 @@ test('fork mode: a worker that never listens is ready after the settle time, and
   assert.match(described.stdout, /online restarts 0: no listening socket after 1s; counted as ready/);
   assert.match(described.stdout, /listening +-/);
 });
+
+for (const variant of ['server.close()', 'server.close(() => process.exit(0))']) {
+  for (const execMode of ['cluster', 'fork'] as const) {
+    test(`${execMode} mode: an app whose SIGTERM handler does ${variant} exits once drained, not at killTimeout`, { timeout: 45_000 }, async (t) => {
+      const h = herdHome(t);
+      const port = await freePort();
+      // With a minute to drain, a worker kept alive by herd itself would hold up reload and stop past the test's timeout.
+      const file = config(h, [{
+        name: 'api', script: path.join(FIXTURES, 'real-sigterm-close.js'), execMode, instances: execMode === 'cluster' ? 2 : 1, killTimeout: '60s',
+        env: { PORT: String(port), EXIT_ON_CLOSE: variant === 'server.close()' ? '0' : '1' },
+      }]);
+      assert.equal((await h.herd(['start', file])).code, 0);
+      assert.equal((await get(port)).status, 200);
+      const r = await h.herd(['reload', 'api']);
+      assert.equal(r.code, 0, r.stderr);
+      const described = await h.herd(['describe', 'api']);
+      assert.match(described.stdout, /old pid \d+ drained \(.*\) and exited with code 0/);
+      assert.doesNotMatch(described.stdout, /drain deadline|SIGKILL/);
+      assert.equal((await get(port)).status, 200);
+      assert.equal((await h.herd(['stop', 'api'])).code, 0);
+      assert.equal((await list(h.herd))[0]?.status, 'stopped');
+    });
+  }
+}
