@@ -336,6 +336,7 @@ const FIELD_KEYS = {
   maxMemory: ['maxMemory', 'max_memory_restart'],
   killTimeout: ['killTimeout', 'kill_timeout'],
   listenTimeout: ['listenTimeout', 'listen_timeout'],
+  websocketDrain: ['websocketDrain'],
   waitReady: ['waitReady', 'wait_ready'],
   autorestart: ['autorestart'],
   autostart: ['autostart'],
@@ -525,6 +526,7 @@ interface Draft {
   maxMemory: number | null;
   killTimeout: number;
   listenTimeout: number;
+  websocketDrain: number;
   waitReady: boolean;
   autorestart: boolean;
   autostart: boolean;
@@ -572,6 +574,7 @@ function readApp(raw: Record<string, unknown>, at: string, baseDir: string, r: R
     maxMemory: readMaxMemory(get('maxMemory'), r),
     killTimeout: readDuration(get('killTimeout'), r, 0) ?? DEFAULTS.killTimeout,
     listenTimeout: readDuration(get('listenTimeout'), r, 1) ?? DEFAULTS.listenTimeout,
+    websocketDrain: readDuration(get('websocketDrain'), r, 0) ?? DEFAULTS.websocketDrain,
     waitReady: readBoolean(get('waitReady'), r) ?? false,
     autorestart: readBoolean(get('autorestart'), r) ?? true,
     autostart: readBoolean(get('autostart'), r) ?? true,
@@ -1089,7 +1092,7 @@ function toSpec(d: Draft, file: string, opts: LoadOptions, r: Report): AppSpec |
     runner: 'node',
     instanceVar: DEFAULTS.instanceVar,
     sticky: false,
-    websocketDrain: DEFAULTS.websocketDrain,
+    websocketDrain: d.websocketDrain,
     cronRestart: null,
     watch: null,
     logFiles: { out: null, err: null, combined: null },

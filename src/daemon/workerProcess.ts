@@ -336,7 +336,10 @@ export class WorkerProcess {
         this.draining = true;
         return;
       case 'drained':
-        this.drainReport = { finished: message.finished, closedIdle: message.closedIdle, websockets: message.websockets };
+        this.drainReport = { finished: message.finished, closedIdle: message.closedIdle };
+        return;
+      case 'upgradedClosed':
+        if (this.drainReport) this.drainReport.websockets = { closedByApp: message.closedByApp, closedByHerd: message.closedByHerd };
         return;
       case 'forcedExit':
         this.forcedExit = Array.isArray(message.open) ? message.open.map(String) : [];

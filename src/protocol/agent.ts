@@ -23,7 +23,11 @@ export const AGENT_INSPECT_ARG = '--inspect-port=0';
 export const AGENT_ENV = ['HERD_METRICS', 'HERD_OVERLOAD', 'HERD_ACCESS_LOG', 'HERD_LISTEN_FDS'] as const;
 
 export type DaemonToAgent =
-  /** Drain and exit: stop accepting, finish in-flight requests, run onShutdown hooks. */
+  /**
+   * Drain and exit: stop accepting, finish in-flight requests, run onShutdown
+   * hooks; upgraded connections get `websocketDrainMs` after HTTP drained to be
+   * closed by the app, then the agent closes them.
+   */
   | { type: 'shutdown'; timeoutMs: number; websocketDrainMs: number }
   /** Stall watchdog: answered with 'pong' from the worker's event loop. */
   | { type: 'ping'; seq: number }
@@ -36,7 +40,12 @@ export type AgentToDaemon =
   /** The agent began draining (so the daemon can show it). */
   | { type: 'draining' }
   /** In-flight work is done; the worker is about to exit on its own. */
-  | { type: 'drained'; closedIdle: number; finished: number; websockets?: { closedByApp: number; closedByHerd: number } }
+  | { type: 'drained'; closedIdle: number; finished: number }
+  /**
+   * After the app's hooks and signal handler: upgraded connections (WebSockets)
+   * the app closed within websocketDrainMs, and those herd closed after it.
+   */
+  | { type: 'upgradedClosed'; closedByApp: number; closedByHerd: number }
   /** After draining, the app still kept the process alive; the agent ends it at the deadline. `open`: what was still open. */
   | { type: 'forcedExit'; open: string[] }
   /**

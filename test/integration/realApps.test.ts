@@ -5,7 +5,8 @@ import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { test } from 'node:test';
-import { FIXTURES, freePort, get, herdHome, list, load, RUNTIME } from '../helpers';
+import { WebSocket } from 'ws';
+import { eventually, FIXTURES, freePort, get, herdHome, list, load, RUNTIME } from '../helpers';
 
 type Herd = ReturnType<typeof herdHome>;
 
@@ -111,3 +112,92 @@ for (const variant of ['server.close()', 'server.close(() => process.exit(0))'])
     });
   }
 }
+
+interface WsClient {
+  /** pid of the worker of each connection, in order. */
+  pids: number[];
+  /** Close code of each connection that ended, in order. */
+  codes: number[];
+  /** ms after `since` each connection ended. */
+  closedAt: number[];
+  stop(): void;
+}
+
+/** A WebSocket client that reconnects whenever its connection closes, as browser apps do. */
+function wsClient(port: number, since: () => number): Promise<WsClient> {
+  const state: WsClient = { pids: [], codes: [], closedAt: [], stop: () => (stopped = true) };
+  let stopped = false;
+  let current: WebSocket | null = null;
+  return new Promise((resolve, reject) => {
+    const connect = () => {
+      const ws = new WebSocket(`ws://127.0.0.1:${port}`);
+      current = ws;
+      ws.on('message', (data) => {
+        const m = /^hello (\d+)$/.exec(String(data));
+        if (m) {
+          state.pids.push(Number(m[1]));
+          if (state.pids.length === 1) resolve(state);
+        }
+      });
+      ws.on('close', (code) => {
+        state.codes.push(code);
+        state.closedAt.push(Date.now() - since());
+        if (!stopped) setImmediate(connect);
+      });
+      ws.on('error', (err) => {
+        if (state.pids.length === 0) reject(err);
+      });
+    };
+    state.stop = () => {
+      stopped = true;
+      current?.terminate();
+    };
+    connect();
+  });
+}
+
+test('WebSockets: on reload every client gets the app\'s close frame (1001, never 1006) and reconnects to a new worker', { timeout: 60_000 }, async (t) => {
+  const h = herdHome(t);
+  const port = await freePort();
+  const file = config(h, [{
+    name: 'chat', script: path.join(FIXTURES, 'real-ws-chat.js'), instances: 2, env: { PORT: String(port), HERD_RUNTIME: RUNTIME },
+  }]);
+  assert.equal((await h.herd(['start', file])).code, 0);
+  const clients = await Promise.all(Array.from({ length: 100 }, () => wsClient(port, () => 0)));
+  t.after(() => clients.forEach((c) => c.stop()));
+  const oldPids = new Set((await list(h.herd))[0]?.workers.map((w) => w.pid));
+  const r = await h.herd(['reload', 'chat']);
+  assert.equal(r.code, 0, r.stderr);
+  const newPids = new Set((await list(h.herd))[0]?.workers.map((w) => w.pid));
+  // Every client ends up on a new worker (one that reconnected to the second
+  // old worker before it was replaced was closed a second time, also with 1001).
+  await eventually(() => (clients.every((c) => newPids.has(c.pids[c.pids.length - 1] ?? -1)) ? true : undefined), 20_000, 'every client on a new worker');
+  const codes = clients.flatMap((c) => c.codes);
+  assert.ok(codes.length >= 100, `${codes.length} closes`);
+  assert.deepEqual([...new Set(codes)], [1001]);
+  for (const c of clients) assert.ok(oldPids.has(c.pids[0] ?? -1));
+  const described = await h.herd(['describe', 'chat']);
+  assert.match(described.stdout, /WebSockets closed by the app \d+, by herd 0/);
+});
+
+test('WebSockets: without a hook they stay open for websocketDrain, then herd closes them', { timeout: 60_000 }, async (t) => {
+  const h = herdHome(t);
+  const port = await freePort();
+  const file = config(h, [{
+    name: 'chat', script: path.join(FIXTURES, 'real-ws-chat.js'), websocketDrain: '2s', env: { PORT: String(port), HERD_RUNTIME: RUNTIME, NO_HOOK: '1' },
+  }]);
+  assert.equal((await h.herd(['start', file])).code, 0);
+  let reloadStarted = 0;
+  const clients = await Promise.all(Array.from({ length: 20 }, () => wsClient(port, () => reloadStarted)));
+  t.after(() => clients.forEach((c) => c.stop()));
+  reloadStarted = Date.now();
+  const r = await h.herd(['reload', 'chat']);
+  assert.equal(r.code, 0, r.stderr);
+  await eventually(() => (clients.every((c) => c.codes.length > 0) ? true : undefined), 10_000, 'every old connection closed');
+  for (const c of clients) {
+    // The old worker's drain starts after the reload began; closing at 250ms was the bug.
+    assert.ok((c.closedAt[0] ?? 0) >= 1900, `closed ${c.closedAt[0]}ms after the reload began`);
+  }
+  const described = await h.herd(['describe', 'chat']);
+  assert.match(described.stdout, /WebSockets closed by the app 0, by herd 20/);
+});
