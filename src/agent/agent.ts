@@ -17,6 +17,8 @@ export interface AgentChannel {
   release?(): void;
   /** What still keeps the process alive (for the daemon's event when the agent must end it). */
   openHandles?(): string[];
+  /** Stop the cluster workers the app forked itself (fork mode), by `deadline`. */
+  stopOwnWorkers?(deadline: number): Promise<void>;
 }
 
 export type ShutdownHook = () => unknown;
@@ -113,6 +115,8 @@ export class Agent implements AgentApi {
     // Leave a margin so the worker exits on its own before the daemon's SIGKILL.
     const deadline = Date.now() + Math.max(0, timeoutMs - 250);
     const result = await this.drain(deadline);
+    // An app that clusters itself: its workers finish their requests and exit before the primary does.
+    await this.channel.stopOwnWorkers?.(deadline);
     const upgradedDeadline = Math.min(deadline, Date.now() + websocketDrainMs);
     for (const hook of this.hooks) {
       try {

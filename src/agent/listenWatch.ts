@@ -75,6 +75,8 @@ export class ListenWatch {
   private readonly unused: Map<string, number>;
   private pending = 0;
   private reported = 0;
+  /** Each server reported and the native handle it listened with. */
+  private readonly handles: { server: net.Server; handle: { close(): void } }[] = [];
 
   constructor(inherited: InheritedSocket[], private readonly report: (l: Listening) => void) {
     this.unused = new Map(inherited.map((s) => [s.key, s.fd]));
@@ -93,6 +95,20 @@ export class ListenWatch {
 
   get count(): number {
     return this.reported;
+  }
+
+  /**
+   * Stop accepting on sockets whose server let go of its handle: Node's
+   * cluster primary takes the handle of each round-robin server it listens
+   * with (an app that clusters itself), so the drain, which closes listening
+   * servers, does not see it. Closed here, the primary accepts no connection
+   * it could not hand to a worker that is shutting down.
+   */
+  closeDetached(): void {
+
+    for (const { server, handle } of this.handles.splice(0)) {
+      if ((server as unknown as { _handle?: unknown })._handle !== handle) handle.close();
+    }
   }
 
   /**
@@ -136,7 +152,8 @@ export class ListenWatch {
     this.seen.add(server);
     this.reported++;
     const key = this.keys.get(server) ?? null;
-    const handle = (server as unknown as { _handle?: unknown })._handle ?? null;
+    const handle = (server as unknown as { _handle?: { close(): void } })._handle ?? null;
+    if (handle) this.handles.push({ server, handle });
     this.report({ address: describeAddress(server), key: handle ? key : null, handle });
   }
 }

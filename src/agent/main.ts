@@ -13,6 +13,7 @@ import { drainServers } from './drain';
 import { HttpProbe } from './httpProbe';
 import { ListenWatch, parseInherited } from './listenWatch';
 import { OverloadGuard, type OverloadLimits } from './overload';
+import { SelfCluster } from './selfCluster';
 import { selfRequest } from './selfRequest';
 import { MetricsCollector } from './metrics';
 
@@ -61,6 +62,18 @@ function openHandles(): string[] {
   return names;
 }
 
+/**
+ * A fork-mode worker with no listening socket this long after its code
+ * loaded (a queue consumer, a cron job) counts as ready.
+ */
+const SETTLE_MS = 1000;
+// Timers run once the main module's synchronous code is done, so this counts from there.
+const settled = new Promise<void>((resolve) => setImmediate(() => setTimeout(resolve, SETTLE_MS).unref()));
+
+const selfCluster = new SelfCluster((how) => sendToDaemon({ type: 'clustersItself', how }), process.argv[1]);
+if (cluster.isWorker) selfCluster.watchWorker(settled);
+else selfCluster.watchPrimary();
+
 const limits = overloadLimits();
 const guard = limits ? new OverloadGuard(limits) : null;
 
@@ -78,6 +91,11 @@ const agent = new Agent(
     exit: (code) => process.exit(code),
     release: () => process.channel?.unref(),
     openHandles,
+    stopOwnWorkers: (deadline) => {
+      if (!selfCluster.forked) return Promise.resolve();
+      listenWatch?.closeDetached();
+      return selfCluster.stopWorkers(deadline);
+    },
   },
   process.env.HERD_APP_NAME ?? '',
   Number(process.env.HERD_WORKER_ID ?? 0),
@@ -123,27 +141,20 @@ if (!cluster.isWorker && process.channel) {
   process.channel.unref();
 }
 
-/**
- * A fork-mode worker with no listening socket this long after its code
- * loaded (a queue consumer, a cron job) counts as ready.
- */
-const SETTLE_MS = 1000;
-
 // Fork mode: the daemon binds nothing, so the agent reports what the app
 // listens on (readiness, `herd describe`) and passes its sockets on.
+let listenWatch: ListenWatch | null = null;
 if (!cluster.isWorker && typeof process.send === 'function') {
   const watch = new ListenWatch(parseInherited(settings.listenFds), (l) =>
     sendToDaemon({ type: 'listening', address: l.address, key: l.key }, l.key !== null ? l.handle : undefined));
   watch.start();
-  // Timers run once the main module's synchronous code is done, so the
-  // settle time counts from there, not from the agent's own start.
-  setImmediate(() => {
-    const settle = () => {
-      // A listen() still resolving its host name is about to report.
-      if (watch.inProgress) return void setTimeout(settle, 50).unref();
-      watch.sweep();
-      if (watch.count === 0) sendToDaemon({ type: 'settled', afterMs: SETTLE_MS });
-    };
-    setTimeout(settle, SETTLE_MS).unref();
-  });
+  listenWatch = watch;
+  const settle = () => {
+    // A listen() still resolving its host name is about to report.
+    if (watch.inProgress) return void setTimeout(settle, 50).unref();
+    watch.sweep();
+    // An app with its own cluster serves once its workers listen, however long that takes.
+    if (watch.count === 0 && !selfCluster.forked) sendToDaemon({ type: 'settled', afterMs: SETTLE_MS });
+  };
+  void settled.then(settle);
 }

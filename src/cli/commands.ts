@@ -48,6 +48,8 @@ const start: Command = async (args) => {
   if (settings?.dashboard && result.dashboard) process.stdout.write(`dashboard at ${result.dashboard}\n`);
   const apps = await withClient((c) => c.request({ type: 'list' }));
   process.stdout.write(`${listTable(apps.filter((a) => specs.some((s) => s.name === a.name)))}\n`);
+  const details = await withClient((c) => Promise.all(result.started.map((name) => c.request({ type: 'describe', name }))));
+  for (const d of details) for (const w of d.warnings ?? []) process.stdout.write(`warning: ${d.name}: ${w}\n`);
   return EXIT.ok;
 };
 

@@ -56,6 +56,7 @@ export function describeText(d: AppDetail): string {
     `  restarts    ${d.restarts}`,
     `  config      ${d.configFile ?? '-'}${d.envName ? ` (--env ${d.envName})` : ''}`,
   ];
+  for (const w of d.warnings ?? []) lines.push(`  warning     ${w}`);
   if (d.retryAt) lines.push(`  retry at    ${new Date(d.retryAt).toISOString()}`);
   if (d.logLinesDropped > 0) lines.push(`  log lines dropped  ${d.logLinesDropped}`);
   lines.push('', 'workers:');

@@ -285,7 +285,17 @@ export class App {
       events: this.events.toArray(),
       retryAt: this.erroredUntil,
       metrics: s.metrics !== false,
+      warnings: this.warnings(),
     };
+  }
+
+  /** What the user should change: an app that clusters itself run in cluster mode. */
+  private warnings(): string[] {
+    const proc = this.processes().find((p) => p.clustersItself !== null && p.spec.execMode === 'cluster');
+    if (!proc) return [];
+    return [`${proc.clustersItself}: the app clusters itself, but in exec_mode 'cluster' every herd worker is a cluster worker ` +
+      `(cluster.isPrimary is false), so its own cluster code does not run and it runs as ${this.spec.instances} herd worker(s). ` +
+      `Run it with exec_mode 'fork' (instances: 1) to use its own cluster, or drop its cluster code and set instances.`];
   }
 
   /** `herd metrics`: the whole app, or the current worker of one slot. */
@@ -453,6 +463,12 @@ export class App {
       onMetrics: (p, report) => {
         if (p.pid !== null) this.metrics.ingest(p.slot, p.pid, report);
       },
+      onClustersItself: (p, how) => {
+        this.log(slot.id, p.spec.execMode === 'fork'
+          ? `pid ${p.pid} runs its own cluster: it ${how}; herd supervises the primary, and stopping it stops them`
+          : `pid ${p.pid} clusters itself: ${how}, which is false in every herd cluster worker`);
+        this.changed();
+      },
     });
     this.log(slot.id, `pid ${proc.pid ?? '?'} starting`);
     // A start that never reports ready still counts as up after the timeout,
@@ -460,7 +476,12 @@ export class App {
     if (!spec.waitReady) {
       void proc.whenReady(spec.listenTimeout).then((outcome) => {
         if (outcome.kind === 'timeout' && slot.proc === proc && slot.status === 'starting') {
-          slot.set('online', `no listen() within ${formatDuration(spec.listenTimeout)}; counted as online`);
+          // An app with its own cluster whose workers never listen serves nothing: never 'online'.
+          if (proc.clustersItself !== null && spec.execMode === 'fork') {
+            slot.set('starting', `its cluster workers did not listen within ${formatDuration(spec.listenTimeout)}`);
+          } else {
+            slot.set('online', `no listen() within ${formatDuration(spec.listenTimeout)}; counted as online`);
+          }
           this.changed();
         }
       });

@@ -104,6 +104,8 @@ export interface AppDetail extends AppInfo {
   retryAt: number | null;
   /** False when the app runs with `metrics: false`. */
   metrics: boolean;
+  /** Problems with how the app is run that the user should fix (shown by `herd start` and `herd describe`). */
+  warnings: string[];
 }
 
 export interface ResultOf {

@@ -201,3 +201,63 @@ test('WebSockets: without a hook they stay open for websocketDrain, then herd cl
   const described = await h.herd(['describe', 'chat']);
   assert.match(described.stdout, /WebSockets closed by the app 0, by herd 20/);
 });
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+test('fork mode: an app that clusters itself runs its own cluster; reload and stop take its workers down gracefully', { timeout: 60_000 }, async (t) => {
+  const h = herdHome(t);
+  const port = await freePort();
+  const file = config(h, [{ name: 'own', script: path.join(FIXTURES, 'real-self-cluster.js'), execMode: 'fork', env: { PORT: String(port), DELAY_MS: '5' } }]);
+  const started = await h.herd(['start', file]);
+  assert.equal(started.code, 0, started.stderr);
+  const primary = (await list(h.herd))[0]?.workers[0]?.pid;
+  const first = (await get(port)).body.trim().split(' ').map(Number);
+  assert.equal(first[1], primary, 'served by a cluster worker of the primary herd started');
+  const described = await h.herd(['describe', 'own']);
+  assert.match(described.stdout, new RegExp(`online restarts 0: listening on \\*:${port}`));
+  assert.match(described.stdout, /runs its own cluster/);
+  assert.doesNotMatch(described.stdout, /warning/);
+
+  const seen = new Set<number>();
+  // A request in flight in an old cluster worker when the reload drains it is answered.
+  const during = get(port, '/slow');
+  const r = await h.herd(['reload', 'own']);
+  assert.equal(r.code, 0, r.stderr);
+  assert.equal((await during).status, 200);
+  const next = (await list(h.herd))[0]?.workers[0]?.pid;
+  assert.notEqual(next, primary);
+  assert.ok(primary !== undefined && primary !== null && !alive(primary), 'the old primary exited');
+  for (let i = 0; i < 6; i++) {
+    const [worker, parent] = (await get(port)).body.trim().split(' ').map(Number);
+    assert.equal(parent, next);
+    seen.add(worker ?? 0);
+  }
+  // A request in flight when the stop begins is answered; then nothing is left.
+  const slow = get(port, '/slow');
+  assert.equal((await h.herd(['stop', 'own'])).code, 0);
+  assert.equal((await slow).status, 200);
+  for (const pid of [...seen, next ?? 0]) assert.ok(!alive(pid), `pid ${pid} still runs after stop`);
+  await assert.rejects(get(port), /ECONNREFUSED/);
+});
+
+test('cluster mode: an app that clusters itself is detected and herd says what to do', async (t) => {
+  const h = herdHome(t);
+  const port = await freePort();
+  const file = config(h, [{ name: 'own', script: path.join(FIXTURES, 'real-self-cluster.js'), instances: 2, env: { PORT: String(port) } }]);
+  const started = await h.herd(['start', file]);
+  assert.equal(started.code, 0, started.stderr);
+  assert.match(started.stdout, /own: real-self-cluster\.js:\d+ reads cluster\.isPrimary/);
+  assert.match(started.stdout, /exec_mode 'fork'/);
+  const described = await h.herd(['describe', 'own']);
+  assert.match(described.stdout, /warning +real-self-cluster\.js:\d+ reads cluster\.isPrimary.*exec_mode 'fork'.*instances/);
+  assert.match(described.stdout, /\[0\] pid \d+ clusters itself/);
+  // It serves, as one process per herd worker.
+  assert.equal((await get(port)).status, 200);
+});
