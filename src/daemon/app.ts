@@ -280,7 +280,8 @@ export class App {
       envName: s.source.envName,
       env: { ...s.env },
       logLinesDropped: this.deps.logs.dropped(this.name),
-      listening: [...this.sockets.describe(), ...this.forkSockets.describe()],
+      // Fork-mode workers bind their own sockets; their agents report them (pipes and port 0 too).
+      listening: [...new Set([...this.sockets.describe(), ...this.processes().filter((p) => p.spec.execMode === 'fork').flatMap((p) => p.listening)])],
       lastStderr: this.lastStderr,
       events: this.events.toArray(),
       retryAt: this.erroredUntil,

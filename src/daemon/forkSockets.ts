@@ -12,20 +12,19 @@ import type { ServerHandle } from './listenSockets';
  */
 interface Kept {
   handle: ServerHandle & { fd?: number };
-  address: string;
 }
 
 export class ForkSockets {
   private readonly kept = new Map<string, Kept>();
 
-  /** A worker listens on `address` for the listen() call `key`; keep the first copy of each. */
-  keep(key: string, handle: unknown, address: string): void {
+  /** A worker listens for the listen() call `key` (host|port); keep the first copy of each socket. */
+  keep(key: string, handle: unknown): void {
     const h = handle as Kept['handle'];
     if (this.kept.has(key) || typeof h?.close !== 'function' || typeof h.fd !== 'number' || h.fd < 0) {
       (h as Partial<ServerHandle> | null)?.close?.();
       return;
     }
-    this.kept.set(key, { handle: h, address });
+    this.kept.set(key, { handle: h });
   }
 
   /** What a new worker inherits: the fds here and the listen() calls they answer. */
@@ -40,10 +39,6 @@ export class ForkSockets {
       k.handle.close();
       this.kept.delete(key);
     }
-  }
-
-  describe(): string[] {
-    return [...this.kept.values()].map((k) => k.address);
   }
 
   closeAll(): void {

@@ -349,7 +349,7 @@ export class WorkerProcess {
         if (!this.listening.includes(message.address)) this.listening.push(message.address);
         if (typeof message.key === 'string' && handle) {
           this.listenKeys.add(message.key);
-          this.opts.forkSockets.keep(message.key, handle, message.address);
+          this.opts.forkSockets.keep(message.key, handle);
         }
         if (!this.spec.waitReady) this.markReady(`listening on ${message.address}`);
         return;
