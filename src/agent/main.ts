@@ -11,6 +11,7 @@ import { Agent, AGENT_GLOBAL } from './agent';
 import { hideAgentFromChildren } from './childProcesses';
 import { drainServers } from './drain';
 import { HttpProbe } from './httpProbe';
+import { openHandles } from './openHandles';
 import { ListenWatch, parseInherited } from './listenWatch';
 import { OverloadGuard, type OverloadLimits } from './overload';
 import { SelfCluster } from './selfCluster';
@@ -45,21 +46,6 @@ function overloadLimits(): OverloadLimits | null {
     console.error('herd: HERD_OVERLOAD is not JSON; overload shedding is off');
     return null;
   }
-}
-
-/** The live handles except stdio and the IPC channel, by kind: `Server`, `Socket 127.0.0.1:51234`, `Timeout`. */
-function openHandles(): string[] {
-  const get = (process as unknown as { _getActiveHandles?: () => object[] })._getActiveHandles;
-  const handles = typeof get === 'function' ? get.call(process) : [];
-  const names: string[] = [];
-  for (const h of handles) {
-    if (h === process.stdout || h === process.stderr || h === process.stdin || h === process.channel) continue;
-    if ((h as { constructor?: { name?: string } }).constructor?.name === 'Pipe') continue; // the IPC channel's handle
-    const socket = h as { remoteAddress?: string; remotePort?: number };
-    const name = (h as { constructor?: { name?: string } }).constructor?.name ?? 'handle';
-    names.push(typeof socket.remoteAddress === 'string' ? `${name} ${socket.remoteAddress}:${socket.remotePort}` : name);
-  }
-  return names;
 }
 
 /**

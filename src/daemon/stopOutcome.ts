@@ -31,12 +31,9 @@ export function stopOutcome(report: ShutdownReport, info: ExitInfo, killTimeout:
   return `drained (${d.finished} requests finished, ${d.closedIdle} idle connections closed${ws}) and ${info.reason}`;
 }
 
-/** `Socket x3, Timeout` rather than a long list. */
+/** `TCPSocketWrap x3, Timeout` rather than a long list. */
 function summarize(names: string[]): string {
   const counts = new Map<string, number>();
-  for (const n of names) {
-    const kind = n.split(' ')[0] ?? n;
-    counts.set(kind, (counts.get(kind) ?? 0) + 1);
-  }
+  for (const n of names) counts.set(n, (counts.get(n) ?? 0) + 1);
   return [...counts].map(([k, n]) => (n > 1 ? `${k} x${n}` : k)).join(', ');
 }

@@ -113,6 +113,17 @@ for (const variant of ['server.close()', 'server.close(() => process.exit(0))'])
   }
 }
 
+test('an app that keeps running after its SIGTERM handler is ended at the deadline, and describe says what it kept open', { timeout: 45_000 }, async (t) => {
+  const h = herdHome(t);
+  const port = await freePort();
+  const file = config(h, [{ name: 'api', script: path.join(FIXTURES, 'real-sigterm-close.js'), killTimeout: '2s', env: { PORT: String(port), LINGER: '1' } }]);
+  assert.equal((await h.herd(['start', file])).code, 0);
+  const r = await h.herd(['reload', 'api']);
+  assert.equal(r.code, 0, r.stderr);
+  const described = await h.herd(['describe', 'api']);
+  assert.match(described.stdout, /old pid \d+ drained, but the app kept running after its shutdown \(still open: .*Timeout.*\); ended at the drain deadline/);
+});
+
 interface WsClient {
   /** pid of the worker of each connection, in order. */
   pids: number[];

@@ -14,8 +14,8 @@ test('a drain is claimed only when the agent reported it', () => {
 });
 
 test('a worker the agent had to end at the deadline says what the app kept open', () => {
-  const forced = { drainReport: { finished: 0, closedIdle: 0 }, forcedExit: ['Timeout', 'Socket 10.0.0.1:5432', 'Socket 10.0.0.1:5433'] };
-  assert.match(stopOutcome(forced, exit(), 5000), /kept running after its shutdown \(still open: Timeout, Socket x2\); ended at the drain deadline/);
+  const forced = { drainReport: { finished: 0, closedIdle: 0 }, forcedExit: ['Timeout', 'TCPSocketWrap', 'TCPSocketWrap'] };
+  assert.match(stopOutcome(forced, exit(), 5000), /kept running after its shutdown \(still open: Timeout, TCPSocketWrap x2\); ended at the drain deadline/);
 });
 
 test('WebSockets closed on the way are counted', () => {
