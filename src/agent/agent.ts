@@ -1,5 +1,5 @@
 import type { AgentToDaemon, DaemonToAgent } from '../protocol/agent';
-import { drainServers, type DrainResult } from './drain';
+import { closeUpgraded, drainServers, type DrainResult, type UpgradedResult } from './drain';
 import { selfRequest, type SelfRequestResult } from './selfRequest';
 
 /** How the agent talks to the daemon and leaves; process-backed in main.ts, fake in tests. */
@@ -10,6 +10,15 @@ export interface AgentChannel {
   hasSignalHandlers(signal: 'SIGINT' | 'SIGTERM'): boolean;
   raise(signal: 'SIGINT' | 'SIGTERM'): void;
   exit(code: number): void;
+  /**
+   * Stop keeping the process alive for the daemon's sake (unref the IPC
+   * channel), so that it ends by itself once the app has nothing left to do.
+   */
+  release?(): void;
+  /** What still keeps the process alive (for the daemon's event when the agent must end it). */
+  openHandles?(): string[];
+  /** Stop the cluster workers the app forked itself (fork mode), by `deadline`. */
+  stopOwnWorkers?(deadline: number): Promise<void>;
 }
 
 export type ShutdownHook = () => unknown;
@@ -35,6 +44,9 @@ export interface AgentApi {
 
 export const AGENT_GLOBAL = Symbol.for('herd.agent');
 
+/** AppSpec's websocketDrain default, for a shutdown the daemon did not ask for (it went away). */
+const DEFAULT_WEBSOCKET_DRAIN_MS = 2000;
+
 /** What the agent reports about protection: the overload guard's counters, the health check. */
 export interface ProtectHooks {
   shedStats(): { shed: number; shedding: boolean };
@@ -57,6 +69,7 @@ export class Agent implements AgentApi {
     readonly workerId: number,
     private readonly drain: (deadline: number) => Promise<DrainResult> = drainServers,
     private readonly protect: ProtectHooks = DEFAULT_PROTECT,
+    private readonly upgraded: (deadline: number) => Promise<UpgradedResult> = closeUpgraded,
   ) {
     channel.onMessage((message) => this.dispatch(message));
   }
@@ -79,7 +92,7 @@ export class Agent implements AgentApi {
 
   private dispatch(message: DaemonToAgent): void {
     const handlers: { [T in DaemonToAgent['type']]: (m: Extract<DaemonToAgent, { type: T }>) => void } = {
-      shutdown: (m) => void this.shutdown(m.timeoutMs),
+      shutdown: (m) => void this.shutdown(m.timeoutMs, m.websocketDrainMs),
       // Answered from the event loop: a worker stuck in synchronous code cannot.
       ping: (m) => this.channel.send({ type: 'pong', seq: m.seq, ...this.protect.shedStats() }),
       healthCheck: (m) => void this.protect.healthCheck(m.path, m.timeoutMs).then(
@@ -89,14 +102,22 @@ export class Agent implements AgentApi {
     (handlers[message.type] as (m: DaemonToAgent) => void)(message);
   }
 
-  /** Drain HTTP, run the app's clean-up, exit. The daemon SIGKILLs us if this overruns. */
-  async shutdown(timeoutMs: number): Promise<void> {
+  /**
+   * Drain HTTP, run the app's clean-up, exit. The daemon SIGKILLs us if this
+   * overruns. Upgraded connections (WebSockets) stay open through the app's
+   * hooks and signal handler, which close them with their own close frames,
+   * for at most `websocketDrainMs` after HTTP drained; then they are closed.
+   */
+  async shutdown(timeoutMs: number, websocketDrainMs = DEFAULT_WEBSOCKET_DRAIN_MS): Promise<void> {
     if (this.shuttingDown) return;
     this.shuttingDown = true;
     this.channel.send({ type: 'draining' });
     // Leave a margin so the worker exits on its own before the daemon's SIGKILL.
     const deadline = Date.now() + Math.max(0, timeoutMs - 250);
     const result = await this.drain(deadline);
+    // An app that clusters itself: its workers finish their requests and exit before the primary does.
+    await this.channel.stopOwnWorkers?.(deadline);
+    const upgradedDeadline = Math.min(deadline, Date.now() + websocketDrainMs);
     for (const hook of this.hooks) {
       try {
         await withDeadline(Promise.resolve().then(hook), deadline);
@@ -112,11 +133,25 @@ export class Agent implements AgentApi {
       // The app has its own clean-up on a signal (as PM2 apps do): let it run
       // and exit by itself; the daemon's kill timeout still bounds it.
       this.channel.raise(signal);
-      const left = Math.max(0, deadline - Date.now());
-      setTimeout(() => this.channel.exit(0), left).unref();
+      // A handler that only closes the server (`server.close()`) expects the
+      // process to end by itself, as under plain node, where it does within
+      // milliseconds. What would keep it alive here is herd's IPC channel:
+      // released, the process exits as soon as the app lets it.
+      this.channel.release?.();
+      setTimeout(() => {
+        this.channel.send({ type: 'forcedExit', open: this.channel.openHandles?.() ?? [] });
+        this.channel.exit(0);
+      }, Math.max(0, deadline - Date.now())).unref();
+      await this.closeUpgraded(upgradedDeadline);
       return;
     }
+    await this.closeUpgraded(upgradedDeadline);
     this.channel.exit(0);
+  }
+
+  private async closeUpgraded(deadline: number): Promise<void> {
+    const r = await this.upgraded(deadline);
+    if (r.closedByApp + r.closedByHerd > 0) this.channel.send({ type: 'upgradedClosed', ...r });
   }
 }
 

@@ -12,6 +12,8 @@ import { trackedServers } from './listenRegistry';
  *     idle keep-alive connection at once races with a request the client may
  *     be sending at that moment; waiting a little lets a busy client's next
  *     request arrive and be answered with `Connection: close` instead.
+ * Upgraded connections (WebSockets) are no HTTP any more and are left alone
+ * here: the app closes them itself (see closeUpgraded).
  */
 export interface DrainResult {
   /** Requests that were in flight or arrived while draining, all answered. */
@@ -24,6 +26,8 @@ export interface DrainResult {
 
 interface ServerSocket extends net.Socket {
   server?: net.Server;
+  /** Node's HTTP parser; null once the connection was upgraded (and while none is attached). */
+  parser?: unknown;
   _httpMessage?: { headersSent: boolean; setHeader(name: string, value: string): void; writableEnded?: boolean } | null;
 }
 
@@ -47,7 +51,7 @@ export function listeningServers(): net.Server[] {
   return found;
 }
 
-function serverSockets(): ServerSocket[] {
+function allServerSockets(): ServerSocket[] {
   return activeHandles().filter((h): h is ServerSocket =>
     h instanceof net.Socket && (h as ServerSocket).server instanceof net.Server && !h.destroyed);
 }
@@ -55,6 +59,58 @@ function serverSockets(): ServerSocket[] {
 function isHttpServer(server: net.Server | undefined): boolean {
   // http.Server and https.Server both mark themselves with this listener.
   return server !== undefined && server.listenerCount('request') > 0;
+}
+
+/**
+ * An HTTP server's connection handed to an 'upgrade' listener (ws, socket.io):
+ * Node freed its parser and it has no response. An HTTP connection always
+ * has a parser, idle or not.
+ */
+function isUpgraded(socket: ServerSocket): boolean {
+  return isHttpServer(socket.server) && !socket.parser && !socket._httpMessage;
+}
+
+/** Server-side connections the HTTP drain waits for: every one but upgraded connections. */
+function serverSockets(): ServerSocket[] {
+  return allServerSockets().filter((s) => !isUpgraded(s));
+}
+
+export function upgradedSockets(): net.Socket[] {
+  return allServerSockets().filter(isUpgraded);
+}
+
+export interface UpgradedResult {
+  /** Upgraded connections that the app (or its client) closed before `deadline`. */
+  closedByApp: number;
+  /** Those still open at `deadline`, closed by herd. */
+  closedByHerd: number;
+}
+
+/**
+ * After HTTP drained: wait until the app has closed its upgraded connections
+ * (a WebSocket app sends close frames from an onShutdown hook or its SIGTERM
+ * handler), then close the ones left at `deadline`.
+ */
+export async function closeUpgraded(deadline: number): Promise<UpgradedResult> {
+  const open = new Set(upgradedSockets());
+  const result: UpgradedResult = { closedByApp: 0, closedByHerd: 0 };
+  for (;;) {
+    // New ones count too: an upgrade request may have been in flight.
+    for (const s of upgradedSockets()) open.add(s);
+    for (const s of open) {
+      if (s.destroyed) {
+        open.delete(s);
+        result.closedByApp++;
+      }
+    }
+    if (open.size === 0 || Date.now() >= deadline) break;
+    await new Promise((resolve) => setTimeout(resolve, POLL_MS));
+  }
+  for (const s of open) {
+    s.destroy();
+    result.closedByHerd++;
+  }
+  return result;
 }
 
 export async function drainServers(deadline: number, idleGraceMs = 250): Promise<DrainResult> {

@@ -4,28 +4,42 @@
  * child process.
  */
 import cluster from 'node:cluster';
+import type * as net from 'node:net';
 import { AGENT_CMD, isDaemonMessage, type AgentToDaemon } from '../protocol/agent';
 import { startAccessLog } from './accessLog';
 import { Agent, AGENT_GLOBAL } from './agent';
+import { hideAgentFromChildren } from './childProcesses';
 import { drainServers } from './drain';
 import { HttpProbe } from './httpProbe';
 import { trackListeningServers } from './listenRegistry';
+import { openHandles } from './openHandles';
+import { ListenWatch, parseInherited } from './listenWatch';
 import { OverloadGuard, type OverloadLimits } from './overload';
+import { SelfCluster } from './selfCluster';
 import { selfRequest } from './selfRequest';
 import { MetricsCollector } from './metrics';
 
-function sendToDaemon(message: AgentToDaemon): void {
+function sendToDaemon(message: AgentToDaemon, handle?: unknown): void {
   if (typeof process.send !== 'function' || !process.connected) return;
   try {
-    process.send({ ...message, cmd: AGENT_CMD });
+    process.send({ ...message, cmd: AGENT_CMD }, handle as net.Server | undefined);
   } catch {
     // the daemon is gone; nothing to tell
   }
 }
 
+// What the daemon told the agent alone; gone from the environment before app code runs.
+const settings = {
+  overload: process.env.HERD_OVERLOAD,
+  accessLog: process.env.HERD_ACCESS_LOG,
+  metrics: process.env.HERD_METRICS,
+  listenFds: process.env.HERD_LISTEN_FDS,
+};
+hideAgentFromChildren(process.execArgv, process.env, __filename);
+
 /** The app's `overload` settings, passed by the daemon as JSON in HERD_OVERLOAD. */
 function overloadLimits(): OverloadLimits | null {
-  const raw = process.env.HERD_OVERLOAD;
+  const raw = settings.overload;
   if (!raw) return null;
   try {
     return JSON.parse(raw) as OverloadLimits;
@@ -37,6 +51,18 @@ function overloadLimits(): OverloadLimits | null {
 
 // Before the app's code: a sticky app's servers are found only through their listen().
 trackListeningServers();
+
+/**
+ * A fork-mode worker with no listening socket this long after its code
+ * loaded (a queue consumer, a cron job) counts as ready.
+ */
+const SETTLE_MS = 1000;
+// Timers run once the main module's synchronous code is done, so this counts from there.
+const settled = new Promise<void>((resolve) => setImmediate(() => setTimeout(resolve, SETTLE_MS).unref()));
+
+const selfCluster = new SelfCluster((how) => sendToDaemon({ type: 'clustersItself', how }), process.argv[1]);
+if (cluster.isWorker) selfCluster.watchWorker(settled);
+else selfCluster.watchPrimary();
 
 const limits = overloadLimits();
 const guard = limits ? new OverloadGuard(limits) : null;
@@ -53,6 +79,13 @@ const agent = new Agent(
     hasSignalHandlers: (signal) => process.listenerCount(signal) > 0,
     raise: (signal) => process.kill(process.pid, signal),
     exit: (code) => process.exit(code),
+    release: () => process.channel?.unref(),
+    openHandles,
+    stopOwnWorkers: (deadline) => {
+      if (!selfCluster.forked) return Promise.resolve();
+      listenWatch?.closeDetached();
+      return selfCluster.stopWorkers(deadline);
+    },
   },
   process.env.HERD_APP_NAME ?? '',
   Number(process.env.HERD_WORKER_ID ?? 0),
@@ -79,12 +112,11 @@ for (const stream of [process.stdout, process.stderr]) {
 export const probe = new HttpProbe();
 
 // accessLog: true in the app's config: the daemon opened this fd for us.
-const accessFd = Number(process.env.HERD_ACCESS_LOG);
-delete process.env.HERD_ACCESS_LOG;
+const accessFd = Number(settings.accessLog);
 if (Number.isInteger(accessFd) && accessFd > 2) startAccessLog(probe, accessFd);
 // Metrics are on unless the app's config says `metrics: false`; off, nothing
 // subscribes to the probe and no timer runs.
-if (process.env.HERD_METRICS !== '0' && typeof process.send === 'function') {
+if (settings.metrics !== '0' && typeof process.send === 'function') {
   const collector = new MetricsCollector(probe, (report) => sendToDaemon({ type: 'metrics', report }));
   collector.start();
   agent.attachMetrics(collector);
@@ -97,4 +129,22 @@ if (process.env.HERD_METRICS !== '0' && typeof process.send === 'function') {
 if (!cluster.isWorker && process.channel) {
   process.once('disconnect', () => void agent.shutdown(5000));
   process.channel.unref();
+}
+
+// Fork mode: the daemon binds nothing, so the agent reports what the app
+// listens on (readiness, `herd describe`) and passes its sockets on.
+let listenWatch: ListenWatch | null = null;
+if (!cluster.isWorker && typeof process.send === 'function') {
+  const watch = new ListenWatch(parseInherited(settings.listenFds), (l) =>
+    sendToDaemon({ type: 'listening', address: l.address, key: l.key }, l.key !== null ? l.handle : undefined));
+  watch.start();
+  listenWatch = watch;
+  const settle = () => {
+    // A listen() still resolving its host name is about to report.
+    if (watch.inProgress) return void setTimeout(settle, 50).unref();
+    watch.sweep();
+    // An app with its own cluster serves once its workers listen, however long that takes.
+    if (watch.count === 0 && !selfCluster.forked) sendToDaemon({ type: 'settled', afterMs: SETTLE_MS });
+  };
+  void settled.then(settle);
 }

@@ -53,6 +53,8 @@ const start: Command = async (args) => {
   const names = new Set([...result.started, ...result.skipped]);
   const apps = await withClient((c) => c.request({ type: 'list' }));
   process.stdout.write(`${listTable(apps.filter((a) => names.has(a.name)))}\n`);
+  const details = await withClient((c) => Promise.all(result.started.map((name) => c.request({ type: 'describe', name }))));
+  for (const d of details) for (const w of d.warnings ?? []) process.stdout.write(`warning: ${d.name}: ${w}\n`);
   return EXIT.ok;
 };
 

@@ -65,6 +65,7 @@ export function describeText(d: AppDetail): string {
   if (files && (files.out ?? files.err ?? files.combined) !== null) {
     lines.push(`  log files   out ${files.out ?? '-'}, err ${files.err ?? '-'}, combined ${files.combined ?? '-'}`);
   }
+  for (const w of d.warnings ?? []) lines.push(`  warning     ${w}`);
   if (d.retryAt) lines.push(`  retry at    ${new Date(d.retryAt).toISOString()}`);
   if (d.logLinesDropped > 0) lines.push(`  log lines dropped  ${d.logLinesDropped}`);
   if (d.sticky) lines.push(...stickyLines(d.sticky));

@@ -225,6 +225,7 @@ const FIELD_KEYS = {
   maxMemory: ['maxMemory', 'max_memory_restart'],
   killTimeout: ['killTimeout', 'kill_timeout'],
   listenTimeout: ['listenTimeout', 'listen_timeout'],
+  websocketDrain: ['websocketDrain'],
   waitReady: ['waitReady', 'wait_ready'],
   autorestart: ['autorestart'],
   autostart: ['autostart'],
@@ -384,6 +385,7 @@ interface Draft {
   maxMemory: number | null;
   killTimeout: number;
   listenTimeout: number;
+  websocketDrain: number;
   waitReady: boolean;
   autorestart: boolean;
   autostart: boolean;
@@ -452,6 +454,7 @@ function readApp(raw: Record<string, unknown>, at: string, baseDir: string, home
     maxMemory: readMaxMemory(get('maxMemory'), r),
     killTimeout: readDuration(get('killTimeout'), r, 0) ?? DEFAULTS.killTimeout,
     listenTimeout: readDuration(get('listenTimeout'), r, 1) ?? DEFAULTS.listenTimeout,
+    websocketDrain: readDuration(get('websocketDrain'), r, 0) ?? DEFAULTS.websocketDrain,
     waitReady: readBoolean(get('waitReady'), r) ?? false,
     autorestart: readBoolean(get('autorestart'), r) ?? true,
     autostart: readBoolean(get('autostart'), r) ?? true,
@@ -947,7 +950,7 @@ function toSpec(d: Draft, file: string, opts: LoadOptions, o: ParsedOverrides, r
     runner: run.runner,
     instanceVar: d.instanceVar,
     sticky: d.sticky,
-    websocketDrain: DEFAULTS.websocketDrain,
+    websocketDrain: d.websocketDrain,
     cronRestart: d.cronRestart,
     watch: watchSpec(d.watch, d.cwd, o.watch),
     logFiles,

@@ -7,6 +7,7 @@ import type { AppMetricsView, MonitApp } from '../metrics/view';
 import type { AppDetail, AppInfo, AppStatus, TriggerDetail, WorkerInfo } from '../protocol/control';
 import { formatDuration } from '../util/units';
 import { Ring } from './lineBuffer';
+import { ForkSockets } from './forkSockets';
 import { ListenSockets } from './listenSockets';
 import { treeListening } from './listenWatch';
 import type { LogSink } from './logSink';
@@ -16,6 +17,7 @@ import type { ProcStats } from './procStats';
 import { backoffDelay, CrashWindow } from './restartPolicy';
 import { Slot } from './slot';
 import { captureStack } from './stackCapture';
+import { stopOutcome } from './stopOutcome';
 import { WorkerProcess, type ExitInfo } from './workerProcess';
 
 export type Progress = (message: string) => void;
@@ -45,6 +47,7 @@ export class App {
     sticky: this.spec.sticky && this.spec.execMode === 'cluster',
     holdMs: this.spec.killTimeout + this.spec.listenTimeout,
   }));
+  readonly forkSockets = new ForkSockets();
   readonly createdAt = Date.now();
   slots: Slot[] = [];
   /** Old processes draining after a reload or scale-down. */
@@ -130,6 +133,7 @@ export class App {
     return this.exclusive('stopping', async () => {
       await this.stopAll('stopped by user');
       this.sockets.closeAll();
+      this.forkSockets.closeAll();
       this.reason = 'stopped by user';
     });
   }
@@ -207,6 +211,7 @@ export class App {
       // Slots added by a scale in the same config change.
       this.spec = spec;
       await this.resize(spec.instances, progress);
+      this.forkSockets.retain(new Set(this.processes().flatMap((p) => [...p.listenKeys])));
       this.log(null, `reloaded ${replaced} workers`);
     });
   }
@@ -323,12 +328,15 @@ export class App {
       cliOverrides: { ...s.source.cliOverrides },
       env: { ...s.env },
       logLinesDropped: this.deps.logs.dropped(this.name),
-      listening: s.execMode === 'cluster' ? this.sockets.describe() : this.forkListening,
+      // Fork-mode workers bind their own sockets: agents report theirs (pipes and port 0 too), /proc tells those of workers without one.
+      listening: s.execMode === 'cluster' ? this.sockets.describe()
+        : [...new Set([...this.processes().flatMap((p) => p.listening), ...this.forkListening])],
       lastStderr: this.lastStderr,
       events: this.events.toArray(),
       retryAt: this.erroredUntil,
       metrics: s.metrics !== false,
       sticky: this.sockets.stickyStats(),
+      warnings: this.warnings(),
     };
   }
 
@@ -339,8 +347,17 @@ export class App {
   async refreshListening(): Promise<void> {
     if (this.spec.execMode === 'cluster') return;
     const table = await processTable();
-    const found = await Promise.all(this.processes().map((p) => (p.pid === null ? [] : treeListening(p.pid, table))));
+    const found = await Promise.all(this.processes().filter((p) => !p.hasAgent).map((p) => (p.pid === null ? [] : treeListening(p.pid, table))));
     this.forkListening = [...new Set(found.flat())];
+  }
+
+  /** What the user should change: an app that clusters itself run in cluster mode. */
+  private warnings(): string[] {
+    const proc = this.processes().find((p) => p.clustersItself !== null && p.spec.execMode === 'cluster');
+    if (!proc) return [];
+    return [`${proc.clustersItself}: the app clusters itself, but in exec_mode 'cluster' every herd worker is a cluster worker ` +
+      `(cluster.isPrimary is false), so its own cluster code does not run and it runs as ${this.spec.instances} herd worker(s). ` +
+      `Run it with exec_mode 'fork' (instances: 1) to use its own cluster, or drop its cluster code and set instances.`];
   }
 
   /** `herd metrics`: the whole app, or the current worker of one slot. */
@@ -501,11 +518,18 @@ export class App {
       slot: slot.id,
       uniqueId: this.deps.nextUniqueId(),
       sockets: this.sockets,
+      forkSockets: this.forkSockets,
       logs: this.deps.logs,
       onReady: (p, how) => this.onReady(slot, p, how),
       onExit: (p, info) => this.onExit(slot, p, info),
       onMetrics: (p, report) => {
         if (p.pid !== null) this.metrics.ingest(p.slot, p.pid, report);
+      },
+      onClustersItself: (p, how) => {
+        this.log(slot.id, p.spec.execMode === 'fork'
+          ? `pid ${p.pid} runs its own cluster: it ${how}; herd supervises the primary, and stopping it stops them`
+          : `pid ${p.pid} clusters itself: ${how}, which is false in every herd cluster worker`);
+        this.changed();
       },
     });
     this.log(slot.id, `pid ${proc.pid ?? '?'} starting`);
@@ -520,7 +544,12 @@ export class App {
         proc.killWith(`no ready signal within ${formatDuration(spec.listenTimeout)} (waitReady)`);
         return;
       }
-      slot.set('online', `no listen() within ${formatDuration(spec.listenTimeout)}; counted as online`);
+      // An app with its own cluster whose workers never listen serves nothing: never 'online'.
+      if (proc.clustersItself !== null && spec.execMode === 'fork') {
+        slot.set('starting', `its cluster workers did not listen within ${formatDuration(spec.listenTimeout)}`);
+      } else {
+        slot.set('online', `no listen() within ${formatDuration(spec.listenTimeout)}; counted as online`);
+      }
       this.changed();
     });
     return proc;
@@ -622,7 +651,11 @@ export class App {
       slot.cancelTimer();
       slot.held = false;
     }
-    await Promise.all(procs.map((p) => p.stop(this.spec.killTimeout)));
+    await Promise.all(procs.map(async (p) => {
+      const retiring = this.retiring.has(p); // its exit is logged as an old worker's
+      const info = await p.stop(this.spec.killTimeout);
+      if (!retiring) this.log(p.slot, `pid ${p.pid} ${stopOutcome(p, info, this.spec.killTimeout)}`);
+    }));
     for (const slot of this.slots) slot.set('stopped', reason);
     this.changed();
   }
@@ -637,7 +670,7 @@ export class App {
   private onExit(slot: Slot, proc: WorkerProcess, info: ExitInfo): void {
     if (proc.pid !== null) this.metrics.workerExited(proc.pid);
     if (this.retiring.delete(proc)) {
-      this.log(slot.id, `old pid ${proc.pid} ${info.intended ? 'drained and ' : ''}${info.reason}`);
+      this.log(slot.id, `old pid ${proc.pid} ${stopOutcome(proc, info, this.spec.killTimeout)}`);
       this.changed();
       return;
     }

@@ -1,5 +1,12 @@
 import type { StdioOptions } from 'node:child_process';
 import type { AppSpec } from '../config/types';
+import { AGENT_INSPECT_ARGS } from '../protocol/agent';
+
+/** A listening socket a fork-mode worker takes over from the one before it. */
+export interface InheritedSocket {
+  readonly key: string;
+  readonly fd: number;
+}
 
 const AGENT_PATH = require.resolve('../agent/main');
 /** fd of the access-log pipe in a worker (0-2 stdio, 3 IPC). */
@@ -15,11 +22,8 @@ export interface WorkerCommand {
   agent: boolean;
 }
 
-/** Flags herd adds for the stall watchdog's stack capture; the agent takes them out of process.execArgv. */
-export const INSPECT_FLAGS: readonly string[] = ['--inspect-port=0', '--inspect-publish-uid=stderr'];
-
 /** Variables only herd's agent and Node's cluster code read; never passed to a worker without the agent. */
-const AGENT_ENV = ['NODE_UNIQUE_ID', 'HERD_ACCESS_LOG', 'HERD_OVERLOAD', 'HERD_METRICS', 'NODE_CHANNEL_FD', 'NODE_CHANNEL_SERIALIZATION_MODE'];
+const AGENT_ENV = ['NODE_UNIQUE_ID', 'HERD_ACCESS_LOG', 'HERD_OVERLOAD', 'HERD_METRICS', 'HERD_LISTEN_FDS', 'NODE_CHANNEL_FD', 'NODE_CHANNEL_SERIALIZATION_MODE'];
 
 /**
  * runner 'node': `interpreter --require agent nodeArgs script args` with an
@@ -29,7 +33,7 @@ const AGENT_ENV = ['NODE_UNIQUE_ID', 'HERD_ACCESS_LOG', 'HERD_OVERLOAD', 'HERD_M
  * agent and no IPC: a python3 or npm process must not be handed Node's
  * cluster channel, and npm would pass it on to every node it runs.
  */
-export function workerCommand(spec: AppSpec, slot: number, uniqueId: number): WorkerCommand {
+export function workerCommand(spec: AppSpec, slot: number, uniqueId: number, inherited: readonly InheritedSocket[] = []): WorkerCommand {
   const env: Record<string, string> = {
     ...spec.env,
     HERD_APP_NAME: spec.name,
@@ -59,15 +63,22 @@ export function workerCommand(spec: AppSpec, slot: number, uniqueId: number): Wo
   if (spec.overload) env.HERD_OVERLOAD = JSON.stringify(spec.overload);
   else delete env.HERD_OVERLOAD;
   // A stalled worker's stack is read through the inspector, which SIGUSR1
-  // opens even while JS is blocked; port 0 so that workers never collide.
-  // Its URL (the secret that lets a client run code in the worker) is printed
-  // to stderr for the daemon only, never served on /json/list to any local user.
-  const inspect = spec.stallTimeout > 0 ? INSPECT_FLAGS : [];
+  // opens even while JS is blocked (see AGENT_INSPECT_ARGS). They must follow
+  // `--require <agent>` directly: the agent takes them all out of
+  // process.execArgv so that the app's own child processes do not inherit them.
+  const inspect = spec.stallTimeout > 0 ? AGENT_INSPECT_ARGS : [];
+  // Fork mode: the sockets earlier workers listened on, as fds from 5 on,
+  // for the agent to hand to the app's listen() (see forkSockets.ts).
+  if (inherited.length > 0) env.HERD_LISTEN_FDS = JSON.stringify(inherited.map((s, i) => ({ key: s.key, fd: ACCESS_FD + 1 + i })));
+  else delete env.HERD_LISTEN_FDS;
+  const stdio: ('ignore' | 'pipe' | 'ipc' | number)[] = ['ignore', 'pipe', 'pipe', 'ipc'];
+  if (spec.accessLog || inherited.length > 0) stdio.push(spec.accessLog ? 'pipe' : 'ignore');
+  for (const s of inherited) stdio.push(s.fd);
   return {
     file: spec.interpreter,
     args: ['--require', AGENT_PATH, ...inspect, ...spec.nodeArgs, spec.script, ...spec.args],
     env,
-    stdio: spec.accessLog ? ['ignore', 'pipe', 'pipe', 'ipc', 'pipe'] : ['ignore', 'pipe', 'pipe', 'ipc'],
+    stdio,
     agent: true,
   };
 }

@@ -5,6 +5,7 @@ import type { AppSpec } from '../config/types';
 import type { MetricsReport } from '../metrics/report';
 import { AGENT_CMD, isAgentMessage, type DaemonToAgent } from '../protocol/agent';
 import { handleClusterMessage, isClusterMessage } from './clusterProtocol';
+import type { ForkSockets } from './forkSockets';
 import { LineSplitter, Ring } from './lineBuffer';
 import type { ListenSockets } from './listenSockets';
 import { ListenWatch } from './listenWatch';
@@ -13,6 +14,7 @@ import { parseListenFailure, type ListenFailure } from './portConflict';
 import { signalGroup, waitGroupGone } from './processGroup';
 import { describeExit } from './restartPolicy';
 import { ACCESS_FD, workerCommand } from './workerCommand';
+import { formatDuration } from '../util/units';
 
 /**
  * The signal that asks a worker without the agent to stop: PM2's default
@@ -46,10 +48,14 @@ export interface WorkerProcessOptions {
   /** Daemon-wide unique id, given to Node's cluster code as NODE_UNIQUE_ID. */
   uniqueId: number;
   sockets: ListenSockets;
+  /** Fork mode: copies of the sockets the app's workers listen on, handed from worker to worker. */
+  forkSockets: ForkSockets;
   logs: LogSink;
   onReady: (proc: WorkerProcess, how: string) => void;
   onExit: (proc: WorkerProcess, info: ExitInfo) => void;
   onMetrics: (proc: WorkerProcess, report: MetricsReport) => void;
+  /** The agent saw the app use the cluster primary API (it forks its own workers). */
+  onClustersItself?: (proc: WorkerProcess, how: string) => void;
 }
 
 /**
@@ -78,6 +84,14 @@ export class WorkerProcess {
   readonly hasAgent: boolean;
   /** Why its listen() failed (port in use, no privilege), from the daemon's bind or the worker's stderr. */
   listenFailure: ListenFailure | null = null;
+  /** Fork mode: the listen() calls (host|port) whose socket the daemon keeps for the next worker. */
+  readonly listenKeys = new Set<string>();
+  /** The app forks its own cluster workers (told by the agent): how the agent saw it. */
+  clustersItself: string | null = null;
+  /** What the agent said about its shutdown, for the event that reports the exit. */
+  drainReport: { finished: number; closedIdle: number; websockets?: { closedByApp: number; closedByHerd: number } } | null = null;
+  /** The agent had to end the process at the deadline: what the app still kept open. */
+  forcedExit: string[] | null = null;
   /** Last answer of the agent to a ping (stall watchdog); the start time until the first one. */
   lastPongAt = Date.now();
   /** Requests the agent's overload guard answered 503, and whether it sheds now (as of the last pong). */
@@ -110,7 +124,9 @@ export class WorkerProcess {
     const { spec } = opts;
     this.spec = spec;
     this.slot = opts.slot;
-    const command = workerCommand(spec, opts.slot, opts.uniqueId);
+    // Fork mode: the sockets earlier workers listened on, for the app's listen() (see forkSockets.ts).
+    const inherited = spec.execMode === 'fork' && spec.runner === 'node' ? opts.forkSockets.inheritable() : [];
+    const command = workerCommand(spec, opts.slot, opts.uniqueId, inherited);
     this.hasAgent = command.agent;
     this.child = spawn(command.file, command.args, {
       cwd: spec.cwd,
@@ -154,14 +170,16 @@ export class WorkerProcess {
     const access = this.child.stdio[ACCESS_FD] as NodeJS.ReadableStream | null | undefined;
     access?.setEncoding('utf8').on('data', (c: string) => this.splitters.access.push(c));
 
-    this.child.on('internalMessage', (message: unknown) => this.onInternal(message));
+    this.child.on('internalMessage', (message: unknown, handle: unknown) => this.onInternal(message, handle));
     this.child.on('message', (message: unknown) => {
       // PM2's convention for wait_ready apps.
       if (message === 'ready' && spec.waitReady) this.markReady('ready signal');
     });
     this.child.on('spawn', () => {
+      // With the agent, a fork-mode worker is ready when it listens or has
+      // settled without listening (the agent tells); without it, when a
+      // socket in its process tree listens (ListenWatch).
       if (!this.hasAgent) this.watchListening();
-      else if (spec.execMode === 'fork' && !spec.waitReady) this.markReady('started');
     });
     this.child.on('error', (err) => {
       // spawn failure (bad interpreter path): reported as an exit so policy applies.
@@ -226,7 +244,7 @@ export class WorkerProcess {
       this.draining = true;
       this.listenWatch?.stop();
       if (!this.hasAgent) this.signalTree(EXEC_STOP_SIGNAL);
-      else if (!this.send({ type: 'shutdown', timeoutMs })) this.signal('SIGTERM');
+      else if (!this.send({ type: 'shutdown', timeoutMs, websocketDrainMs: Math.min(this.spec.websocketDrain, timeoutMs) })) this.signal('SIGTERM');
       this.killAt = Date.now() + timeoutMs;
       this.killTimer = setTimeout(() => this.signalTree('SIGKILL'), timeoutMs);
     }
@@ -299,6 +317,17 @@ export class WorkerProcess {
 
   private signal(sig: NodeJS.Signals): void {
     if (this.exited || this.child.exitCode !== null || this.child.signalCode !== null) return;
+    // A SIGKILL takes the worker's whole process group (it leads one, being
+    // detached): the app's own cluster workers and child processes must not
+    // outlive it, as under systemd's KillMode=control-group.
+    if (sig === 'SIGKILL' && this.child.pid !== undefined) {
+      try {
+        process.kill(-this.child.pid, sig);
+        return;
+      } catch {
+        // no such group: signal the process alone
+      }
+    }
     try {
       this.child.kill(sig);
     } catch {
@@ -355,7 +384,7 @@ export class WorkerProcess {
     });
   }
 
-  private onInternal(message: unknown): void {
+  private onInternal(message: unknown, handle: unknown): void {
     if (isClusterMessage(message)) {
       handleClusterMessage(this.child, message, this.opts.sockets, {
         id: this.opts.uniqueId,
@@ -381,6 +410,29 @@ export class WorkerProcess {
         this.draining = true;
         return;
       case 'drained':
+        this.drainReport = { finished: message.finished, closedIdle: message.closedIdle };
+        return;
+      case 'upgradedClosed':
+        if (this.drainReport) this.drainReport.websockets = { closedByApp: message.closedByApp, closedByHerd: message.closedByHerd };
+        return;
+      case 'forcedExit':
+        this.forcedExit = Array.isArray(message.open) ? message.open.map(String) : [];
+        return;
+      case 'listening':
+        if (typeof message.address !== 'string') return;
+        if (!this.listening.includes(message.address)) this.listening.push(message.address);
+        if (typeof message.key === 'string' && handle) {
+          this.listenKeys.add(message.key);
+          this.opts.forkSockets.keep(message.key, handle);
+        }
+        if (!this.spec.waitReady) this.markReady(`listening on ${message.address}`);
+        return;
+      case 'settled':
+        if (!this.spec.waitReady) this.markReady(`no listening socket after ${formatDuration(message.afterMs)}; counted as ready`);
+        return;
+      case 'clustersItself':
+        this.clustersItself = String(message.how);
+        this.opts.onClustersItself?.(this, this.clustersItself);
         return;
       case 'pong':
         this.lastPongAt = Date.now();

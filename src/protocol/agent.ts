@@ -9,9 +9,29 @@ import type { MetricsReport } from '../metrics/report';
 
 export const AGENT_CMD = 'NODE_HERD';
 
+/**
+ * The inspector flags the daemon puts right after `--require <agent>` (stall
+ * stack capture): port 0 so that workers never collide, and the URL (the
+ * secret that lets a client run code in the worker) printed to stderr for the
+ * daemon only, never served on /json/list to any local user. The agent takes
+ * them and the --require out of process.execArgv again.
+ */
+export const AGENT_INSPECT_ARGS: readonly string[] = ['--inspect-port=0', '--inspect-publish-uid=stderr'];
+
+/**
+ * Variables the daemon sets for the agent only. The agent reads and deletes
+ * them at start, so the app's own child processes never see them.
+ * (HERD_APP_NAME, HERD_WORKER_ID and NODE_APP_INSTANCE are for the app and stay.)
+ */
+export const AGENT_ENV = ['HERD_METRICS', 'HERD_OVERLOAD', 'HERD_ACCESS_LOG', 'HERD_LISTEN_FDS'] as const;
+
 export type DaemonToAgent =
-  /** Drain and exit: stop accepting, finish in-flight requests, run onShutdown hooks. */
-  | { type: 'shutdown'; timeoutMs: number }
+  /**
+   * Drain and exit: stop accepting, finish in-flight requests, run onShutdown
+   * hooks; upgraded connections get `websocketDrainMs` after HTTP drained to be
+   * closed by the app, then the agent closes them.
+   */
+  | { type: 'shutdown'; timeoutMs: number; websocketDrainMs: number }
   /** Stall watchdog: answered with 'pong' from the worker's event loop. */
   | { type: 'ping'; seq: number }
   /** Request `path` from this worker's own HTTP server, in-process; answered with 'healthResult'. */
@@ -24,6 +44,23 @@ export type AgentToDaemon =
   | { type: 'draining' }
   /** In-flight work is done; the worker is about to exit on its own. */
   | { type: 'drained'; closedIdle: number; finished: number }
+  /**
+   * After the app's hooks and signal handler: upgraded connections (WebSockets)
+   * the app closed within websocketDrainMs, and those herd closed after it.
+   */
+  | { type: 'upgradedClosed'; closedByApp: number; closedByHerd: number }
+  /** After draining, the app still kept the process alive; the agent ends it at the deadline. `open`: what was still open. */
+  | { type: 'forcedExit'; open: string[] }
+  /**
+   * A server in a fork-mode worker listens (cluster mode learns it from the
+   * cluster protocol). With `key`, a copy of its socket travels with the
+   * message for the app's next worker to adopt.
+   */
+  | { type: 'listening'; address: string; key: string | null }
+  /** A fork-mode worker has no listening socket `afterMs` after its code loaded: ready as it is. */
+  | { type: 'settled'; afterMs: number }
+  /** The app uses the cluster module's primary API itself (see agent/selfCluster.ts). */
+  | { type: 'clustersItself'; how: string }
   /** Answer to 'ping'; carries the overload guard's counters. */
   | { type: 'pong'; seq: number; shed: number; shedding: boolean }
   /** Outcome of a 'healthCheck': the HTTP status, or 0 and the reason it failed. */

@@ -125,6 +125,8 @@ export interface AppDetail extends AppInfo, TriggerDetail {
   metrics: boolean;
   /** What the daemon's sticky-session router did for the app; null until a sticky app's worker listens. */
   sticky: StickyStats | null;
+  /** Problems with how the app is run that the user should fix (shown by `herd start` and `herd describe`). */
+  warnings: string[];
 }
 
 /** Counters of the daemon's sticky-session router, since the app was created (docs/sticky.md). */

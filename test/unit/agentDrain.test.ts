@@ -47,7 +47,7 @@ test('shutdown finishes the in-flight request with Connection: close, runs hooks
   });
   // Shut down once the request is being handled.
   await new Promise<void>((resolve) => server.once('request', () => resolve()));
-  deliver({ type: 'shutdown', timeoutMs: 5000 });
+  deliver({ type: 'shutdown', timeoutMs: 5000, websocketDrainMs: 2000 });
   assert.equal(server.listening, false);
   const r = await reply;
   assert.equal(r.body, 'done');
