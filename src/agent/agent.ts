@@ -1,5 +1,5 @@
 import type { AgentToDaemon, DaemonToAgent } from '../protocol/agent';
-import { closeUpgraded, drainServers, type DrainResult, type UpgradedResult } from './drain';
+import { closeUpgraded, drainServers, listeningServers, type DrainResult, type UpgradedResult } from './drain';
 import { selfRequest, type SelfRequestResult } from './selfRequest';
 
 /** How the agent talks to the daemon and leaves; process-backed in main.ts, fake in tests. */
@@ -50,11 +50,14 @@ const DEFAULT_WEBSOCKET_DRAIN_MS = 2000;
 /** What the agent reports about protection: the overload guard's counters, the health check. */
 export interface ProtectHooks {
   shedStats(): { shed: number; shedding: boolean };
+  /** Servers listening in this worker now, so the daemon notices an app that closed its last one. */
+  listeningServers(): number;
   healthCheck(path: string, timeoutMs: number): Promise<SelfRequestResult>;
 }
 
 const DEFAULT_PROTECT: ProtectHooks = {
   shedStats: () => ({ shed: 0, shedding: false }),
+  listeningServers: () => listeningServers().length,
   healthCheck: (path, timeoutMs) => selfRequest(path, timeoutMs),
 };
 
@@ -94,7 +97,7 @@ export class Agent implements AgentApi {
     const handlers: { [T in DaemonToAgent['type']]: (m: Extract<DaemonToAgent, { type: T }>) => void } = {
       shutdown: (m) => void this.shutdown(m.timeoutMs, m.websocketDrainMs),
       // Answered from the event loop: a worker stuck in synchronous code cannot.
-      ping: (m) => this.channel.send({ type: 'pong', seq: m.seq, ...this.protect.shedStats() }),
+      ping: (m) => this.channel.send({ type: 'pong', seq: m.seq, ...this.protect.shedStats(), servers: this.protect.listeningServers() }),
       healthCheck: (m) => void this.protect.healthCheck(m.path, m.timeoutMs).then(
         (r) => this.channel.send({ type: 'healthResult', id: m.id, status: r.status, error: r.error }),
         (err: unknown) => this.channel.send({ type: 'healthResult', id: m.id, status: 0, error: String(err) })),

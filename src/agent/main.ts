@@ -9,7 +9,7 @@ import { AGENT_CMD, isDaemonMessage, type AgentToDaemon } from '../protocol/agen
 import { startAccessLog } from './accessLog';
 import { Agent, AGENT_GLOBAL } from './agent';
 import { hideAgentFromChildren } from './childProcesses';
-import { drainServers } from './drain';
+import { drainServers, listeningServers } from './drain';
 import { HttpProbe } from './httpProbe';
 import { trackListeningServers } from './listenRegistry';
 import { openHandles } from './openHandles';
@@ -92,6 +92,7 @@ const agent = new Agent(
   drainServers,
   {
     shedStats: () => ({ shed: guard?.shed ?? 0, shedding: guard?.shedding ?? false }),
+    listeningServers: () => listeningServers().length,
     healthCheck: (path, timeoutMs) => selfRequest(path, timeoutMs),
   },
 );

@@ -243,6 +243,21 @@ export class App {
       .finally(() => this.replacing.delete(proc));
   }
 
+  /**
+   * The app in `proc` closed its last listening server but the process lives
+   * on: it serves nothing, so it is not online, and it is replaced new first
+   * (health check or not). If the app exits by itself meanwhile, the
+   * replacement simply takes over.
+   */
+  serversGone(slot: Slot, proc: WorkerProcess): void {
+    if (slot.proc !== proc || proc.exited || this.stopped) return;
+    const why = `the app closed its listening server (pid ${proc.pid} still runs, serving nothing)`;
+    this.log(slot.id, why);
+    slot.set('crashed', `${why}; replacing it`);
+    this.changed();
+    this.replaceSlot(slot, why, proc);
+  }
+
   /** A health check of `proc` failed; `healthCheck.failures` in a row replace it. */
   healthCheckFailed(slot: Slot, proc: WorkerProcess, what: string): void {
     const failures = this.spec.healthCheck?.failures ?? 1;
@@ -521,6 +536,7 @@ export class App {
       forkSockets: this.forkSockets,
       logs: this.deps.logs,
       onReady: (p, how) => this.onReady(slot, p, how),
+      onServersGone: (p) => this.serversGone(slot, p),
       onExit: (p, info) => this.onExit(slot, p, info),
       onMetrics: (p, report) => {
         if (p.pid !== null) this.metrics.ingest(p.slot, p.pid, report);

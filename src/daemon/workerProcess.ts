@@ -54,6 +54,8 @@ export interface WorkerProcessOptions {
   onReady: (proc: WorkerProcess, how: string) => void;
   onExit: (proc: WorkerProcess, info: ExitInfo) => void;
   onMetrics: (proc: WorkerProcess, report: MetricsReport) => void;
+  /** The worker had listened and now has no listening server left: it serves nothing. */
+  onServersGone?: (proc: WorkerProcess) => void;
   /** The agent saw the app use the cluster primary API (it forks its own workers). */
   onClustersItself?: (proc: WorkerProcess, how: string) => void;
 }
@@ -86,6 +88,12 @@ export class WorkerProcess {
   listenFailure: ListenFailure | null = null;
   /** Fork mode: the listen() calls (host|port) whose socket the daemon keeps for the next worker. */
   readonly listenKeys = new Set<string>();
+  /** A server of its own listened (cluster protocol, or the agent in fork mode). */
+  private listened = false;
+  /** Pongs in a row that reported no listening server. */
+  private emptyPongs = 0;
+  /** The app closed its last server; the owner was told. */
+  serversGone = false;
   /** The app forks its own cluster workers (told by the agent): how the agent saw it. */
   clustersItself: string | null = null;
   /** What the agent said about its shutdown, for the event that reports the exit. */
@@ -392,6 +400,7 @@ export class WorkerProcess {
         accepting: () => this.ready && !this.draining && !this.exited,
         onListening: (address) => {
           if (!this.listening.includes(address)) this.listening.push(address);
+          this.listened = true;
           if (!this.spec.waitReady) this.markReady(`listening on ${address}`);
         },
         onListenError: ({ address, port, errno }) => {
@@ -425,6 +434,7 @@ export class WorkerProcess {
           this.listenKeys.add(message.key);
           this.opts.forkSockets.keep(message.key, handle);
         }
+        this.listened = true;
         if (!this.spec.waitReady) this.markReady(`listening on ${message.address}`);
         return;
       case 'settled':
@@ -438,6 +448,7 @@ export class WorkerProcess {
         this.lastPongAt = Date.now();
         this.shed = message.shed;
         this.shedding = message.shedding;
+        this.checkServers(typeof message.servers === 'number' ? message.servers : -1);
         return;
       case 'healthResult':
         this.healthWaiters.get(message.id)?.({ status: message.status, error: message.error });
@@ -446,6 +457,22 @@ export class WorkerProcess {
         if (typeof message.report === 'object' && message.report !== null) this.opts.onMetrics(this, message.report);
         return;
     }
+  }
+
+  /**
+   * A worker that became ready by listening and now has no listening server
+   * left (the app closed it; the process lives on) serves nothing: told once,
+   * after two answers in a row, so an app that closes and re-listens at once
+   * is left alone. An app with its own cluster listens in its workers, not here.
+   */
+  private checkServers(servers: number): void {
+    if (servers !== 0 || !this.listened || !this.ready || this.draining || this.exited || this.clustersItself !== null || this.serversGone) {
+      this.emptyPongs = 0;
+      return;
+    }
+    if (++this.emptyPongs < 2) return;
+    this.serversGone = true;
+    this.opts.onServersGone?.(this);
   }
 
   private onInspector(url: string): void {

@@ -62,7 +62,8 @@ export type AgentToDaemon =
   /** The app uses the cluster module's primary API itself (see agent/selfCluster.ts). */
   | { type: 'clustersItself'; how: string }
   /** Answer to 'ping'; carries the overload guard's counters. */
-  | { type: 'pong'; seq: number; shed: number; shedding: boolean }
+  /** `servers`: listening servers in the worker now (0: the app closed them all; it serves nothing). */
+  | { type: 'pong'; seq: number; shed: number; shedding: boolean; servers: number }
   /** Outcome of a 'healthCheck': the HTTP status, or 0 and the reason it failed. */
   | { type: 'healthResult'; id: number; status: number; error: string | null }
 

@@ -7,7 +7,7 @@ import { test } from 'node:test';
 import { HerdClient } from '../../src/client/client';
 import { loadTarget } from '../../src/config/load';
 import type { AppSpec } from '../../src/config/types';
-import { CLI, eventually, FIXTURES, freePort, get, herdHome, kill, list, NODE, type CliResult } from '../helpers';
+import { alive, CLI, eventually, FIXTURES, freePort, get, herdHome, kill, list, NODE, type CliResult } from '../helpers';
 
 interface Detail { events: { worker: number | null; message: string }[] }
 
@@ -89,15 +89,6 @@ function secondUserProblem(): string | false {
   if (process.getuid?.() !== 0) return 'needs root to run as a second user';
   const r = spawnSync('runuser', ['-u', 'nobody', '--', 'test', '-r', CLI]);
   return r.status === 0 ? false : `user nobody cannot read ${CLI}`;
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 /** The CLI as another local user (the test runs as root). */
@@ -227,3 +218,19 @@ function runCliIn(home: string, args: string[]): Promise<CliResult> {
     child.on('close', (code) => resolve({ code: code ?? -1, stdout, stderr }));
   });
 }
+
+test('a worker whose app closed its server while the process lives on is not online and is replaced, new first, without a health check', async (t) => {
+  const { herd } = herdHome(t);
+  const port = await freePort();
+  assert.equal((await herd(['start', path.join(FIXTURES, 'close-server.js'), '--name', 'api'], { PORT: String(port) })).code, 0);
+  const before = (await list(herd))[0]?.workers[0]?.pid as number;
+  t.after(() => kill(before));
+  assert.equal((await get(port, '/close')).body, 'closing\n');
+  const replaced = await eventually(async () => {
+    const w = (await list(herd))[0]?.workers.find((x) => x.id === 0);
+    return w && w.pid !== before && w.status === 'online' ? w : undefined;
+  }, 20_000, 'a new worker in place of the one that serves nothing');
+  assert.equal(Number((await get(port)).body), replaced.pid);
+  const d = JSON.parse((await herd(['describe', 'api', '--json'])).stdout) as Detail;
+  assert.ok(d.events.some((e) => /the app closed its listening server \(pid \d+ still runs, serving nothing\)/.test(e.message)), d.events.map((e) => e.message).join('\n'));
+});

@@ -114,13 +114,14 @@ test('agent answers ping with pong and healthCheck with healthResult', async () 
   const channel: AgentChannel = { send: (m) => sent.push(m), onMessage: (h) => (handler = h), hasSignalHandlers: () => false, raise: () => {}, exit: () => {} };
   new Agent(channel, 'app', 0, undefined, {
     shedStats: () => ({ shed: 7, shedding: true }),
+    listeningServers: () => 0,
     healthCheck: async (path) => ({ status: path === '/health' ? 204 : 0, error: null }),
   });
   handler({ type: 'ping', seq: 3 });
   handler({ type: 'healthCheck', id: 9, path: '/health', timeoutMs: 100 });
   await new Promise((r) => setImmediate(r));
   assert.deepEqual(sent, [
-    { type: 'pong', seq: 3, shed: 7, shedding: true },
+    { type: 'pong', seq: 3, shed: 7, shedding: true, servers: 0 },
     { type: 'healthResult', id: 9, status: 204, error: null },
   ]);
 });
