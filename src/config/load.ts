@@ -36,7 +36,7 @@ import {
   type InstancesSetting,
 } from './readers';
 import { isRecord, join, show, Report, type Setting } from './report';
-import { resolveRunner, type Runner } from './runner';
+import { isDirectory, resolveRunner, type Runner } from './runner';
 import { readWatch, watchSpec, type WatchDraft } from './watch';
 import {
   DEFAULTS,
@@ -991,14 +991,6 @@ function mergeEnv(d: Draft, opts: LoadOptions): Record<string, string> {
   const env: Record<string, string> = { ...opts.env, ...d.env, ...selected };
   if (d.port !== null) env.PORT = String(d.port);
   return env;
-}
-
-function isDirectory(dir: string): boolean {
-  try {
-    return fs.statSync(dir).isDirectory();
-  } catch {
-    return false;
-  }
 }
 
 // ---------------------------------------------------------------------------

@@ -194,7 +194,7 @@ function executable(file: string): string | null {
   return isExecutable(file) ? file : null;
 }
 
-function isDirectory(file: string): boolean {
+export function isDirectory(file: string): boolean {
   try {
     return fs.statSync(file).isDirectory();
   } catch {

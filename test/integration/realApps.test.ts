@@ -6,7 +6,7 @@ import { writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { test } from 'node:test';
 import { WebSocket } from 'ws';
-import { eventually, FIXTURES, freePort, get, herdHome, list, load, RUNTIME } from '../helpers';
+import { alive, eventually, FIXTURES, freePort, get, herdHome, list, load, RUNTIME } from '../helpers';
 
 type Herd = ReturnType<typeof herdHome>;
 
@@ -212,15 +212,6 @@ test('WebSockets: without a hook they stay open for websocketDrain, then herd cl
   const described = await h.herd(['describe', 'chat']);
   assert.match(described.stdout, /WebSockets closed by the app 0, by herd 20/);
 });
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 test('fork mode: an app that clusters itself runs its own cluster; reload and stop take its workers down gracefully', { timeout: 60_000 }, async (t) => {
   const h = herdHome(t);
