@@ -140,9 +140,12 @@ if (!cluster.isWorker && typeof process.send === 'function') {
     sendToDaemon({ type: 'listening', address: l.address, key: l.key }, l.key !== null ? l.handle : undefined));
   watch.start();
   listenWatch = watch;
+  // Node publishes no end for a listen() whose host lookup failed or that threw
+  // after it began: the wait for listens in progress is bounded.
+  const giveUpAt = Date.now() + SETTLE_MS + 5000;
   const settle = () => {
     // A listen() still resolving its host name is about to report.
-    if (watch.inProgress) return void setTimeout(settle, 50).unref();
+    if (watch.inProgress && Date.now() < giveUpAt) return void setTimeout(settle, 50).unref();
     watch.sweep();
     // An app with its own cluster serves once its workers listen, however long that takes.
     if (watch.count === 0 && !selfCluster.forked) sendToDaemon({ type: 'settled', afterMs: SETTLE_MS });

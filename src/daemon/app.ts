@@ -162,6 +162,7 @@ export class App {
       // A re-read config may ask for another number of workers, as with reload.
       if (this.slots.length !== spec.instances) await this.resize(spec.instances, () => {});
       await this.settled(this.spec.listenTimeout + 1000);
+      this.forkSockets.retain(handsOverSockets(spec) ? new Set(this.processes().flatMap((p) => [...p.listenKeys])) : new Set());
       this.assertStarted();
     });
   }
@@ -211,7 +212,7 @@ export class App {
       // Slots added by a scale in the same config change.
       this.spec = spec;
       await this.resize(spec.instances, progress);
-      this.forkSockets.retain(new Set(this.processes().flatMap((p) => [...p.listenKeys])));
+      this.forkSockets.retain(handsOverSockets(spec) ? new Set(this.processes().flatMap((p) => [...p.listenKeys])) : new Set());
       this.log(null, `reloaded ${replaced} workers`);
     });
   }
@@ -231,8 +232,8 @@ export class App {
    * reload replaces it anyway; the caller's next check tries again) and when
    * this worker is already being replaced.
    */
-  replaceSlot(slot: Slot, why: string, proc: WorkerProcess | null = slot.proc): void {
-    if (this.operation !== null || this.stopped || slot.next || proc === null || this.replacing.has(proc)) return;
+  replaceSlot(slot: Slot, why: string, proc: WorkerProcess | null = slot.proc): boolean {
+    if (this.operation !== null || this.stopped || slot.next || proc === null || this.replacing.has(proc)) return false;
     this.replacing.add(proc);
     void this.exclusive('replacing', async () => {
       // Queued behind nothing, but re-checked: the worker may have exited or the app stopped meanwhile.
@@ -241,6 +242,7 @@ export class App {
       await this.replace(slot, this.spec, () => {});
     }).catch((err: unknown) => this.log(slot.id, `replacement failed: ${(err as Error).message}`))
       .finally(() => this.replacing.delete(proc));
+    return true;
   }
 
   /**
@@ -252,10 +254,14 @@ export class App {
   serversGone(slot: Slot, proc: WorkerProcess): void {
     if (slot.proc !== proc || proc.exited || this.stopped) return;
     const why = `the app closed its listening server (pid ${proc.pid} still runs, serving nothing)`;
+    // Busy with another operation (a reload replaces it anyway): the next pong tries again.
+    if (!this.replaceSlot(slot, why, proc)) {
+      proc.serversGone = false;
+      return;
+    }
     this.log(slot.id, why);
     slot.set('crashed', `${why}; replacing it`);
     this.changed();
-    this.replaceSlot(slot, why, proc);
   }
 
   /** A health check of `proc` failed; `healthCheck.failures` in a row replace it. */
@@ -712,7 +718,9 @@ export class App {
       this.changed();
       return;
     }
-    if (proc.listenFailure) {
+    // Only a worker that never became ready died of its listen(): an app that
+    // logged EADDRINUSE once and served on crashes later for another reason.
+    if (proc.listenFailure && !proc.ready) {
       this.onListenFailure(slot, proc, info, this.withPortFromEnv(proc.listenFailure));
       return;
     }
@@ -942,4 +950,9 @@ export class App {
   private changed(): void {
     for (const fn of [...this.listeners]) fn();
   }
+}
+
+/** Fork-mode workers with the agent pass their listening sockets to the next worker (forkSockets.ts). */
+function handsOverSockets(spec: AppSpec): boolean {
+  return spec.execMode === 'fork' && spec.runner === 'node';
 }

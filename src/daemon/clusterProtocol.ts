@@ -35,7 +35,8 @@ export interface ClusterWorker {
   /** Ready and not draining: may be given new connections of a sticky socket. */
   accepting(): boolean;
   /** The worker's server is listening on a shared socket. */
-  onListening(address: string): void;
+  /** `stream`: TCP or a pipe (not UDP, which dgram also reports as listening). */
+  onListening(address: string, stream: boolean): void;
   /** The daemon could not bind what the worker asked for (the worker is told, and Node throws there). */
   onListenError(failure: { address: string | null; port: number; errno: number }): void;
 }
@@ -72,7 +73,8 @@ export function handleClusterMessage(
     }
     case 'listening':
       sockets.markListening(message.port ?? 0, message.addressType ?? 4, message.address ?? null);
-      worker.onListening(message.addressType === -1 ? String(message.address) : `${message.address ?? '*'}:${message.port}`);
+      worker.onListening(message.addressType === -1 ? String(message.address) : `${message.address ?? '*'}:${message.port}`,
+        [4, 6, -1].includes(message.addressType as number));
       return;
     case 'close':
       // The worker closed a server (it drains, or the app closed it). A shared

@@ -398,9 +398,10 @@ export class WorkerProcess {
         id: this.opts.uniqueId,
         slot: this.slot,
         accepting: () => this.ready && !this.draining && !this.exited,
-        onListening: (address) => {
+        onListening: (address, stream) => {
           if (!this.listening.includes(address)) this.listening.push(address);
-          this.listened = true;
+          // A UDP socket is not a server the agent counts: only streams are watched for closing.
+          if (stream) this.listened = true;
           if (!this.spec.waitReady) this.markReady(`listening on ${address}`);
         },
         onListenError: ({ address, port, errno }) => {
@@ -466,7 +467,7 @@ export class WorkerProcess {
    * is left alone. An app with its own cluster listens in its workers, not here.
    */
   private checkServers(servers: number): void {
-    if (servers !== 0 || !this.listened || !this.ready || this.draining || this.exited || this.clustersItself !== null || this.serversGone) {
+    if (servers !== 0 || !this.listened || !this.ready || this.draining || this.exited || (this.clustersItself !== null && this.spec.execMode === 'fork') || this.serversGone) {
       this.emptyPongs = 0;
       return;
     }
