@@ -88,7 +88,9 @@ test("another user's herd list gets permission denied on HERD_HOME, not 'no apps
 function secondUserProblem(): string | false {
   if (process.getuid?.() !== 0) return 'needs root to run as a second user';
   const r = spawnSync('runuser', ['-u', 'nobody', '--', 'test', '-r', CLI]);
-  return r.status === 0 ? false : `user nobody cannot read ${CLI}`;
+  if (r.status !== 0) return `user nobody cannot read ${CLI}`;
+  const n = spawnSync('runuser', ['-u', 'nobody', '--', NODE, '--version']);
+  return n.status === 0 ? false : `user nobody cannot run ${NODE}`;
 }
 
 /** The CLI as another local user (the test runs as root). */
