@@ -332,9 +332,13 @@ test('herd run survives a stdout and stderr that went away; lines are counted as
   const reload = await herd(['reload', 'fg']);
   assert.equal(reload.code, 0, reload.stderr);
   for (let i = 0; i < 20; i++) assert.equal((await get(port)).status, 200);
+  const before = (await list(herd))[0]?.workers.map((w) => w.pid) ?? [];
+  // SIGHUP reloads; its notes go to the closed stderr. Wait for the new workers.
   child.kill('SIGHUP');
-  const [app] = await list(herd);
-  assert.equal(app?.status, 'online');
+  await eventually(async () => {
+    const [app] = await list(herd);
+    return app?.status === 'online' && app.workers.every((w) => !before.includes(w.pid)) ? true : undefined;
+  }, 15_000, 'the SIGHUP reload to finish');
   const d = await eventually(async () => {
     const detail = await describe(herd, 'fg');
     return detail.logLinesDropped > 0 ? detail : undefined;
