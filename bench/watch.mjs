@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // Cost of watching an app directory whose node_modules is big, for herd's
-// `watch` (dist/daemon/treeWatcher.js), Node's own recursive fs.watch, and
+// `watch` (dist/daemon/reloads/treeWatcher.js), Node's own recursive fs.watch, and
 // chokidar as PM2 runs it (PM2's default ignore; and with `ignore_watch` set,
 // which replaces PM2's default so node_modules is walked).
 // Each watcher runs in a child process of its own; reported: time until
@@ -35,7 +35,7 @@ const child = String.raw`
 const fs = require('node:fs');
 const [kind, root, rootDir] = process.argv.slice(1);
 // Modules first: their loading is not the watcher's cost.
-const herd = kind === 'herd' ? { ...require(rootDir + '/dist/daemon/treeWatcher.js'), ...require(rootDir + '/dist/daemon/watchIgnore.js') } : null;
+const herd = kind === 'herd' ? { ...require(rootDir + '/dist/daemon/reloads/treeWatcher.js'), ...require(rootDir + '/dist/daemon/reloads/watchIgnore.js') } : null;
 const chokidar = kind.startsWith('pm2') ? require(rootDir + '/node_modules/chokidar') : null;
 let maxPause = 0, last = Date.now();
 const ticker = setInterval(() => { const now = Date.now(); maxPause = Math.max(maxPause, now - last - 5); last = now; }, 5);

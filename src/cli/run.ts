@@ -1,5 +1,5 @@
 import { Daemon } from '../daemon/daemon';
-import { StdoutLogSink } from '../daemon/logSink';
+import { StdoutLogSink } from '../logs/logSink';
 import { herdPaths, resolveHome } from '../util/paths';
 import type { ParsedArgs } from './args';
 import { EXIT, printError, printWarnings } from './output';

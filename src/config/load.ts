@@ -11,7 +11,7 @@ import { HerdError } from '../errors';
 import { parseDuration, parseSize } from '../util/units';
 import { isLoopback } from '../util/loopback';
 import { herdPaths, resolveHome } from '../util/paths';
-import { ALERT_METRICS, isAlertMetric, parseThreshold } from '../metrics/alertMetrics';
+import { ALERT_METRICS, isAlertMetric, parseThreshold } from '../alerts/alertMetrics';
 import { copyOverrides, FLAGS, parseOverrides, SINGLE_APP, type ParsedOverrides } from './cliOverrides';
 import { readCronRestart } from './cronRestart';
 import { specProblemList } from './specCheck';

@@ -8,11 +8,11 @@ import { DashboardServer } from '../dashboard/server';
 import { ensureHome, type HerdPaths } from '../util/paths';
 import { parseSignal } from '../util/signals';
 import type { HealthEndpointSpec } from '../config/types';
-import { ControlServer, type HandlerTable } from './controlServer';
-import { HealthEndpoint } from './healthEndpoint';
-import type { LogSink } from './logSink';
-import { PrometheusServer } from './prometheusServer';
-import { Supervisor } from './supervisor';
+import { ControlServer, type HandlerTable } from './control/controlServer';
+import { HealthEndpoint } from './http/healthEndpoint';
+import type { LogSink } from '../logs/logSink';
+import { PrometheusServer } from './http/prometheusServer';
+import { Supervisor } from './supervision/supervisor';
 
 /**
  * A supervisor with its control socket: the background daemon, and `herd run`

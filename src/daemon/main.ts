@@ -2,7 +2,7 @@ import * as fs from 'node:fs';
 import { toErrorData } from '../errors';
 import { herdPaths, resolveHome } from '../util/paths';
 import { Daemon } from './daemon';
-import { FileLogSink } from './logSink';
+import { FileLogSink } from '../logs/logSink';
 
 /**
  * Entry of the background daemon. The CLI that spawned it waits on fd 3 for

@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { AlertRule } from '../../src/config/types';
-import { AlertManager, describeRule, type AlertSource } from '../../src/daemon/alerts';
-import { parseThreshold, type AlertMetric } from '../../src/metrics/alertMetrics';
+import { AlertManager, describeRule, type AlertSource } from '../../src/alerts/alerts';
+import { parseThreshold, type AlertMetric } from '../../src/alerts/alertMetrics';
 
 const rule: AlertRule = { app: 'api', metric: 'http.latency.p99', above: 100, below: null, for: 2000, window: 10_000 };
 

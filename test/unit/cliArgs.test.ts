@@ -7,8 +7,8 @@ import { pm2List } from '../../src/cli/jlist';
 import { overridesFrom } from '../../src/cli/specs';
 import { closest } from '../../src/util/closest';
 import { parseSignal } from '../../src/util/signals';
-import { requestProblem } from '../../src/daemon/requestShape';
-import { parseScale } from '../../src/daemon/supervisor';
+import { requestProblem } from '../../src/daemon/control/requestShape';
+import { parseScale } from '../../src/daemon/supervision/supervisor';
 import { HerdError } from '../../src/errors';
 import type { AppDetail, WorkerInfo } from '../../src/protocol/control';
 

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { HerdError } from '../../src/errors';
 import { loadTarget } from '../../src/config/load';
-import { requestProblem } from '../../src/daemon/requestShape';
+import { requestProblem } from '../../src/daemon/control/requestShape';
 import { configFiles } from '../configFiles';
 
 const { options, write: config } = configFiles('config-metrics');

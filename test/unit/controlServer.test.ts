@@ -4,7 +4,7 @@ import * as net from 'node:net';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { test, type TestContext } from 'node:test';
-import { ControlServer, type HandlerTable } from '../../src/daemon/controlServer';
+import { ControlServer, type HandlerTable } from '../../src/daemon/control/controlServer';
 import { encode, LineDecoder } from '../../src/protocol/framing';
 import { PROTOCOL_VERSION } from '../../src/protocol/version';
 import { eventually } from '../helpers';

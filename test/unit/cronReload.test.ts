@@ -1,10 +1,10 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import type { AppSpec } from '../../src/config/types';
-import { checkCronSchedule, CronReload, type ScheduleFactory } from '../../src/daemon/cronReload';
-import type { ReloadTarget } from '../../src/daemon/reloadTarget';
-import { ReloadTriggers } from '../../src/daemon/reloadTriggers';
-import '../../src/daemon/supervisor';
+import { checkCronSchedule, CronReload, type ScheduleFactory } from '../../src/daemon/reloads/cronReload';
+import type { ReloadTarget } from '../../src/daemon/reloads/reloadTarget';
+import { ReloadTriggers } from '../../src/daemon/reloads/reloadTriggers';
+import '../../src/daemon/supervision/supervisor';
 
 // Every daemon module is loaded by now (imports come first): none may have required croner.
 const cronerLoaded = () => Object.keys(require.cache).some((f) => /[\\/]node_modules[\\/]croner[\\/]/.test(f));

@@ -5,11 +5,11 @@ import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { Writable } from 'node:stream';
 import { describe, test } from 'node:test';
-import { FileLogSink, StdoutLogSink } from '../../src/daemon/logSink';
-import { parseListenFailure } from '../../src/daemon/portConflict';
-import { addressesConflict, formatAddress, listeningSockets, parseProcNetTcp, parseStat, treeOf, type ProcessEntry } from '../../src/daemon/procNet';
-import { RotatingFile } from '../../src/daemon/rotatingFile';
-import { treeListening } from '../../src/daemon/listenWatch';
+import { FileLogSink, StdoutLogSink } from '../../src/logs/logSink';
+import { parseListenFailure } from '../../src/daemon/sockets/portConflict';
+import { addressesConflict, formatAddress, listeningSockets, parseProcNetTcp, parseStat, treeOf, type ProcessEntry } from '../../src/daemon/worker/procNet';
+import { RotatingFile } from '../../src/logs/rotatingFile';
+import { treeListening } from '../../src/daemon/worker/listenWatch';
 import { DEFAULTS } from '../../src/config/types';
 import { eventually } from '../helpers';
 

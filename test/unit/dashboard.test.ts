@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { test } from 'node:test';
 import { loadTarget } from '../../src/config/load';
-import { requestProblem } from '../../src/daemon/requestShape';
+import { requestProblem } from '../../src/daemon/control/requestShape';
 import { DashboardAuth, loadToken, readCookie } from '../../src/dashboard/auth';
 import { windowOf } from '../../src/dashboard/views';
 import { HerdError } from '../../src/errors';

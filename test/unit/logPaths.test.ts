@@ -6,9 +6,9 @@ import * as path from 'node:path';
 import { describe, test, type TestContext } from 'node:test';
 import type { AppSpec, LogFilesSpec } from '../../src/config/types';
 import { DEFAULTS } from '../../src/config/types';
-import { logRoutes, prepareLogFiles } from '../../src/daemon/logFiles';
-import { FileLogSink } from '../../src/daemon/logSink';
-import { RotatingFile } from '../../src/daemon/rotatingFile';
+import { logRoutes, prepareLogFiles } from '../../src/logs/logFiles';
+import { FileLogSink } from '../../src/logs/logSink';
+import { RotatingFile } from '../../src/logs/rotatingFile';
 import { eventually } from '../helpers';
 
 function tmp(t: TestContext): string {

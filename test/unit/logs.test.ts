@@ -4,8 +4,8 @@ import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { describe, test } from 'node:test';
 import { gunzipSync } from 'node:zlib';
-import { LineSplitter } from '../../src/daemon/lineBuffer';
-import { RotatingFile } from '../../src/daemon/rotatingFile';
+import { LineSplitter } from '../../src/logs/lineBuffer';
+import { RotatingFile } from '../../src/logs/rotatingFile';
 import { formatLine, parseFileName, parseLine, rotatedFileName } from '../../src/logs/format';
 import { readHistory } from '../../src/logs/history';
 

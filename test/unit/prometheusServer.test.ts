@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import * as http from 'node:http';
 import { test } from 'node:test';
-import { PrometheusServer } from '../../src/daemon/prometheusServer';
+import { PrometheusServer } from '../../src/daemon/http/prometheusServer';
 import { HerdError } from '../../src/errors';
 
 function fetch(url: string, headers: Record<string, string> = {}): Promise<{ status: number; body: string; type: string }> {

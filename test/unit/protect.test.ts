@@ -5,8 +5,8 @@ import { test } from 'node:test';
 import { Agent, type AgentChannel } from '../../src/agent/agent';
 import { ADMIT_RATIO, OverloadGuard, RECOVER_RATIO, SHED, SheddingState } from '../../src/agent/overload';
 import { parseStatusLine, SELF_REQUEST, selfRequest } from '../../src/agent/selfRequest';
-import { formatFrame } from '../../src/daemon/stackCapture';
-import { encodeFrame, FrameDecoder, OPCODE } from '../../src/daemon/webSocket';
+import { formatFrame } from '../../src/daemon/worker/stackCapture';
+import { encodeFrame, FrameDecoder, OPCODE } from '../../src/daemon/worker/webSocket';
 import type { AgentToDaemon, DaemonToAgent } from '../../src/protocol/agent';
 
 test('shedding state: enters at a limit, leaves only after an interval under 80% of every limit', () => {

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import * as path from 'node:path';
 import { test } from 'node:test';
 import { loadTarget } from '../../src/config/load';
-import { requestProblem } from '../../src/daemon/requestShape';
+import { requestProblem } from '../../src/daemon/control/requestShape';
 import { encode, LineDecoder } from '../../src/protocol/framing';
 
 test('framing splits lines across chunks and never merges two messages', () => {

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { backoffDelay, CrashWindow, describeExit } from '../../src/daemon/restartPolicy';
+import { backoffDelay, CrashWindow, describeExit } from '../../src/daemon/supervision/restartPolicy';
 
 test('backoff grows by its factor up to the cap', () => {
   const spec = { initial: 100, max: 1000, factor: 2, resetAfter: 30_000 };

@@ -3,7 +3,7 @@ import * as path from 'node:path';
 import { test } from 'node:test';
 import { loadTarget } from '../../src/config/load';
 import { MAX_ENV_STRING, MAX_INSTANCES, SPEC_CHECKS, specProblems } from '../../src/config/specCheck';
-import { capacityProblem, WORKER_MEMORY_ESTIMATE } from '../../src/daemon/capacity';
+import { capacityProblem, WORKER_MEMORY_ESTIMATE } from '../../src/daemon/supervision/capacity';
 import { FIXTURES } from '../helpers';
 
 async function spec(): Promise<Record<string, unknown>> {

@@ -2,8 +2,8 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { loadTarget } from '../../src/config/load';
 import { HerdError } from '../../src/errors';
-import { addressHash, pickSlot } from '../../src/daemon/stickyHash';
-import { StickyRouter, type AcceptingHandle, type ClientHandle, type NewConnMessage, type StickyWorker } from '../../src/daemon/stickyRouter';
+import { addressHash, pickSlot } from '../../src/daemon/sockets/stickyHash';
+import { StickyRouter, type AcceptingHandle, type ClientHandle, type NewConnMessage, type StickyWorker } from '../../src/daemon/sockets/stickyRouter';
 import { configFiles } from '../configFiles';
 import { eventually } from '../helpers';
 

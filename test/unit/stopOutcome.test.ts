@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { stopOutcome } from '../../src/daemon/stopOutcome';
-import type { ExitInfo } from '../../src/daemon/workerProcess';
+import { stopOutcome } from '../../src/daemon/supervision/stopOutcome';
+import type { ExitInfo } from '../../src/daemon/worker/workerProcess';
 
 const exit = (over: Partial<ExitInfo> = {}): ExitInfo => ({ code: 0, signal: null, intended: true, reason: 'exited with code 0', uptimeMs: 1000, ...over });
 

@@ -4,11 +4,11 @@ import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { describe, test, type TestContext } from 'node:test';
 import type { AppSpec, WatchSpec } from '../../src/config/types';
-import { filesHeldForWriting } from '../../src/daemon/openForWrite';
-import type { ReloadTarget } from '../../src/daemon/reloadTarget';
-import { TreeWatcher } from '../../src/daemon/treeWatcher';
-import { globRegExp, watchIgnore } from '../../src/daemon/watchIgnore';
-import { WatchReload } from '../../src/daemon/watchReload';
+import { filesHeldForWriting } from '../../src/logs/openForWrite';
+import type { ReloadTarget } from '../../src/daemon/reloads/reloadTarget';
+import { TreeWatcher } from '../../src/daemon/reloads/treeWatcher';
+import { globRegExp, watchIgnore } from '../../src/daemon/reloads/watchIgnore';
+import { WatchReload } from '../../src/daemon/reloads/watchReload';
 import { eventually } from '../helpers';
 
 function tmp(t: TestContext): string {

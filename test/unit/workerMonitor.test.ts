@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import type { App } from '../../src/daemon/app';
-import { WorkerMonitor } from '../../src/daemon/workerMonitor';
+import type { App } from '../../src/daemon/supervision/app';
+import { WorkerMonitor } from '../../src/daemon/supervision/workerMonitor';
 
 /** One app with one online worker, recording what the monitor does to it. */
 function fixture(lastPongAt: number, hasAgent = true) {

@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { addressesConflict, commandLine, holdersOf, listeningSockets, processTable, type ProcessEntry } from './procNet';
+import { addressesConflict, commandLine, holdersOf, listeningSockets, processTable, type ProcessEntry } from '../worker/procNet';
 
 /** A worker could not listen: the port is taken, or needs privileges. */
 export interface ListenFailure {

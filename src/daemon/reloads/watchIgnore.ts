@@ -1,5 +1,5 @@
 import * as path from 'node:path';
-import { pathLogNaming } from './rotatingFile';
+import { pathLogNaming } from '../../logs/rotatingFile';
 
 /**
  * Which paths a watched app never reloads for. Always: any `node_modules`

@@ -1,6 +1,6 @@
 import type { StdioOptions } from 'node:child_process';
-import type { AppSpec } from '../config/types';
-import { AGENT_INSPECT_ARGS } from '../protocol/agent';
+import type { AppSpec } from '../../config/types';
+import { AGENT_INSPECT_ARGS } from '../../protocol/agent';
 
 /** A listening socket a fork-mode worker takes over from the one before it. */
 export interface InheritedSocket {
@@ -8,7 +8,7 @@ export interface InheritedSocket {
   readonly fd: number;
 }
 
-const AGENT_PATH = require.resolve('../agent/main');
+const AGENT_PATH = require.resolve('../../agent/main');
 /** fd of the access-log pipe in a worker (0-2 stdio, 3 IPC). */
 export const ACCESS_FD = 4;
 

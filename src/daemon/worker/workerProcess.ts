@@ -1,20 +1,21 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import * as http from 'node:http';
 import { getSystemErrorName } from 'node:util';
-import type { AppSpec } from '../config/types';
-import type { MetricsReport } from '../metrics/report';
-import { AGENT_CMD, isAgentMessage, type DaemonToAgent } from '../protocol/agent';
-import { handleClusterMessage, isClusterMessage } from './clusterProtocol';
-import type { ForkSockets } from './forkSockets';
-import { LineSplitter, Ring } from './lineBuffer';
-import type { ListenSockets } from './listenSockets';
+import type { AppSpec } from '../../config/types';
+import type { MetricsReport } from '../../metrics/report';
+import { AGENT_CMD, isAgentMessage, type DaemonToAgent } from '../../protocol/agent';
+import { handleClusterMessage, isClusterMessage } from '../sockets/clusterProtocol';
+import type { ForkSockets } from '../sockets/forkSockets';
+import { LineSplitter } from '../../logs/lineBuffer';
+import { Ring } from '../../util/ring';
+import type { ListenSockets } from '../sockets/listenSockets';
 import { ListenWatch } from './listenWatch';
-import type { LogSink, Stream } from './logSink';
-import { parseListenFailure, type ListenFailure } from './portConflict';
+import type { LogSink, Stream } from '../../logs/logSink';
+import { parseListenFailure, type ListenFailure } from '../sockets/portConflict';
 import { signalGroup, waitGroupGone } from './processGroup';
-import { describeExit } from './restartPolicy';
+import { describeExit } from '../supervision/restartPolicy';
 import { ACCESS_FD, workerCommand } from './workerCommand';
-import { formatDuration } from '../util/units';
+import { formatDuration } from '../../util/units';
 
 /**
  * The signal that asks a worker without the agent to stop: PM2's default

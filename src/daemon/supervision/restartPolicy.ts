@@ -1,4 +1,4 @@
-import type { BackoffSpec, CrashLoopSpec } from '../config/types';
+import type { BackoffSpec, CrashLoopSpec } from '../../config/types';
 
 /** Delay before restarting a worker after its n-th consecutive crash (n >= 1). */
 export function backoffDelay(consecutiveCrashes: number, spec: BackoffSpec): number {

@@ -1,10 +1,10 @@
 import * as fs from 'node:fs';
 import * as net from 'node:net';
-import { HerdError, toErrorData } from '../errors';
-import type { LogLine } from '../logs/format';
-import type { ControlReply, ControlRequest, RequestEnvelope, RequestOf, RequestType, ResultOf } from '../protocol/control';
-import { encode, LineDecoder } from '../protocol/framing';
-import { PROTOCOL_VERSION } from '../protocol/version';
+import { HerdError, toErrorData } from '../../errors';
+import type { LogLine } from '../../logs/format';
+import type { ControlReply, ControlRequest, RequestEnvelope, RequestOf, RequestType, ResultOf } from '../../protocol/control';
+import { encode, LineDecoder } from '../../protocol/framing';
+import { PROTOCOL_VERSION } from '../../protocol/version';
 import { requestProblem } from './requestShape';
 
 /** For requests that stream (`logs`): send lines to this client, learn when it leaves. */

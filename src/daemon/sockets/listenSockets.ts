@@ -1,5 +1,5 @@
 import * as net from 'node:net';
-import type { StickyStats } from '../protocol/control';
+import type { StickyStats } from '../../protocol/control';
 import { StickyRouter, type AcceptingHandle } from './stickyRouter';
 
 /**

@@ -1,4 +1,4 @@
-import type { StickyStats } from '../protocol/control';
+import type { StickyStats } from '../../protocol/control';
 import { addressHash, pickSlot } from './stickyHash';
 
 /**

@@ -1,5 +1,5 @@
 import type { LogFilesSpec, LogsSpec } from '../config/types';
-import { formatLine, type LogLine } from '../logs/format';
+import { formatLine, type LogLine } from './format';
 import { logRoutes, type LogRoutes, type LogStream } from './logFiles';
 import { RotatingFile, type RotationOptions } from './rotatingFile';
 

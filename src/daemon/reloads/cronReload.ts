@@ -1,4 +1,4 @@
-import { HerdError } from '../errors';
+import { HerdError } from '../../errors';
 import type { ReloadTarget } from './reloadTarget';
 
 type Croner = typeof import('croner');

@@ -50,19 +50,3 @@ export class LineSplitter {
 
 /** Appended to a line cut at the length limit. */
 export const CUT_MARKER = ' …[herd: cut';
-
-/** The last `size` items, oldest first. */
-export class Ring<T> {
-  private items: T[] = [];
-
-  constructor(private readonly size: number) {}
-
-  push(item: T): void {
-    this.items.push(item);
-    if (this.items.length > this.size) this.items.splice(0, this.items.length - this.size);
-  }
-
-  toArray(): T[] {
-    return [...this.items];
-  }
-}

@@ -1,7 +1,7 @@
-import type { AppSpec } from '../config/types';
-import type { TriggerDetail } from '../protocol/control';
+import type { AppSpec } from '../../config/types';
+import type { TriggerDetail } from '../../protocol/control';
 import { CronReload, type ScheduleFactory } from './cronReload';
-import { isNullPath } from './logFiles';
+import { isNullPath } from '../../logs/logFiles';
 import type { ReloadTarget } from './reloadTarget';
 import { WatchReload } from './watchReload';
 

@@ -1,7 +1,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import type { WatchSpec } from '../config/types';
-import { filesHeldForWriting } from './openForWrite';
+import type { WatchSpec } from '../../config/types';
+import { filesHeldForWriting } from '../../logs/openForWrite';
 import type { ReloadTarget } from './reloadTarget';
 import { TreeWatcher } from './treeWatcher';
 import { watchIgnore } from './watchIgnore';

@@ -1,8 +1,8 @@
 import * as path from 'node:path';
 import type { LogFilesSpec, LogsSpec } from '../config/types';
 import { DEFAULTS } from '../config/types';
-import { currentFileName, formatLine, STREAMS, type LogLine, type Stream } from '../logs/format';
-import { removeLogFiles } from '../logs/remove';
+import { currentFileName, formatLine, STREAMS, type LogLine, type Stream } from './format';
+import { removeLogFiles } from './remove';
 import { LogPathWriters } from './logPathWriters';
 import { RotatingFile } from './rotatingFile';
 

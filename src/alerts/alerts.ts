@@ -1,9 +1,9 @@
 import * as os from 'node:os';
 import type { AlertRule, AlertsSettings } from '../config/types';
-import { formatThreshold, isAlertMetric, type AlertMetric } from '../metrics/alertMetrics';
+import { formatThreshold, isAlertMetric, type AlertMetric } from './alertMetrics';
 import type { AlertEvent, AlertsView, AlertStateView } from '../protocol/control';
 import { formatDuration } from '../util/units';
-import { Ring } from './lineBuffer';
+import { Ring } from '../util/ring';
 import { postJson, type DeliveryOptions, DEFAULT_DELIVERY } from './webhook';
 
 /** What the alert manager needs of an app. */

@@ -2,7 +2,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { createGzip } from 'node:zlib';
-import { currentFileName, parseFileName, rotatedFileName, type Stream } from '../logs/format';
+import { currentFileName, parseFileName, rotatedFileName, type Stream } from './format';
 
 /** What a RotatingFile tells its owner: lines it lost after accepting them, and trouble with the disk. */
 export interface RotatingFileEvents {

@@ -1,7 +1,7 @@
-import { specProblems } from '../config/specCheck';
-import { STREAMS, type Stream } from '../logs/format';
-import type { RequestType } from '../protocol/control';
-import { parseSignal } from '../util/signals';
+import { specProblems } from '../../config/specCheck';
+import { STREAMS, type Stream } from '../../logs/format';
+import type { RequestType } from '../../protocol/control';
+import { parseSignal } from '../../util/signals';
 
 /**
  * The daemon never dies of a bad request: anything arriving on the socket is

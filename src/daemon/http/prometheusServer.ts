@@ -1,7 +1,7 @@
 import * as http from 'node:http';
-import type { PrometheusSettings } from '../config/types';
-import { HerdError } from '../errors';
-import { secretMatches } from '../util/secret';
+import type { PrometheusSettings } from '../../config/types';
+import { HerdError } from '../../errors';
+import { secretMatches } from '../../util/secret';
 
 /**
  * The opt-in Prometheus endpoint (`metrics: { prometheus: { port, host } }`).

@@ -1,6 +1,6 @@
 import * as http from 'node:http';
-import type { HealthEndpointSpec } from '../config/types';
-import { HerdError } from '../errors';
+import type { HealthEndpointSpec } from '../../config/types';
+import { HerdError } from '../../errors';
 
 /**
  * Readiness and liveness of the supervisor, for load balancers and

@@ -1,4 +1,4 @@
-import type { AppSpec } from '../config/types';
+import type { AppSpec } from '../../config/types';
 
 /**
  * An app as the daemon's own reload triggers (cron_restart, watch) see it.

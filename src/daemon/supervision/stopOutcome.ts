@@ -1,5 +1,5 @@
-import { formatDuration } from '../util/units';
-import type { ExitInfo } from './workerProcess';
+import { formatDuration } from '../../util/units';
+import type { ExitInfo } from '../worker/workerProcess';
 
 /** What the agent told the daemon about a worker's shutdown. */
 export interface ShutdownReport {

@@ -1,5 +1,5 @@
-import type { WorkerStatus } from '../protocol/control';
-import type { WorkerProcess } from './workerProcess';
+import type { WorkerStatus } from '../../protocol/control';
+import type { WorkerProcess } from '../worker/workerProcess';
 
 /**
  * A place for one worker of an app. The process in it changes (crash,
