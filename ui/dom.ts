@@ -86,9 +86,10 @@ export function tone(status: string): string {
       return 'busy';
     case 'draining':
     case 'stopping':
+    case 'replacing':
       return 'warn';
     case 'errored':
-    case 'crashed':
+    case 'held':
     case 'backoff':
       return 'bad';
     default:

@@ -3,7 +3,7 @@ import { formatBytes, formatDuration } from '../util/units';
 
 const useColor = process.stdout.isTTY === true && !process.env.NO_COLOR;
 
-const COLORS: Record<string, string> = { online: '32', errored: '31', crashed: '31', stopped: '90', backoff: '33', starting: '36', launching: '36', draining: '33', reloading: '36', stopping: '33' };
+const COLORS: Record<string, string> = { online: '32', errored: '31', held: '31', replacing: '33', stopped: '90', backoff: '33', starting: '36', launching: '36', draining: '33', reloading: '36', stopping: '33' };
 
 export function paint(status: string): string {
   const code = COLORS[status];

@@ -41,8 +41,9 @@ const PM2_STATUS: Record<WorkerStatus, Pm2Status> = {
   online: 'online',
   draining: 'stopping',
   stopped: 'stopped',
-  crashed: 'errored',
+  replacing: 'launching',
   backoff: 'waiting restart',
+  held: 'errored',
 };
 
 export function pm2List(apps: readonly AppDetail[], now = Date.now()): Pm2Process[] {

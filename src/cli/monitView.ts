@@ -26,7 +26,7 @@ const ESC = '\u001b[';
 const bold = (s: string) => `${ESC}1m${s}${ESC}0m`;
 const inverse = (s: string) => `${ESC}7m${s}${ESC}0m`;
 const dim = (s: string) => `${ESC}90m${s}${ESC}0m`;
-const STATUS_COLOR: Record<string, string> = { online: '32', errored: '31', crashed: '31', stopped: '90', backoff: '33', draining: '33', reloading: '36', launching: '36', starting: '36', stopping: '33' };
+const STATUS_COLOR: Record<string, string> = { online: '32', errored: '31', held: '31', replacing: '33', stopped: '90', backoff: '33', draining: '33', reloading: '36', launching: '36', starting: '36', stopping: '33' };
 const color = (status: string) => (STATUS_COLOR[status] ? `${ESC}${STATUS_COLOR[status]}m${status}${ESC}0m` : status);
 
 // eslint-disable-next-line no-control-regex

@@ -59,7 +59,8 @@ export interface HelloData {
   home: string;
 }
 
-export type WorkerStatus = 'starting' | 'online' | 'draining' | 'stopped' | 'crashed' | 'backoff';
+/** A worker slot's lifecycle (src/daemon/supervision/slot.ts says what each means). */
+export type WorkerStatus = 'starting' | 'online' | 'replacing' | 'backoff' | 'held' | 'draining' | 'stopped';
 export type AppStatus = 'launching' | 'online' | 'reloading' | 'stopping' | 'stopped' | 'errored';
 
 export interface WorkerInfo {

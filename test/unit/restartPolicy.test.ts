@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { backoffDelay, CrashWindow, describeExit } from '../../src/daemon/supervision/restartPolicy';
+import { backoffDelay, CrashWindow } from '../../src/daemon/supervision/restartPolicy';
+import { describeExit } from '../../src/daemon/worker/workerProcess';
 
 test('backoff grows by its factor up to the cap', () => {
   const spec = { initial: 100, max: 1000, factor: 2, resetAfter: 30_000 };

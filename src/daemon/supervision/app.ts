@@ -1,33 +1,38 @@
 import type { AppSpec } from '../../config/types';
 import { HerdError } from '../../errors';
-import { AppMetrics, type AppContext } from '../../metrics/aggregate';
-import type { AlertMetric } from '../../alerts/alertMetrics';
-import type { PromApp } from '../../metrics/prometheus';
-import type { AppMetricsView, MonitApp } from '../../metrics/view';
-import type { AppDetail, AppInfo, AppStatus, TriggerDetail, WorkerInfo } from '../../protocol/control';
-import { formatDuration } from '../../util/units';
+import type { LogSink } from '../../logs/logSink';
+import { AppMetrics } from '../../metrics/aggregate';
+import type { AppDetail, AppInfo, AppStatus, TriggerDetail, WorkerInfo, WorkerStatus } from '../../protocol/control';
 import { Ring } from '../../util/ring';
+import { formatDuration } from '../../util/units';
 import { ForkSockets } from '../sockets/forkSockets';
 import { ListenSockets } from '../sockets/listenSockets';
-import { treeListening } from '../worker/listenWatch';
-import type { LogSink } from '../../logs/logSink';
 import { portLabel, type ListenFailure, type PortHolders } from '../sockets/portConflict';
+import { treeListening } from '../worker/listenWatch';
 import { processTable } from '../worker/procNet';
 import type { ProcStats } from '../worker/procStats';
-import { backoffDelay, CrashWindow } from './restartPolicy';
-import { Slot } from './slot';
-import { captureStack } from '../worker/stackCapture';
+import type { ExitInfo, Worker, WorkerFactory } from '../worker/worker';
+import type { Clock } from './clock';
+import { CrashLoop } from './crashLoop';
+import { restartPlan } from './restartPolicy';
+import { Slot, type IllegalTransition } from './slot';
 import { stopOutcome } from './stopOutcome';
-import { WorkerProcess, type ExitInfo } from '../worker/workerProcess';
 
 export type Progress = (message: string) => void;
 
 export interface AppDeps {
-  logs: LogSink;
-  stats: ProcStats;
+  /** Log lines herd writes for the app (a stalled worker's stack); lines dropped, for describe. */
+  logs: Pick<LogSink, 'write' | 'dropped'>;
+  /** CPU and memory of a pid, as last sampled. */
+  stats: Pick<ProcStats, 'get'>;
+  /** Spawns a worker process (the daemon) or makes a fake one (unit tests). */
+  createWorker: WorkerFactory;
+  clock: Clock;
   nextUniqueId: () => number;
   /** Who listens where `wanted` would (null: nobody, the port is free); knows every app of the daemon. */
   portHolders: (wanted: { address: string | null; port: number }) => Promise<PortHolders | null>;
+  /** A transition the lifecycle table forbids: tests throw; the daemon reports it and goes on. */
+  illegalTransition: IllegalTransition;
 }
 
 type Operation = 'reloading' | 'restarting' | 'stopping' | 'scaling' | 'replacing';
@@ -48,33 +53,31 @@ export class App {
     holdMs: this.spec.killTimeout + this.spec.listenTimeout,
   }));
   readonly forkSockets = new ForkSockets();
-  readonly createdAt = Date.now();
+  readonly createdAt: number;
   slots: Slot[] = [];
   /** Old processes draining after a reload or scale-down. */
-  readonly retiring = new Set<WorkerProcess>();
+  readonly retiring = new Set<Worker>();
   stopped = true;
   reason = 'not started';
   lastStderr: string[] = [];
   /** Totals since the app was created; they survive worker restarts, stop and start. */
   readonly metrics = new AppMetrics();
-  private crashes: CrashWindow;
-  private erroredUntil: number | null = null;
-  /** The app is errored because it could not listen; the cool-down retries only once the port is free. */
-  private listenFailure: ListenFailure | null = null;
+  private readonly crashLoop: CrashLoop;
   /** Fork mode: where the workers' process trees listen, as of the last refreshListening(). */
   private forkListening: string[] = [];
-  private coolDownTimer: NodeJS.Timeout | null = null;
   private operation: Operation | null = null;
   private queue: Promise<unknown> = Promise.resolve();
   private readonly events = new Ring<{ time: number; worker: number | null; message: string }>(50);
   private readonly listeners = new Set<() => void>();
-  /** Workers with a replacement queued or running, so a second trigger does not queue another. */
-  private readonly replacing = new WeakSet<WorkerProcess>();
-  private readonly stalled = new WeakSet<WorkerProcess>();
+  /** Processes with a replacement queued or running, so a second trigger does not queue another. */
+  private readonly replacing = new WeakSet<Worker>();
+  /** Processes the stall watchdog is ending (their stack is being read), so it does not end them twice. */
+  private readonly stalled = new WeakSet<Worker>();
 
   constructor(spec: AppSpec, private readonly deps: AppDeps) {
     this.spec = spec;
-    this.crashes = new CrashWindow(spec.crashLoop);
+    this.createdAt = deps.clock.now();
+    this.crashLoop = new CrashLoop(() => this.spec.crashLoop, deps.clock);
     // A worker became ready: sticky connections waiting for one can go.
     this.onChange(() => this.sockets.sticky?.retry());
   }
@@ -86,7 +89,7 @@ export class App {
   get status(): AppStatus {
     if (this.operation === 'reloading' || this.operation === 'replacing') return 'reloading';
     if (this.operation === 'stopping') return 'stopping';
-    if (this.erroredUntil !== null) return 'errored';
+    if (this.crashLoop.errored) return 'errored';
     if (this.stopped || this.slots.length === 0) return 'stopped';
     if (this.slots.every((s) => s.status === 'online')) return 'online';
     return 'launching';
@@ -99,7 +102,7 @@ export class App {
 
   /** An app event in `herd describe` from outside the app (cron and watch reloads). */
   note(message: string): void {
-    this.log(null, message);
+    this.addEvent(null, message);
   }
 
   get totalRestarts(): number {
@@ -107,8 +110,8 @@ export class App {
   }
 
   /** Every live process of the app, for stats and shutdown. */
-  processes(): WorkerProcess[] {
-    const all: WorkerProcess[] = [...this.retiring];
+  processes(): Worker[] {
+    const all: Worker[] = [...this.retiring];
     for (const s of this.slots) {
       if (s.proc) all.push(s.proc);
       if (s.next) all.push(s.next);
@@ -122,7 +125,6 @@ export class App {
   start(spec: AppSpec = this.spec): Promise<void> {
     return this.exclusive('restarting', async () => {
       this.spec = spec;
-      this.crashes = new CrashWindow(spec.crashLoop);
       this.launchSlots();
       await this.settled(spec.listenTimeout + 1000);
       this.assertStarted();
@@ -145,12 +147,11 @@ export class App {
    */
   restart(spec: AppSpec = this.spec): Promise<void> {
     return this.exclusive('restarting', async () => {
-      if (spec !== this.spec) this.crashes = new CrashWindow(spec.crashLoop);
       this.spec = spec;
       if (this.stopped) {
         this.launchSlots();
       } else {
-        this.log(null, 'restart requested');
+        this.addEvent(null, 'restart requested');
         await this.stopAll('restarting');
         this.stopped = false;
         for (const slot of this.slots) {
@@ -170,7 +171,7 @@ export class App {
   /** PM2's `reset`: the restart counters start again from zero. */
   resetRestarts(): void {
     for (const slot of this.slots) slot.restarts = 0;
-    this.log(null, 'restart counters reset');
+    this.addEvent(null, 'restart counters reset');
     this.changed();
   }
 
@@ -188,13 +189,13 @@ export class App {
       const note = `sticky: ${spec.sticky} takes effect when the app is next started (herd stop, then herd start); ` +
         'its listening sockets keep their mode while they stay bound';
       progress(`${this.name}: ${note}`);
-      this.log(null, note);
+      this.addEvent(null, note);
     }
     return this.exclusive('reloading', async () => {
       // An errored app is reloaded with the new code directly: its waiting
       // slots are filled by the reload, not restarted with the old spec first.
       this.clearErrored(false);
-      for (const slot of this.slots) slot.cancelTimer();
+      for (const slot of this.slots) if (slot.status === 'backoff') slot.transition('held', 'waiting for the reload');
       const slots = [...this.slots];
       const parallel = Math.max(1, spec.reload.parallel);
       let replaced = 0;
@@ -204,8 +205,8 @@ export class App {
         replaced += results.filter((r) => r.status === 'fulfilled').length;
         const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
         if (failed) {
-          this.log(null, `reload aborted after ${replaced} of ${slots.length} workers`);
-          this.holdEmptySlots();
+          this.addEvent(null, `reload aborted after ${replaced} of ${slots.length} workers`);
+          this.holdEmptySlots('reload failed while the app had no running worker');
           throw failed.reason;
         }
       }
@@ -213,7 +214,7 @@ export class App {
       this.spec = spec;
       await this.resize(spec.instances, progress);
       this.forkSockets.retain(handsOverSockets(spec) ? new Set(this.processes().flatMap((p) => [...p.listenKeys])) : new Set());
-      this.log(null, `reloaded ${replaced} workers`);
+      this.addEvent(null, `reloaded ${replaced} workers`);
     });
   }
 
@@ -232,16 +233,21 @@ export class App {
    * reload replaces it anyway; the caller's next check tries again) and when
    * this worker is already being replaced.
    */
-  replaceSlot(slot: Slot, why: string, proc: WorkerProcess | null = slot.proc): boolean {
+  replaceSlot(slot: Slot, why: string, proc: Worker | null = slot.proc): boolean {
     if (this.operation !== null || this.stopped || slot.next || proc === null || this.replacing.has(proc)) return false;
     this.replacing.add(proc);
     void this.exclusive('replacing', async () => {
       // Queued behind nothing, but re-checked: the worker may have exited or the app stopped meanwhile.
       if (this.stopped || !this.slots.includes(slot) || slot.proc !== proc || slot.next || proc.exited) return;
-      this.log(slot.id, `replacing pid ${proc.pid}: ${why}`);
-      await this.replace(slot, this.spec, () => {});
-    }).catch((err: unknown) => this.log(slot.id, `replacement failed: ${(err as Error).message}`))
-      .finally(() => this.replacing.delete(proc));
+      this.addEvent(slot.id, `replacing pid ${proc.pid}: ${why}`);
+      try {
+        await this.replace(slot, this.spec, () => {});
+      } catch (err) {
+        this.addEvent(slot.id, `replacement failed: ${(err as Error).message}`);
+        // Replaced stop-first, the slot has no worker left: it waits for a cool-down retry.
+        this.holdEmptySlots('a replacement failed while its slot had no running worker');
+      }
+    }).finally(() => this.replacing.delete(proc));
     return true;
   }
 
@@ -251,7 +257,7 @@ export class App {
    * (health check or not). If the app exits by itself meanwhile, the
    * replacement simply takes over.
    */
-  serversGone(slot: Slot, proc: WorkerProcess): void {
+  serversGone(slot: Slot, proc: Worker): void {
     if (slot.proc !== proc || proc.exited || this.stopped) return;
     const why = `the app closed its listening server (pid ${proc.pid} still runs, serving nothing)`;
     // Busy with another operation (a reload replaces it anyway): the next pong tries again.
@@ -259,16 +265,16 @@ export class App {
       proc.serversGone = false;
       return;
     }
-    this.log(slot.id, why);
-    slot.set('crashed', `${why}; replacing it`);
+    this.addEvent(slot.id, why);
+    slot.transition('replacing', `${why}; replacing it`);
     this.changed();
   }
 
   /** A health check of `proc` failed; `healthCheck.failures` in a row replace it. */
-  healthCheckFailed(slot: Slot, proc: WorkerProcess, what: string): void {
+  healthCheckFailed(slot: Slot, proc: Worker, what: string): void {
     const failures = this.spec.healthCheck?.failures ?? 1;
     if (slot.proc !== proc || proc.exited) return;
-    this.log(slot.id, `pid ${proc.pid} health check failed (${proc.healthFailures}/${failures}): ${what}`);
+    this.addEvent(slot.id, `pid ${proc.pid} health check failed (${proc.healthFailures}/${failures}): ${what}`);
     if (proc.healthFailures >= failures) this.replaceSlot(slot, `${failures} health checks failed in a row (last: ${what})`, proc);
   }
 
@@ -278,34 +284,33 @@ export class App {
    * (it counts as a crash, so a worker that always stalls ends in the crash
    * loop state), while its stack is read (time-boxed); then it is killed.
    */
-  killStalled(slot: Slot, proc: WorkerProcess, silentMs: number): void {
+  killStalled(slot: Slot, proc: Worker, silentMs: number): void {
     if (this.stalled.has(proc)) return;
     this.stalled.add(proc);
     const why = `event loop stalled (no answer for ${formatDuration(silentMs)})`;
-    this.log(slot.id, `pid ${proc.pid} ${why}; capturing its stack, then killing it`);
+    this.addEvent(slot.id, `pid ${proc.pid} ${why}; capturing its stack, then killing it`);
     // With a replacement already starting (reload), or autorestart off, the exit takes the usual path.
     if (slot.proc === proc && !slot.next && !this.stopped && this.spec.autorestart) {
       slot.proc = null;
       this.retiring.add(proc);
-      if (this.erroredUntil !== null || this.crashes.record(Date.now())) {
-        this.enterErrored(Date.now());
-        slot.held = true;
-        slot.set('crashed', `${why}; crash loop, waiting for cool-down`);
+      if (this.crashLoop.crashed(true)) {
+        this.enterErrored();
+        slot.transition('held', `${why}; crash loop, waiting for cool-down`);
         this.changed();
       } else {
         slot.restarts++;
         this.spawn(slot, this.spec);
       }
     }
-    void captureStack(proc, STACK_CAPTURE_MS).then((stack) => {
+    void proc.captureStack(STACK_CAPTURE_MS).then((stack) => {
       const lines = stack.frames.length > 0
         ? [`herd: pid ${proc.pid} ${why}; it was stuck at:`, ...stack.frames.map((f) => `    ${f}`)]
         : [`herd: pid ${proc.pid} ${why}; no stack captured: ${stack.error ?? 'unknown'}`];
       for (const msg of lines) {
         proc.stderrTail.push(msg);
-        this.deps.logs.write({ time: Date.now(), app: this.name, worker: slot.id, stream: 'err', msg });
+        this.deps.logs.write({ time: this.deps.clock.now(), app: this.name, worker: slot.id, stream: 'err', msg });
       }
-      this.log(slot.id, stack.frames.length > 0 ? `pid ${proc.pid} was stuck at:\n    ${stack.frames.join('\n    ')}` : `no stack captured: ${stack.error ?? 'unknown'}`);
+      this.addEvent(slot.id, stack.frames.length > 0 ? `pid ${proc.pid} was stuck at:\n    ${stack.frames.join('\n    ')}` : `no stack captured: ${stack.error ?? 'unknown'}`);
       this.lastStderr = proc.stderrTail.toArray();
       proc.killWith(`killed: ${why}`);
     });
@@ -354,7 +359,7 @@ export class App {
         : [...new Set([...this.processes().flatMap((p) => p.listening), ...this.forkListening])],
       lastStderr: this.lastStderr,
       events: this.events.toArray(),
-      retryAt: this.erroredUntil,
+      retryAt: this.crashLoop.retryAt,
       metrics: s.metrics !== false,
       sticky: this.sockets.stickyStats(),
       warnings: this.warnings(),
@@ -379,113 +384,6 @@ export class App {
     return [`${proc.clustersItself}: the app clusters itself, but in exec_mode 'cluster' every herd worker is a cluster worker ` +
       `(cluster.isPrimary is false), so its own cluster code does not run and it runs as ${this.spec.instances} herd worker(s). ` +
       `Run it with exec_mode 'fork' (instances: 1) to use its own cluster, or drop its cluster code and set instances.`];
-  }
-
-  /** `herd metrics`: the whole app, or the current worker of one slot. */
-  metricsView(worker: number | null): AppMetricsView {
-    if (worker !== null && !this.slots.some((s) => s.id === worker)) {
-      throw new HerdError('HERD_ERR_WORKER_NOT_FOUND', { name: this.name, worker });
-    }
-    return this.metrics.view(this.metricsContext(worker !== null), worker);
-  }
-
-  monitView(): MonitApp {
-    return { ...this.metrics.view(this.metricsContext(false)), series: this.metrics.seriesView('seconds', 60) };
-  }
-
-  /** Once a second, from the supervisor's sampler: close the second's point of the series. */
-  tickMetrics(now: number): void {
-    const workers = this.info().workers;
-    this.metrics.tick(now, workers.reduce((n, w) => n + w.cpu, 0), workers.reduce((n, w) => n + w.memory, 0));
-  }
-
-  /**
-   * The current value of an alert metric; null when there is nothing to
-   * judge (no request in the window for a latency, metrics off).
-   */
-  alertValue(metric: AlertMetric, windowMs: number): number | null {
-    const workers = this.info().workers.filter((w) => w.pid !== null);
-    const reports = this.metrics.workerReports().map((r) => r.report).filter((r) => r !== null);
-    const recent = () => this.metrics.recent(windowMs / 1000);
-    switch (metric) {
-      case 'cpu':
-        return workers.reduce((n, w) => n + w.cpu, 0);
-      case 'memory.rss':
-        return workers.reduce((n, w) => n + w.memory, 0);
-      case 'workers.online':
-        return this.slots.filter((s) => s.status === 'online').length;
-      default:
-        break;
-    }
-    if (this.spec.metrics === false) return null;
-    switch (metric) {
-      case 'http.latency.p50':
-      case 'http.latency.p90':
-      case 'http.latency.p99': {
-        const r = recent();
-        if (r.latency.count === 0) return null;
-        return r.latency.percentile(metric === 'http.latency.p50' ? 0.5 : metric === 'http.latency.p90' ? 0.9 : 0.99);
-      }
-      case 'http.latency.max': {
-        const r = recent();
-        return r.latency.count === 0 ? null : r.latency.max;
-      }
-      case 'http.rps': {
-        const r = recent();
-        return r.seconds === 0 ? 0 : r.requests / r.seconds;
-      }
-      case 'http.errorRate': {
-        const r = recent();
-        return r.requests === 0 ? null : r.errors / r.requests;
-      }
-      case 'http.shedRate': {
-        const r = recent();
-        return r.requests === 0 ? null : r.shed / r.requests;
-      }
-      case 'http.inFlight':
-        return reports.reduce((n, r) => n + (r.http.inFlight ?? 0), 0);
-      case 'eventLoop.delay.p99':
-        return reports.length === 0 ? null : Math.max(...reports.map((r) => r.eventLoop?.p99 ?? 0));
-      case 'eventLoop.utilization':
-        return reports.length === 0 ? null : Math.max(...reports.map((r) => r.eventLoop?.utilization ?? 0));
-    }
-  }
-
-  promApp(): PromApp {
-    const info = this.info();
-    const reports = new Map(this.metrics.workerReports().map((r) => [r.pid, r]));
-    const live = info.workers.filter((w) => w.pid !== null);
-    return {
-      app: this.name,
-      status: info.status,
-      metrics: this.spec.metrics !== false,
-      restarts: this.totalRestarts,
-      uptimeMs: Date.now() - this.createdAt,
-      routes: this.metrics.http.routes.values(),
-      inFlight: [...reports.values()].reduce((n, r) => n + (r.report?.http.inFlight ?? 0), 0),
-      connections: [...reports.values()].reduce((n, r) => n + (r.report?.http.connections ?? 0), 0),
-      shed: this.metrics.http.shed,
-      cpuMs: this.metrics.cpuMs,
-      gcPauseMs: this.metrics.gcPauseMs,
-      gcCount: this.metrics.gcCount,
-      workers: live.map((w) => ({ worker: w.id, cpuPercent: w.cpu, rss: w.memory, report: reports.get(w.pid as number)?.report ?? null })),
-      counters: this.metrics.counters,
-      gauges: this.metrics.gauges(),
-      histograms: this.metrics.histograms,
-    };
-  }
-
-  /** With `currentOnly`, a slot's replacement and draining old workers are left out (one worker per id). */
-  private metricsContext(currentOnly: boolean): AppContext {
-    const workers = this.info().workers.filter((w, i, all) => !currentOnly || all.findIndex((x) => x.id === w.id) === i);
-    return {
-      name: this.name,
-      status: this.status,
-      metrics: this.spec.metrics !== false,
-      uptimeMs: Date.now() - this.createdAt,
-      restarts: this.totalRestarts,
-      workers: workers.map((w) => ({ id: w.id, pid: w.pid, status: w.status, restarts: w.restarts, uptimeMs: w.uptimeMs, cpu: w.cpu, rss: w.memory })),
-    };
   }
 
   /** Calls `fn` whenever a worker changes status. Returns an unsubscribe function. */
@@ -516,31 +414,34 @@ export class App {
     this.clearErrored();
     this.slots = [];
     for (let i = 0; i < this.spec.instances; i++) {
-      const slot = new Slot(i);
+      const slot = new Slot(i, this.illegal);
       this.slots.push(slot);
       this.spawn(slot, this.spec);
     }
     this.reason = 'started';
   }
 
-  private spawn(slot: Slot, spec: AppSpec): WorkerProcess {
-    slot.cancelTimer();
-    slot.held = false;
+  /** A transition the table forbids, in the app's events and through the daemon's handler. */
+  private readonly illegal: IllegalTransition = (slot, from, to, reason) => {
+    this.addEvent(slot, `illegal worker transition ${from} -> ${to} (${reason})`);
+    this.deps.illegalTransition(slot, from, to, reason);
+  };
+
+  private spawn(slot: Slot, spec: AppSpec): Worker {
     const proc = this.createProcess(slot, spec);
     slot.proc = proc;
-    slot.set('starting', 'starting');
+    slot.transition('starting', 'starting');
     this.changed();
     return proc;
   }
 
-  private createProcess(slot: Slot, spec: AppSpec): WorkerProcess {
-    const proc = new WorkerProcess({
+  private createProcess(slot: Slot, spec: AppSpec): Worker {
+    const proc = this.deps.createWorker({
       spec,
       slot: slot.id,
       uniqueId: this.deps.nextUniqueId(),
       sockets: this.sockets,
       forkSockets: this.forkSockets,
-      logs: this.deps.logs,
       onReady: (p, how) => this.onReady(slot, p, how),
       onServersGone: (p) => this.serversGone(slot, p),
       onExit: (p, info) => this.onExit(slot, p, info),
@@ -548,13 +449,13 @@ export class App {
         if (p.pid !== null) this.metrics.ingest(p.slot, p.pid, report);
       },
       onClustersItself: (p, how) => {
-        this.log(slot.id, p.spec.execMode === 'fork'
+        this.addEvent(slot.id, p.spec.execMode === 'fork'
           ? `pid ${p.pid} runs its own cluster: it ${how}; herd supervises the primary, and stopping it stops them`
           : `pid ${p.pid} clusters itself: ${how}, which is false in every herd cluster worker`);
         this.changed();
       },
     });
-    this.log(slot.id, `pid ${proc.pid ?? '?'} starting`);
+    this.addEvent(slot.id, `pid ${proc.pid ?? '?'} starting`);
     // A start that never reports ready still counts as up after the timeout,
     // so apps that never listen (queue consumers) are not stuck in 'starting'.
     // With waitReady the app promised a ready signal: not sending one within
@@ -568,9 +469,9 @@ export class App {
       }
       // An app with its own cluster whose workers never listen serves nothing: never 'online'.
       if (proc.clustersItself !== null && spec.execMode === 'fork') {
-        slot.set('starting', `its cluster workers did not listen within ${formatDuration(spec.listenTimeout)}`);
+        slot.transition('starting', `its cluster workers did not listen within ${formatDuration(spec.listenTimeout)}`);
       } else {
-        slot.set('online', `no listen() within ${formatDuration(spec.listenTimeout)}; counted as online`);
+        slot.transition('online', `no listen() within ${formatDuration(spec.listenTimeout)}; counted as online`);
       }
       this.changed();
     });
@@ -591,11 +492,11 @@ export class App {
       // first, and say that this reload refuses connections meanwhile.
       progress(`${this.name}[${slot.id}]: the app cannot share port ${shared.port} with a new worker (${shared.holders}; ` +
         `its server does not set SO_REUSEPORT): replacing pid ${old.pid} stop-first, connections are refused until the new worker listens`);
-      this.log(slot.id, `reload stop-first: port ${shared.port} cannot be shared by two workers`);
+      this.addEvent(slot.id, `reload stop-first: port ${shared.port} cannot be shared by two workers`);
       slot.next = null;
       this.retiring.add(old);
       slot.proc = null;
-      slot.set('starting', 'reloading stop-first');
+      slot.transition('replacing', 'reloading stop-first');
       this.changed();
       await old.stop(spec.killTimeout);
       next = this.createProcess(slot, spec);
@@ -606,11 +507,13 @@ export class App {
     }
     if (outcome.kind !== 'ready') {
       slot.next = null;
+      // Replaced stop-first: the slot has no worker left.
+      if (slot.proc === null && slot.status === 'replacing') slot.transition('held', 'its replacement failed; waiting for cool-down');
       const why = outcome.kind === 'timeout'
         ? `new worker was not ready within ${formatDuration(spec.listenTimeout)}`
         : `new worker ${outcome.exit.reason} before it was ready`;
       await next.kill();
-      this.log(slot.id, `reload failed: ${why}`);
+      this.addEvent(slot.id, `reload failed: ${why}`);
       const stderr = next.stderrTail.toArray();
       if (stderr.length > 0) this.lastStderr = stderr;
       this.changed();
@@ -619,10 +522,9 @@ export class App {
     }
     slot.next = null;
     slot.proc = next;
-    slot.held = false;
     slot.restarts++;
     slot.consecutiveCrashes = 0;
-    slot.set('online', 'reloaded');
+    slot.transition('online', 'reloaded');
     this.changed();
     if (old && !old.exited) {
       progress(`${this.name}[${slot.id}]: pid ${next.pid} ready; draining old pid ${old.pid}`);
@@ -635,7 +537,7 @@ export class App {
   }
 
   /** A new worker failed because this app's own (old) workers hold its port: the port and who holds it, else null. */
-  private async portHeldBySelf(proc: WorkerProcess): Promise<{ port: number; holders: string } | null> {
+  private async portHeldBySelf(proc: Worker): Promise<{ port: number; holders: string } | null> {
     const f = proc.listenFailure;
     if (f === null || f.code !== 'EADDRINUSE' || f.port === null) return null;
     const holders = await this.deps.portHolders({ address: f.address, port: f.port }).catch(() => null);
@@ -646,16 +548,19 @@ export class App {
   private async resize(count: number, progress: Progress): Promise<void> {
     while (this.slots.length < count) {
       const id = this.slots.reduce((max, s) => Math.max(max, s.id + 1), 0);
-      const slot = new Slot(id);
+      const slot = new Slot(id, this.illegal);
       this.slots.push(slot);
       this.spawn(slot, this.spec);
       progress(`${this.name}[${id}]: started`);
     }
     const removed = this.slots.splice(count);
     const stops = removed.map(async (slot) => {
-      slot.cancelTimer();
       const proc = slot.proc;
-      if (!proc || proc.exited) return;
+      if (!proc || proc.exited) {
+        slot.transition('stopped', 'removed by scale');
+        return;
+      }
+      slot.transition('draining', 'removed by scale');
       this.retiring.add(proc);
       progress(`${this.name}[${slot.id}]: draining pid ${proc.pid}`);
       await proc.stop(this.spec.killTimeout);
@@ -669,30 +574,33 @@ export class App {
     this.stopped = true;
     this.clearErrored();
     const procs = this.processes();
-    for (const slot of this.slots) {
-      slot.cancelTimer();
-      slot.held = false;
-    }
+    for (const slot of this.slots) slot.transition(slot.proc && !slot.proc.exited ? 'draining' : 'stopped', reason);
+    this.changed();
     await Promise.all(procs.map(async (p) => {
       const retiring = this.retiring.has(p); // its exit is logged as an old worker's
       const info = await p.stop(this.spec.killTimeout);
-      if (!retiring) this.log(p.slot, `pid ${p.pid} ${stopOutcome(p, info, this.spec.killTimeout)}`);
+      if (!retiring) this.addEvent(p.slot, `pid ${p.pid} ${stopOutcome(p, info, this.spec.killTimeout)}`);
     }));
-    for (const slot of this.slots) slot.set('stopped', reason);
+    for (const slot of this.slots) slot.transition('stopped', reason);
     this.changed();
   }
 
-  private onReady(slot: Slot, proc: WorkerProcess, how: string): void {
+  private onReady(slot: Slot, proc: Worker, how: string): void {
     if (slot.proc !== proc) return; // a replacement: the reload swaps it in
-    slot.set('online', how);
-    this.log(slot.id, `pid ${proc.pid} online (${how})`);
+    slot.transition('online', how);
+    this.addEvent(slot.id, `pid ${proc.pid} online (${how})`);
     this.changed();
   }
 
-  private onExit(slot: Slot, proc: WorkerProcess, info: ExitInfo): void {
+  /**
+   * Restart policy: what happens to a slot whose process ended reads only
+   * the slot's lifecycle (is a replacement starting?), whether the exit was
+   * intended, and the app's crash-loop state.
+   */
+  private onExit(slot: Slot, proc: Worker, info: ExitInfo): void {
     if (proc.pid !== null) this.metrics.workerExited(proc.pid);
     if (this.retiring.delete(proc)) {
-      this.log(slot.id, `old pid ${proc.pid} ${stopOutcome(proc, info, this.spec.killTimeout)}`);
+      this.addEvent(slot.id, `old pid ${proc.pid} ${stopOutcome(proc, info, this.spec.killTimeout)}`);
       this.changed();
       return;
     }
@@ -700,21 +608,21 @@ export class App {
     slot.proc = null;
     slot.lastExit = info.reason;
     if (info.intended || this.stopped) {
-      slot.set('stopped', info.reason);
+      slot.transition('stopped', info.reason);
       this.changed();
       return;
     }
     this.lastStderr = proc.stderrTail.toArray();
-    this.log(slot.id, `pid ${proc.pid} ${info.reason} after ${formatDuration(info.uptimeMs)}`);
+    this.addEvent(slot.id, `pid ${proc.pid} ${info.reason} after ${formatDuration(info.uptimeMs)}`);
     if (!this.slots.includes(slot)) return;
     if (slot.next) {
       // Being replaced already: the replacement takes over when it is ready.
-      slot.set('crashed', info.reason);
+      slot.transition('replacing', info.reason);
       this.changed();
       return;
     }
     if (!this.spec.autorestart) {
-      slot.set('stopped', `${info.reason}; autorestart is off`);
+      slot.transition('stopped', `${info.reason}; autorestart is off`);
       this.changed();
       return;
     }
@@ -732,25 +640,23 @@ export class App {
    * fail the same way for ever: say which port and who holds it, and wait in
    * the errored state; the cool-down retries only once the port is free.
    */
-  private onListenFailure(slot: Slot, proc: WorkerProcess, info: ExitInfo, failure: ListenFailure): void {
-    slot.held = true;
-    slot.set('crashed', `${info.reason}; could not listen (${failure.code})`);
+  private onListenFailure(slot: Slot, proc: Worker, info: ExitInfo, failure: ListenFailure): void {
+    slot.transition('held', `${info.reason}; could not listen (${failure.code})`);
     this.changed();
     void this.explainListenFailure(failure).then((why) => {
       // Stopped, restarted or reloaded meanwhile: that decides.
-      if (this.stopped || !this.slots.includes(slot) || slot.proc !== null || !slot.held) return;
+      if (this.stopped || !this.slots.includes(slot) || slot.proc !== null || slot.status !== 'held') return;
       if (why === null) {
         // Free again already (the holder just exited): an ordinary crash.
-        slot.held = false;
         this.crashed(slot, proc, info);
         return;
       }
       if (this.sockets.size > 0) this.sockets.closeUnlistened();
-      this.log(slot.id, why);
-      this.listenFailure = failure;
+      this.addEvent(slot.id, why);
+      this.crashLoop.listenFailure = failure;
       const retry = failure.code === 'EADDRINUSE' && failure.port !== null ? `if ${portLabel(failure)} is free by then` : '';
-      this.enterErrored(Date.now(), why, retry);
-      slot.set('crashed', `${why}; waiting for cool-down`);
+      this.enterErrored(why, retry);
+      slot.transition('held', `${why}; waiting for cool-down`);
       this.changed();
     });
   }
@@ -776,87 +682,72 @@ export class App {
   }
 
   /** A worker crashed: restart it after its backoff, or hold the app in the errored state on a crash loop. */
-  private crashed(slot: Slot, proc: WorkerProcess, info: ExitInfo): void {
-    const now = Date.now();
+  private crashed(slot: Slot, proc: Worker, info: ExitInfo): void {
+    const now = this.deps.clock.now();
     const unstable = !proc.ready || info.uptimeMs < this.spec.crashLoop.minUptime;
-    if (this.erroredUntil !== null || (unstable && this.crashes.record(now))) {
-      this.enterErrored(now);
-      slot.held = true;
-      slot.set('crashed', `${info.reason}; crash loop, waiting for cool-down`);
+    if (this.crashLoop.crashed(unstable)) {
+      this.enterErrored();
+      slot.transition('held', `${info.reason}; crash loop, waiting for cool-down`);
       this.changed();
       return;
     }
-    // Backoff is for a worker that cannot run. One that became ready and
-    // served for minUptime was killed from outside (OOM killer, an operator,
-    // chaos) or hit a rare fault: it is replaced at once and its backoff
-    // starts over, so repeated kills of healthy workers never pile up delays.
-    const servedMs = proc.readyAt === null ? 0 : now - proc.readyAt;
-    const served = servedMs >= this.spec.crashLoop.minUptime;
-    slot.consecutiveCrashes = served ? 0 : info.uptimeMs >= this.spec.backoff.resetAfter ? 1 : slot.consecutiveCrashes + 1;
-    const delay = served ? 0 : backoffDelay(slot.consecutiveCrashes, this.spec.backoff);
-    slot.set('backoff', served
-      ? `${info.reason} after serving ${formatDuration(servedMs)}; replaced at once`
-      : `${info.reason}; restarting in ${formatDuration(delay)}`);
-    this.log(slot.id, served ? `replacing it at once (it served ${formatDuration(servedMs)})` : `restarting it in ${formatDuration(delay)}`);
-    slot.timer = setTimeout(() => {
-      slot.timer = null;
-      if (this.stopped || !this.slots.includes(slot) || slot.proc) return;
+    const plan = restartPlan(slot.consecutiveCrashes, info.uptimeMs, proc.readyAt === null ? 0 : now - proc.readyAt, this.spec);
+    slot.consecutiveCrashes = plan.consecutiveCrashes;
+    this.addEvent(slot.id, plan.servedMs !== null ? `replacing it at once (it served ${formatDuration(plan.servedMs)})` : `restarting it in ${formatDuration(plan.delay)}`);
+    const cancel = this.deps.clock.after(plan.delay, () => {
+      slot.restartDue();
+      if (this.stopped || !this.slots.includes(slot) || slot.proc || slot.status !== 'backoff') return;
       slot.restarts++;
       this.spawn(slot, this.spec);
-    }, delay);
+    });
+    slot.backoff(plan.servedMs !== null
+      ? `${info.reason} after serving ${formatDuration(plan.servedMs)}; replaced at once`
+      : `${info.reason}; restarting in ${formatDuration(plan.delay)}`, cancel);
     this.changed();
   }
 
   /**
-   * After a failed reload, slots that had no worker (the app was errored)
-   * wait for a cool-down retry again rather than staying empty for ever.
+   * After a failed reload or replacement, slots that have no worker (the app
+   * was errored, or the worker was replaced stop-first) wait for a cool-down
+   * retry rather than staying empty for ever.
    */
-  private holdEmptySlots(): void {
-    const empty = this.slots.filter((s) => !s.proc && !s.next && !s.timer);
+  private holdEmptySlots(why: string): void {
+    const empty = this.slots.filter((s) => !s.proc && !s.next && s.status !== 'backoff');
     if (empty.length === 0 || this.stopped) return;
-    for (const slot of empty) {
-      slot.held = true;
-      slot.set('crashed', 'reload failed; waiting for cool-down');
-    }
-    this.enterErrored(Date.now(), 'reload failed while the app had no running worker');
+    for (const slot of empty) slot.transition('held', 'reload failed; waiting for cool-down');
+    this.enterErrored(why);
   }
 
-  private enterErrored(now: number, why?: string, retryCondition = ''): void {
-    if (this.erroredUntil !== null) return;
-    const { maxCrashes, window, coolDown } = this.spec.crashLoop;
-    this.erroredUntil = now + coolDown;
-    this.reason = `${why ?? `crash loop: ${maxCrashes} crashes within ${formatDuration(window)}`}; ` +
-      `retrying at ${new Date(this.erroredUntil).toISOString()}${retryCondition ? ` ${retryCondition}` : ''} (herd restart ${this.name} retries now)`;
-    this.log(null, this.reason);
+  private enterErrored(why?: string, retryCondition = ''): void {
+    if (!this.crashLoop.enter(() => this.leaveErrored())) return;
+    this.explainErrored(why, retryCondition);
     // Slots already waiting to restart wait for the cool-down instead.
-    for (const slot of this.slots) {
-      if (slot.timer) {
-        slot.cancelTimer();
-        slot.held = true;
-        slot.set('crashed', 'crash loop, waiting for cool-down');
-      }
-    }
-    this.coolDownTimer = setTimeout(() => this.leaveErrored(), coolDown);
+    for (const slot of this.slots) if (slot.status === 'backoff') slot.transition('held', 'crash loop, waiting for cool-down');
+  }
+
+  private explainErrored(why: string | undefined, retryCondition: string): void {
+    const { maxCrashes, window } = this.spec.crashLoop;
+    this.reason = `${why ?? `crash loop: ${maxCrashes} crashes within ${formatDuration(window)}`}; ` +
+      `retrying at ${new Date(this.crashLoop.retryAt ?? 0).toISOString()}${retryCondition ? ` ${retryCondition}` : ''} (herd restart ${this.name} retries now)`;
+    this.addEvent(null, this.reason);
   }
 
   private leaveErrored(): void {
-    this.coolDownTimer = null;
-    if (this.erroredUntil === null) return;
-    const f = this.listenFailure;
+    const f = this.crashLoop.listenFailure;
     if (f !== null && f.code === 'EADDRINUSE' && f.port !== null) {
       const port = f.port;
-      const until = this.erroredUntil;
+      const until = this.crashLoop.retryAt;
       void this.deps.portHolders({ address: f.address, port }).catch(() => null).then((holders) => {
         // Restarted, reloaded or stopped meanwhile: nothing to retry here.
-        if (this.erroredUntil !== until || this.stopped) return;
+        if (this.crashLoop.retryAt !== until || this.stopped) return;
         if (holders === null) {
           this.retryAfterCoolDown();
           return;
         }
-        this.erroredUntil = null;
         const why = `${portLabel(f)} is still in use: ${holders.text}`;
-        this.enterErrored(Date.now(), why, `if ${portLabel(f)} is free by then`);
-        for (const slot of this.slots) if (slot.held && !slot.proc) slot.set('crashed', `${why}; waiting for cool-down`);
+        this.crashLoop.extend(() => this.leaveErrored());
+        this.explainErrored(why, `if ${portLabel(f)} is free by then`);
+        for (const slot of this.slots) if (slot.status === 'held') slot.transition('held', `${why}; waiting for cool-down`);
         this.changed();
       });
       return;
@@ -865,34 +756,26 @@ export class App {
   }
 
   private retryAfterCoolDown(): void {
-    this.erroredUntil = null;
-    this.listenFailure = null;
-    this.crashes.clear();
+    this.crashLoop.clear();
     this.reason = 'cool-down over; retrying';
-    this.log(null, this.reason);
-    for (const slot of this.slots) {
-      if (slot.held && !slot.proc && !this.stopped) {
-        slot.restarts++;
-        slot.consecutiveCrashes = 0;
-        this.spawn(slot, this.spec);
-      }
-    }
+    this.addEvent(null, this.reason);
+    this.startHeldSlots();
     this.changed();
   }
 
+  /** Leave the errored state (restart, reload, stop); `respawn` starts the slots that waited for it. */
   private clearErrored(respawn = true): void {
-    if (this.coolDownTimer) clearTimeout(this.coolDownTimer);
-    this.coolDownTimer = null;
-    this.erroredUntil = null;
-    this.listenFailure = null;
-    this.crashes.clear();
-    if (!respawn) return;
+    this.crashLoop.clear();
+    if (respawn) this.startHeldSlots();
+  }
+
+  private startHeldSlots(): void {
+    if (this.stopped) return;
     for (const slot of this.slots) {
-      if (slot.held && !slot.proc && !this.stopped) {
-        slot.consecutiveCrashes = 0;
-        slot.restarts++;
-        this.spawn(slot, this.spec);
-      }
+      if (slot.status !== 'held') continue;
+      slot.restarts++;
+      slot.consecutiveCrashes = 0;
+      this.spawn(slot, this.spec);
     }
   }
 
@@ -900,13 +783,13 @@ export class App {
   private settled(timeoutMs: number): Promise<void> {
     return new Promise((resolve) => {
       const check = () => {
-        const done = this.erroredUntil !== null || this.slots.every((s) => s.status === 'online' || s.status === 'stopped');
+        const done = this.crashLoop.errored || this.slots.every((s) => s.status === 'online' || s.status === 'stopped');
         if (done) finish();
       };
-      const timer = setTimeout(() => finish(), timeoutMs);
+      const cancel = this.deps.clock.after(timeoutMs, () => finish());
       const unsubscribe = this.onChange(check);
       const finish = () => {
-        clearTimeout(timer);
+        cancel();
         unsubscribe();
         resolve();
       };
@@ -918,16 +801,16 @@ export class App {
   private assertStarted(): void {
     // A worker still starting after the wait had a failed attempt behind it
     // (it was restarted); with a ready signal promised that is a failed start.
-    const crashing = this.slots.find((s) => s.status === 'backoff' || s.status === 'crashed'
+    const crashing = this.slots.find((s) => s.status === 'backoff' || s.status === 'held' || s.status === 'replacing'
       || (s.status === 'starting' && s.lastExit !== null && this.spec.waitReady));
-    if (this.erroredUntil === null && !crashing) return;
-    const reason = this.erroredUntil !== null ? this.reason
+    if (!this.crashLoop.errored && !crashing) return;
+    const reason = this.crashLoop.errored ? this.reason
       : crashing?.status === 'starting' ? `worker ${crashing.id} is not ready; its last attempt: ${crashing.lastExit}` : `worker ${crashing?.id} ${crashing?.reason}`;
     throw new HerdError('HERD_ERR_START_FAILED', { name: this.name, reason },
       this.lastStderr.length > 0 ? ['last stderr lines:', ...this.lastStderr] : []);
   }
 
-  private workerInfo(id: number, proc: WorkerProcess | null, status: WorkerInfo['status'], restarts: number, reason: string): WorkerInfo {
+  private workerInfo(id: number, proc: Worker | null, status: WorkerStatus, restarts: number, reason: string): WorkerInfo {
     const pid = proc && !proc.exited ? proc.pid : null;
     const usage = pid !== null ? this.deps.stats.get(pid) : undefined;
     return {
@@ -943,8 +826,9 @@ export class App {
     };
   }
 
-  private log(worker: number | null, message: string): void {
-    this.events.push({ time: Date.now(), worker, message });
+  /** An entry in the app's recent events (`herd describe`). */
+  private addEvent(worker: number | null, message: string): void {
+    this.events.push({ time: this.deps.clock.now(), worker, message });
   }
 
   private changed(): void {

@@ -39,9 +39,24 @@ export class CrashWindow {
   }
 }
 
-/** Readable reason for a process exit. */
-export function describeExit(code: number | null, signal: NodeJS.Signals | null): string {
-  if (signal) return `killed by ${signal}`;
-  if (code === 0) return 'exited with code 0';
-  return `exited with code ${code ?? 'unknown'}`;
+/** When and why a crashed worker that is not in a crash loop starts again. */
+export interface RestartPlan {
+  delay: number;
+  /** The slot's count of crashes in a row after this one. */
+  consecutiveCrashes: number;
+  /** How long it had served (ready) before it crashed, when that reset the backoff; null otherwise. */
+  servedMs: number | null;
+}
+
+/**
+ * Backoff is for a worker that cannot run. One that became ready and served
+ * for minUptime was killed from outside (OOM killer, an operator, chaos) or
+ * hit a rare fault: it is replaced at once and its backoff starts over, so
+ * repeated kills of healthy workers never pile up delays. A worker that ran
+ * for backoff.resetAfter without becoming ready starts again from the first delay.
+ */
+export function restartPlan(previousCrashes: number, uptimeMs: number, servedMs: number, spec: { backoff: BackoffSpec; crashLoop: CrashLoopSpec }): RestartPlan {
+  if (servedMs >= spec.crashLoop.minUptime) return { delay: 0, consecutiveCrashes: 0, servedMs };
+  const consecutiveCrashes = uptimeMs >= spec.backoff.resetAfter ? 1 : previousCrashes + 1;
+  return { delay: backoffDelay(consecutiveCrashes, spec.backoff), consecutiveCrashes, servedMs: null };
 }

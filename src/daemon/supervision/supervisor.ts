@@ -1,4 +1,5 @@
 import { AlertManager } from '../../alerts/alerts';
+import { alertValue } from '../../alerts/appAlertValue';
 import { MAX_INSTANCES } from '../../config/specCheck';
 import { capacityProblem } from './capacity';
 import type { AppSpec } from '../../config/types';
@@ -9,6 +10,9 @@ import type { AppMetricsView, MonitApp, SeriesView } from '../../metrics/view';
 import type { AppDetail, AppInfo } from '../../protocol/control';
 import { resolveHome } from '../../util/paths';
 import { App, type Progress } from './app';
+import { metricsView, monitView, promApp, tickMetrics } from './appMetrics';
+import { systemClock } from './clock';
+import type { IllegalTransition } from './slot';
 import { readlink } from 'node:fs/promises';
 import { checkCronSchedule } from '../reloads/cronReload';
 import { prepareLogFiles } from '../../logs/logFiles';
@@ -16,6 +20,7 @@ import type { LogSink } from '../../logs/logSink';
 import { findPortHolders, type PortHolders } from '../sockets/portConflict';
 import type { ProcessEntry } from '../worker/procNet';
 import { ProcStats } from '../worker/procStats';
+import { WorkerProcess } from '../worker/workerProcess';
 import { ReloadTriggers } from '../reloads/reloadTriggers';
 import { WorkerMonitor } from './workerMonitor';
 
@@ -75,8 +80,11 @@ export class Supervisor {
         app = new App(spec, {
           logs: this.logs,
           stats: this.stats,
+          createWorker: (options) => new WorkerProcess({ ...options, logs: this.logs }),
+          clock: systemClock,
           nextUniqueId: () => ++this.uniqueId,
           portHolders: (wanted) => this.portHolders(wanted),
+          illegalTransition: reportIllegal(spec.name),
         });
         this.apps.set(spec.name, app);
         this.triggers.set(spec.name, new ReloadTriggers(app, { ignoreDirs: this.ignoredByWatch() }));
@@ -139,7 +147,7 @@ export class Supervisor {
     for (const slot of app.slots) {
       const proc = slot.proc;
       if ((worker !== null && slot.id !== worker) || !proc || proc.exited || proc.pid === null) continue;
-      if (proc.child.kill(signal)) pids.push(proc.pid);
+      if (proc.sendSignal(signal)) pids.push(proc.pid);
     }
     if (pids.length === 0) throw new HerdError('HERD_ERR_NOT_RUNNING', { name: worker === null ? name : `${name}[${worker}]`, action: `send ${signal} to` });
     return { name, signal, pids };
@@ -227,7 +235,7 @@ export class Supervisor {
   }
 
   metrics(name: string, worker: number | null): AppMetricsView {
-    return this.get(name).metricsView(worker);
+    return metricsView(this.get(name), worker);
   }
 
   /** An app's series over a window: 1 s points up to 15 minutes, 1 min points beyond; only points after `since`. */
@@ -245,12 +253,12 @@ export class Supervisor {
   }
 
   monit(): MonitApp[] {
-    return [...this.apps.values()].map((a) => a.monitView());
+    return [...this.apps.values()].map((a) => monitView(a));
   }
 
   /** Prometheus text for every app, from what the daemon holds (never asks a worker). */
   prometheus(): string {
-    return renderPrometheus([...this.apps.values()].map((a) => a.promApp()));
+    return renderPrometheus([...this.apps.values()].map((a) => promApp(a)));
   }
 
   /** Stop every app (graceful), e.g. before the daemon exits. */
@@ -283,9 +291,9 @@ export class Supervisor {
       const now = Date.now();
       for (const app of this.apps.values()) {
         this.enforceMemoryLimit(app);
-        app.tickMetrics(now);
+        tickMetrics(app, now);
       }
-      this.alerts.tick([...this.apps.values()], now);
+      this.alerts.tick([...this.apps.values()].map((a) => ({ name: a.name, stopped: a.stopped, alertValue: (m, w) => alertValue(a, m, w) })), now);
     } finally {
       this.sampling = false;
     }
@@ -302,6 +310,16 @@ export class Supervisor {
       }
     }
   }
+}
+
+/**
+ * A lifecycle transition the table forbids is a bug in herd, not in the app:
+ * the daemon says so in its log and keeps supervising.
+ */
+function reportIllegal(app: string): IllegalTransition {
+  return (slot, from, to, reason) => {
+    console.error(`${new Date().toISOString()} herd: app ${app} worker ${slot}: illegal worker transition ${from} -> ${to} (${reason})`);
+  };
 }
 
 /** The app whose worker is `pid` or one of its ancestors, or leads its process group. */

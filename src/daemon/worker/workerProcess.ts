@@ -2,20 +2,18 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import * as http from 'node:http';
 import { getSystemErrorName } from 'node:util';
 import type { AppSpec } from '../../config/types';
-import type { MetricsReport } from '../../metrics/report';
 import { AGENT_CMD, isAgentMessage, type DaemonToAgent } from '../../protocol/agent';
 import { handleClusterMessage, isClusterMessage } from '../sockets/clusterProtocol';
-import type { ForkSockets } from '../sockets/forkSockets';
 import { LineSplitter } from '../../logs/lineBuffer';
 import { Ring } from '../../util/ring';
-import type { ListenSockets } from '../sockets/listenSockets';
 import { ListenWatch } from './listenWatch';
 import type { LogSink, Stream } from '../../logs/logSink';
 import { parseListenFailure, type ListenFailure } from '../sockets/portConflict';
 import { signalGroup, waitGroupGone } from './processGroup';
-import { describeExit } from '../supervision/restartPolicy';
 import { ACCESS_FD, workerCommand } from './workerCommand';
 import { formatDuration } from '../../util/units';
+import { captureStack, type StackCapture } from './stackCapture';
+import type { ExitInfo, HealthOutcome, ReadyOutcome, Worker, WorkerOptions } from './worker';
 
 /**
  * The signal that asks a worker without the agent to stop: PM2's default
@@ -26,39 +24,10 @@ export const EXEC_STOP_SIGNAL = 'SIGINT';
 /** After SIGKILL, how long the group may take to disappear before the exit is reported anyway. */
 const GROUP_KILL_GRACE_MS = 1000;
 
-export interface ExitInfo {
-  code: number | null;
-  signal: NodeJS.Signals | null;
-  /** The daemon asked for this exit (stop, reload, scale down); restart policy ignores it. */
-  intended: boolean;
-  reason: string;
-  uptimeMs: number;
-}
+export type { ExitInfo, HealthOutcome, ReadyOutcome } from './worker';
 
-export interface HealthOutcome {
-  /** HTTP status, or 0 when the check got no answer. */
-  status: number;
-  error: string | null;
-}
-
-export type ReadyOutcome = { kind: 'ready' } | { kind: 'exited'; exit: ExitInfo } | { kind: 'timeout' };
-
-export interface WorkerProcessOptions {
-  spec: AppSpec;
-  slot: number;
-  /** Daemon-wide unique id, given to Node's cluster code as NODE_UNIQUE_ID. */
-  uniqueId: number;
-  sockets: ListenSockets;
-  /** Fork mode: copies of the sockets the app's workers listen on, handed from worker to worker. */
-  forkSockets: ForkSockets;
+export interface WorkerProcessOptions extends WorkerOptions {
   logs: LogSink;
-  onReady: (proc: WorkerProcess, how: string) => void;
-  onExit: (proc: WorkerProcess, info: ExitInfo) => void;
-  onMetrics: (proc: WorkerProcess, report: MetricsReport) => void;
-  /** The worker had listened and now has no listening server left: it serves nothing. */
-  onServersGone?: (proc: WorkerProcess) => void;
-  /** The agent saw the app use the cluster primary API (it forks its own workers). */
-  onClustersItself?: (proc: WorkerProcess, how: string) => void;
 }
 
 /**
@@ -71,7 +40,7 @@ export interface WorkerProcessOptions {
  * worker's process group, then SIGKILL to the group after killTimeout; the
  * worker has exited once its whole group has.
  */
-export class WorkerProcess {
+export class WorkerProcess implements Worker {
   readonly child: ChildProcess;
   readonly spec: AppSpec;
   readonly slot: number;
@@ -297,6 +266,14 @@ export class WorkerProcess {
       this.inspectorRequested = true;
       this.signal('SIGUSR1');
     });
+  }
+
+  captureStack(timeoutMs: number): Promise<StackCapture> {
+    return captureStack(this, timeoutMs);
+  }
+
+  sendSignal(signal: NodeJS.Signals): boolean {
+    return this.child.kill(signal);
   }
 
   /** SIGKILL a worker that cannot drain (stalled); its exit is a crash with this reason. */
@@ -533,4 +510,11 @@ function errnoName(errno: number): string {
   } catch {
     return String(errno);
   }
+}
+
+/** Readable reason for a process exit. */
+export function describeExit(code: number | null, signal: NodeJS.Signals | null): string {
+  if (signal) return `killed by ${signal}`;
+  if (code === 0) return 'exited with code 0';
+  return `exited with code ${code ?? 'unknown'}`;
 }

@@ -1,0 +1,65 @@
+import { HerdError } from '../../errors';
+import type { AppContext } from '../../metrics/aggregate';
+import type { PromApp } from '../../metrics/prometheus';
+import type { AppMetricsView, MonitApp } from '../../metrics/view';
+import type { App } from './app';
+
+/*
+ * What the metrics views, the monitor and Prometheus read of an app: its
+ * totals (App.metrics) joined with its workers as they are now.
+ */
+
+/** `herd metrics`: the whole app, or the current worker of one slot. */
+export function metricsView(app: App, worker: number | null): AppMetricsView {
+  if (worker !== null && !app.slots.some((s) => s.id === worker)) {
+    throw new HerdError('HERD_ERR_WORKER_NOT_FOUND', { name: app.name, worker });
+  }
+  return app.metrics.view(metricsContext(app, worker !== null), worker);
+}
+
+export function monitView(app: App): MonitApp {
+  return { ...app.metrics.view(metricsContext(app, false)), series: app.metrics.seriesView('seconds', 60) };
+}
+
+/** Once a second, from the supervisor's sampler: close the second's point of the series. */
+export function tickMetrics(app: App, now: number): void {
+  const workers = app.info().workers;
+  app.metrics.tick(now, workers.reduce((n, w) => n + w.cpu, 0), workers.reduce((n, w) => n + w.memory, 0));
+}
+
+export function promApp(app: App, now = Date.now()): PromApp {
+  const info = app.info();
+  const reports = new Map(app.metrics.workerReports().map((r) => [r.pid, r]));
+  const live = info.workers.filter((w) => w.pid !== null);
+  return {
+    app: app.name,
+    status: info.status,
+    metrics: app.spec.metrics !== false,
+    restarts: app.totalRestarts,
+    uptimeMs: now - app.createdAt,
+    routes: app.metrics.http.routes.values(),
+    inFlight: [...reports.values()].reduce((n, r) => n + (r.report?.http.inFlight ?? 0), 0),
+    connections: [...reports.values()].reduce((n, r) => n + (r.report?.http.connections ?? 0), 0),
+    shed: app.metrics.http.shed,
+    cpuMs: app.metrics.cpuMs,
+    gcPauseMs: app.metrics.gcPauseMs,
+    gcCount: app.metrics.gcCount,
+    workers: live.map((w) => ({ worker: w.id, cpuPercent: w.cpu, rss: w.memory, report: reports.get(w.pid as number)?.report ?? null })),
+    counters: app.metrics.counters,
+    gauges: app.metrics.gauges(),
+    histograms: app.metrics.histograms,
+  };
+}
+
+/** With `currentOnly`, a slot's replacement and draining old workers are left out (one worker per id). */
+function metricsContext(app: App, currentOnly: boolean): AppContext {
+  const workers = app.info().workers.filter((w, i, all) => !currentOnly || all.findIndex((x) => x.id === w.id) === i);
+  return {
+    name: app.name,
+    status: app.status,
+    metrics: app.spec.metrics !== false,
+    uptimeMs: Date.now() - app.createdAt,
+    restarts: app.totalRestarts,
+    workers: workers.map((w) => ({ id: w.id, pid: w.pid, status: w.status, restarts: w.restarts, uptimeMs: w.uptimeMs, cpu: w.cpu, rss: w.memory })),
+  };
+}
