@@ -102,6 +102,8 @@ export class Agent implements AgentApi {
         (r) => this.channel.send({ type: 'healthResult', id: m.id, status: r.status, error: r.error }),
         (err: unknown) => this.channel.send({ type: 'healthResult', id: m.id, status: 0, error: String(err) })),
     };
+    // A type this agent does not know (a daemon of another version) is passed over, not thrown in the app's process.
+    if (!Object.hasOwn(handlers, message.type)) return;
     (handlers[message.type] as (m: DaemonToAgent) => void)(message);
   }
 

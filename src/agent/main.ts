@@ -5,7 +5,7 @@
  */
 import cluster from 'node:cluster';
 import type * as net from 'node:net';
-import { AGENT_CMD, isDaemonMessage, type AgentToDaemon } from '../protocol/agent';
+import { AGENT_CMD, isEnvelope, type AgentToDaemon, type DaemonToAgent } from '../protocol/agent';
 import { startAccessLog } from './accessLog';
 import { Agent, AGENT_GLOBAL } from './agent';
 import { hideAgentFromChildren } from './childProcesses';
@@ -73,7 +73,7 @@ const agent = new Agent(
     onMessage: (handler) => {
       // 'NODE_'-prefixed messages arrive as internalMessage, unseen by the app.
       process.on('internalMessage' as 'message', (message: unknown) => {
-        if (isDaemonMessage(message)) handler(message);
+        if (isEnvelope<DaemonToAgent>(message)) handler(message);
       });
     },
     hasSignalHandlers: (signal) => process.listenerCount(signal) > 0,

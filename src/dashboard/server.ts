@@ -2,6 +2,7 @@ import * as http from 'node:http';
 import * as os from 'node:os';
 import type { DashboardSettings } from '../config/types';
 import { HerdError, toErrorData } from '../errors';
+import { closeServer, rebind, type Endpoint } from '../daemon/http/listen';
 import { readTail } from '../logs/history';
 import { STREAMS, type LogLine } from '../logs/format';
 import { ACTIONS, type ActionLine, type ActionName, type DashboardLogLine } from './apiTypes';
@@ -62,7 +63,15 @@ export class DashboardServer {
   /** The supervisor is made with its dashboard server: the overview's uptime counts from here. */
   private readonly startedAt = Date.now();
 
-  constructor(private readonly deps: DashboardDeps) {}
+  private readonly endpoint: Endpoint;
+
+  constructor(private readonly deps: DashboardDeps) {
+    this.endpoint = {
+      name: 'the dashboard',
+      failure: (address, reason) => new HerdError('HERD_ERR_DASHBOARD_LISTEN', { address, reason }),
+      note: deps.note,
+    };
+  }
 
   /** The URL to open, token included; null when not serving. */
   get url(): string | null {
@@ -85,12 +94,7 @@ export class DashboardServer {
     if (!samePlace) {
       const server = http.createServer((req, res) => void this.handle(req, res));
       server.keepAliveTimeout = 5000;
-      await new Promise<void>((resolve, reject) => {
-        server.once('error', (err) => reject(new HerdError('HERD_ERR_DASHBOARD_LISTEN', { address: `${settings.host}:${settings.port}`, reason: err.message })));
-        server.listen(settings.port, settings.host, () => resolve());
-      });
-      server.on('error', () => {});
-      await this.close();
+      await rebind(server, settings, this.endpoint, () => this.close());
       this.server = server;
     }
     const port = (this.server?.address() as { port: number }).port;
@@ -109,11 +113,7 @@ export class DashboardServer {
     this.server = null;
     for (const res of this.streams) res.end();
     this.streams.clear();
-    if (!server) return Promise.resolve();
-    return new Promise((resolve) => {
-      server.close(() => resolve());
-      server.closeAllConnections();
-    });
+    return closeServer(server);
   }
 
   private async handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {

@@ -72,10 +72,12 @@ export type AgentToDaemon =
 
 export type Envelope<T> = T & { cmd: typeof AGENT_CMD };
 
-export function isAgentMessage(value: unknown): value is Envelope<AgentToDaemon> {
-  return typeof value === 'object' && value !== null && (value as { cmd?: unknown }).cmd === AGENT_CMD;
-}
-
-export function isDaemonMessage(value: unknown): value is Envelope<DaemonToAgent> {
+/**
+ * The one check of a message that arrives on a worker's channel, on either
+ * side: herd's marker. Which union it belongs to is given by the channel's
+ * direction (the daemon reads AgentToDaemon, the agent DaemonToAgent), and
+ * each side's dispatch table passes over a type it has no handler for.
+ */
+export function isEnvelope<T extends { type: string }>(value: unknown): value is Envelope<T> {
   return typeof value === 'object' && value !== null && (value as { cmd?: unknown }).cmd === AGENT_CMD;
 }

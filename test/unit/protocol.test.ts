@@ -1,8 +1,10 @@
 import assert from 'node:assert/strict';
 import * as path from 'node:path';
 import { test } from 'node:test';
+import { Agent } from '../../src/agent/agent';
 import { loadTarget } from '../../src/config/load';
 import { requestProblem } from '../../src/daemon/control/requestShape';
+import { AGENT_CMD, isEnvelope, type AgentToDaemon, type DaemonToAgent } from '../../src/protocol/agent';
 import { encode, LineDecoder } from '../../src/protocol/framing';
 
 test('framing splits lines across chunks and never merges two messages', () => {
@@ -39,4 +41,21 @@ test('start: the fields the daemon acts on by itself are checked for shape', asy
   assert.match(problem({ cronRestart: 5 }) ?? '', /cronRestart/);
   assert.match(problem({ watch: { paths: '/srv' } }) ?? '', /watch\.paths must be an array of strings/);
   assert.match(problem({ logFiles: null }) ?? '', /logFiles must be an object/);
+});
+
+test('one envelope guard on both sides of a worker channel: herd\'s marker, nothing else', () => {
+  assert.equal(isEnvelope<AgentToDaemon>({ type: 'ready', cmd: AGENT_CMD }), true);
+  assert.equal(isEnvelope<DaemonToAgent>({ type: 'ping', seq: 1, cmd: AGENT_CMD }), true);
+  for (const other of [null, undefined, 'ready', 42, { type: 'ready' }, { cmd: 'NODE_CLUSTER', act: 'queryServer' }]) {
+    assert.equal(isEnvelope(other), false, JSON.stringify(other));
+  }
+});
+
+test('the agent passes over a message type it has no handler for, instead of throwing in the app', () => {
+  const sent: AgentToDaemon[] = [];
+  let deliver: (m: DaemonToAgent) => void = () => {};
+  new Agent({ send: (m) => sent.push(m), onMessage: (h) => (deliver = h), hasSignalHandlers: () => false, raise: () => {}, exit: () => {} }, 'app', 0);
+  assert.doesNotThrow(() => deliver({ type: 'fromANewerDaemon' } as unknown as DaemonToAgent));
+  deliver({ type: 'ping', seq: 7 });
+  assert.deepEqual(sent.map((m) => m.type), ['pong']);
 });

@@ -1,6 +1,7 @@
 import * as http from 'node:http';
 import type { HealthEndpointSpec } from '../../config/types';
 import { HerdError } from '../../errors';
+import { closeServer, daemonNote, rebind, type Endpoint } from './listen';
 
 /**
  * Readiness and liveness of the supervisor, for load balancers and
@@ -25,7 +26,15 @@ export class HealthEndpoint {
   private shuttingDown = false;
   private readonly startedAt = Date.now();
 
-  constructor(private readonly source: ReadinessSource) {}
+  private readonly endpoint: Endpoint;
+
+  constructor(private readonly source: ReadinessSource, note: (line: string) => void = daemonNote) {
+    this.endpoint = {
+      name: 'the health endpoint',
+      failure: (address, reason) => new HerdError('HERD_ERR_HEALTH_LISTEN', { address, reason }),
+      note,
+    };
+  }
 
   get shutdownDelay(): number {
     return this.spec?.shutdownDelay ?? 0;
@@ -41,12 +50,8 @@ export class HealthEndpoint {
       return;
     }
     const server = http.createServer((req, res) => this.handle(req, res));
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', (err) => reject(new HerdError('HERD_ERR_HEALTH_LISTEN', { address: `${spec.host}:${spec.port}`, reason: err.message })));
-      server.listen(spec.port, spec.host, () => resolve());
-    });
+    await rebind(server, spec, this.endpoint, () => this.close());
     server.unref();
-    await this.close();
     this.server = server;
     this.spec = spec;
   }
@@ -59,9 +64,7 @@ export class HealthEndpoint {
   close(): Promise<void> {
     const server = this.server;
     this.server = null;
-    if (!server) return Promise.resolve();
-    server.closeAllConnections();
-    return new Promise((resolve) => server.close(() => resolve()));
+    return closeServer(server);
   }
 
   private handle(req: http.IncomingMessage, res: http.ServerResponse): void {

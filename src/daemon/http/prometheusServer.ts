@@ -2,6 +2,7 @@ import * as http from 'node:http';
 import type { PrometheusSettings } from '../../config/types';
 import { HerdError } from '../../errors';
 import { secretMatches } from '../../util/secret';
+import { closeServer, daemonNote, rebind, type Endpoint } from './listen';
 
 /**
  * The opt-in Prometheus endpoint (`metrics: { prometheus: { port, host } }`).
@@ -12,8 +13,17 @@ import { secretMatches } from '../../util/secret';
 export class PrometheusServer {
   private server: http.Server | null = null;
   private current: PrometheusSettings | null = null;
+  /** The token the server checks; a new one on the same address is swapped in here. */
+  private guard: { token: string | null } = { token: null };
+  private readonly endpoint: Endpoint;
 
-  constructor(private readonly render: () => string) {}
+  constructor(private readonly render: () => string, note: (line: string) => void = daemonNote) {
+    this.endpoint = {
+      name: 'the Prometheus endpoint',
+      failure: (address, reason) => new HerdError('HERD_ERR_METRICS_LISTEN', { address, reason }),
+      note,
+    };
+  }
 
   /** The address served, e.g. 'http://127.0.0.1:9464/metrics', or null. */
   get address(): string | null {
@@ -23,20 +33,31 @@ export class PrometheusServer {
     return `http://${host}:${a.port}/metrics`;
   }
 
-  /** Serve with these settings (restarting on a change); null stops serving. */
+  /**
+   * Serve with these settings; null stops serving. A new address is bound
+   * before the old one closes, so one that cannot be bound leaves the
+   * endpoint where it was; a new token on the same port only changes the token.
+   */
   async configure(settings: PrometheusSettings | null): Promise<string | null> {
     if (same(settings, this.current) && (settings === null || this.server !== null)) return this.address;
-    await this.close();
-    if (settings === null) return null;
-    const server = http.createServer((req, res) => this.handle(req, res, settings));
+    if (settings === null) {
+      await this.close();
+      return null;
+    }
+    // The port it is bound to, even when it was asked for port 0: a second server could not bind it first.
+    const bound = (this.server?.address() as { port?: number } | null)?.port;
+    if (this.current !== null && settings.port !== 0 && settings.port === bound && settings.host === this.current.host) {
+      this.guard.token = settings.token;
+      this.current = settings;
+      return this.address;
+    }
+    const guard = { token: settings.token };
+    const server = http.createServer((req, res) => this.handle(req, res, guard));
     server.keepAliveTimeout = 5000;
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', (err) => reject(new HerdError('HERD_ERR_METRICS_LISTEN', { address: `${settings.host}:${settings.port}`, reason: err.message })));
-      server.listen(settings.port, settings.host, () => resolve());
-    });
-    server.on('error', () => {});
+    await rebind(server, settings, this.endpoint, () => this.close());
     this.server = server;
     this.current = settings;
+    this.guard = guard;
     return this.address;
   }
 
@@ -44,20 +65,16 @@ export class PrometheusServer {
     const server = this.server;
     this.server = null;
     this.current = null;
-    if (!server) return Promise.resolve();
-    return new Promise((resolve) => {
-      server.close(() => resolve());
-      server.closeAllConnections();
-    });
+    return closeServer(server);
   }
 
-  private handle(req: http.IncomingMessage, res: http.ServerResponse, settings: PrometheusSettings): void {
+  private handle(req: http.IncomingMessage, res: http.ServerResponse, guard: { readonly token: string | null }): void {
     const path = (req.url ?? '/').split('?')[0];
     if (path !== '/metrics' || (req.method !== 'GET' && req.method !== 'HEAD')) {
       res.writeHead(404, { 'content-type': 'text/plain' }).end('not found; metrics are at /metrics\n');
       return;
     }
-    if (settings.token !== null && !authorised(req.headers.authorization, settings.token)) {
+    if (guard.token !== null && !authorised(req.headers.authorization, guard.token)) {
       res.writeHead(401, { 'content-type': 'text/plain', 'www-authenticate': 'Bearer' }).end('unauthorised\n');
       return;
     }

@@ -1,4 +1,5 @@
 import { promises as fs } from 'node:fs';
+import { procUnits } from './procUnits';
 
 export interface Usage {
   /** Percent of one core since the previous sample. */
@@ -6,11 +7,6 @@ export interface Usage {
   /** Resident set size in bytes. */
   memory: number;
 }
-
-// Linux reports CPU time in clock ticks; 100 per second on every supported
-// architecture's default kernel config.
-const TICKS_PER_SECOND = 100;
-const PAGE_SIZE = 4096;
 
 /**
  * CPU and memory of worker processes, read from /proc once per interval for
@@ -54,10 +50,12 @@ export class ProcStats {
     const rssPages = Number(fields[21]);
     const now = Date.now();
     const prev = this.previous.get(pid);
+    // Ticks and pages in the kernel's units, which vary by architecture and build.
+    const { ticksPerSecond, pageSize } = procUnits();
     const cpu = prev && now > prev.at
-      ? ((ticks - prev.ticks) / TICKS_PER_SECOND) / ((now - prev.at) / 1000) * 100
+      ? ((ticks - prev.ticks) / ticksPerSecond) / ((now - prev.at) / 1000) * 100
       : 0;
     this.previous.set(pid, { ticks, at: now });
-    this.latest.set(pid, { cpu: Math.max(0, Math.round(cpu * 10) / 10), memory: rssPages * PAGE_SIZE });
+    this.latest.set(pid, { cpu: Math.max(0, Math.round(cpu * 10) / 10), memory: rssPages * pageSize });
   }
 }

@@ -2,7 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import * as http from 'node:http';
 import { getSystemErrorName } from 'node:util';
 import type { AppSpec } from '../../config/types';
-import { AGENT_CMD, isAgentMessage, type DaemonToAgent } from '../../protocol/agent';
+import { AGENT_CMD, isEnvelope, type AgentToDaemon, type DaemonToAgent } from '../../protocol/agent';
 import { handleClusterMessage, isClusterMessage } from '../sockets/clusterProtocol';
 import { LineSplitter } from '../../logs/lineBuffer';
 import { Ring } from '../../util/ring';
@@ -25,6 +25,11 @@ export const EXEC_STOP_SIGNAL = 'SIGINT';
 const GROUP_KILL_GRACE_MS = 1000;
 
 export type { ExitInfo, HealthOutcome, ReadyOutcome } from './worker';
+
+/** A message from the worker's agent, with the socket handle that may travel with it. */
+type AgentHandler<T extends AgentToDaemon['type']> = (message: Extract<AgentToDaemon, { type: T }>, handle: unknown) => void;
+/** A new message type without a handler does not compile. */
+type AgentHandlers = { [T in AgentToDaemon['type']]: AgentHandler<T> };
 
 export interface WorkerProcessOptions extends WorkerOptions {
   logs: LogSink;
@@ -389,54 +394,59 @@ export class WorkerProcess implements Worker {
       });
       return;
     }
-    if (!isAgentMessage(message)) return;
-    switch (message.type) {
-      case 'ready':
-        if (this.spec.waitReady) this.markReady('ready()');
-        return;
-      case 'draining':
-        this.draining = true;
-        return;
-      case 'drained':
-        this.drainReport = { finished: message.finished, closedIdle: message.closedIdle };
-        return;
-      case 'upgradedClosed':
-        if (this.drainReport) this.drainReport.websockets = { closedByApp: message.closedByApp, closedByHerd: message.closedByHerd };
-        return;
-      case 'forcedExit':
-        this.forcedExit = Array.isArray(message.open) ? message.open.map(String) : [];
-        return;
-      case 'listening':
-        if (typeof message.address !== 'string') return;
-        if (!this.listening.includes(message.address)) this.listening.push(message.address);
-        if (typeof message.key === 'string' && handle) {
-          this.listenKeys.add(message.key);
-          this.opts.forkSockets.keep(message.key, handle);
-        }
-        this.listened = true;
-        if (!this.spec.waitReady) this.markReady(`listening on ${message.address}`);
-        return;
-      case 'settled':
-        if (!this.spec.waitReady) this.markReady(`no listening socket after ${formatDuration(message.afterMs)}; counted as ready`);
-        return;
-      case 'clustersItself':
-        this.clustersItself = String(message.how);
-        this.opts.onClustersItself?.(this, this.clustersItself);
-        return;
-      case 'pong':
-        this.lastPongAt = Date.now();
-        this.shed = message.shed;
-        this.shedding = message.shedding;
-        this.checkServers(typeof message.servers === 'number' ? message.servers : -1);
-        return;
-      case 'healthResult':
-        this.healthWaiters.get(message.id)?.({ status: message.status, error: message.error });
-        return;
-      case 'metrics':
-        if (typeof message.report === 'object' && message.report !== null) this.opts.onMetrics(this, message.report);
-        return;
-    }
+    if (!isEnvelope<AgentToDaemon>(message)) return;
+    // A type this daemon does not know (an agent of another version) is passed over.
+    if (!Object.hasOwn(this.agentHandlers, message.type)) return;
+    (this.agentHandlers[message.type] as AgentHandler<AgentToDaemon['type']>)(message as never, handle);
   }
+
+  /** What each message of the worker's agent does. */
+  private readonly agentHandlers: AgentHandlers = {
+    ready: () => {
+      if (this.spec.waitReady) this.markReady('ready()');
+    },
+    draining: () => {
+      this.draining = true;
+    },
+    drained: (message) => {
+      this.drainReport = { finished: message.finished, closedIdle: message.closedIdle };
+    },
+    upgradedClosed: (message) => {
+      if (this.drainReport) this.drainReport.websockets = { closedByApp: message.closedByApp, closedByHerd: message.closedByHerd };
+    },
+    forcedExit: (message) => {
+      this.forcedExit = Array.isArray(message.open) ? message.open.map(String) : [];
+    },
+    listening: (message, handle) => {
+      if (typeof message.address !== 'string') return;
+      if (!this.listening.includes(message.address)) this.listening.push(message.address);
+      if (typeof message.key === 'string' && handle) {
+        this.listenKeys.add(message.key);
+        this.opts.forkSockets.keep(message.key, handle);
+      }
+      this.listened = true;
+      if (!this.spec.waitReady) this.markReady(`listening on ${message.address}`);
+    },
+    settled: (message) => {
+      if (!this.spec.waitReady) this.markReady(`no listening socket after ${formatDuration(message.afterMs)}; counted as ready`);
+    },
+    clustersItself: (message) => {
+      this.clustersItself = String(message.how);
+      this.opts.onClustersItself?.(this, this.clustersItself);
+    },
+    pong: (message) => {
+      this.lastPongAt = Date.now();
+      this.shed = message.shed;
+      this.shedding = message.shedding;
+      this.checkServers(typeof message.servers === 'number' ? message.servers : -1);
+    },
+    healthResult: (message) => {
+      this.healthWaiters.get(message.id)?.({ status: message.status, error: message.error });
+    },
+    metrics: (message) => {
+      if (typeof message.report === 'object' && message.report !== null) this.opts.onMetrics(this, message.report);
+    },
+  };
 
   /**
    * A worker that became ready by listening and now has no listening server

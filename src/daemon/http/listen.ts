@@ -1,0 +1,69 @@
+import type * as http from 'node:http';
+import type { HerdError } from '../../errors';
+
+/** Where an endpoint listens. */
+export interface ListenAt {
+  port: number;
+  host: string;
+}
+
+/** One of the daemon's HTTP endpoints, as its binding needs it. */
+export interface Endpoint {
+  /** What it is, for the daemon log ('the Prometheus endpoint'). */
+  name: string;
+  /** The error a failed bind rejects with: the endpoint's own code. */
+  failure(address: string, reason: string): HerdError;
+  /** A line for the daemon log. */
+  note(line: string): void;
+}
+
+/** The daemon log, for an endpoint that is given no other. */
+export function daemonNote(line: string): void {
+  console.error(`${new Date().toISOString()} herd: ${line}`);
+}
+
+/**
+ * Serve an endpoint from `next` instead of the server it has now. `next` is
+ * bound first and only then is the old one closed (`closeOld`): a port that
+ * is taken, or a host that is not local, leaves the old one serving, and the
+ * caller gets the endpoint's error naming the address.
+ */
+export async function rebind(next: http.Server, at: ListenAt, endpoint: Endpoint, closeOld: () => Promise<void>): Promise<void> {
+  await listen(next, at, endpoint);
+  await closeOld();
+}
+
+/**
+ * Listen with `server` on `at`. From then on its errors (EMFILE on accept,
+ * say) are noted in the daemon log: an 'error' event with no listener would
+ * be an uncaught exception in the daemon.
+ */
+export function listen(server: http.Server, at: ListenAt, endpoint: Endpoint): Promise<void> {
+  const address = `${at.host}:${at.port}`;
+  return new Promise<void>((resolve, reject) => {
+    const failed = (err: Error) => reject(endpoint.failure(address, err.message));
+    server.once('error', failed);
+    try {
+      server.listen(at.port, at.host, () => {
+        server.off('error', failed);
+        const bound = server.address();
+        const where = bound !== null && typeof bound === 'object' ? `${at.host}:${bound.port}` : address;
+        server.on('error', (err) => endpoint.note(`${endpoint.name} on ${where}: ${err.message}`));
+        resolve();
+      });
+    } catch (err) {
+      // A port out of range throws here instead of emitting 'error'.
+      server.off('error', failed);
+      failed(err as Error);
+    }
+  });
+}
+
+/** Stop serving: no new connections, and the open ones (idle keep-alive too) are ended so close() does not wait on them. */
+export function closeServer(server: http.Server | null): Promise<void> {
+  if (!server) return Promise.resolve();
+  return new Promise((resolve) => {
+    server.close(() => resolve());
+    server.closeAllConnections();
+  });
+}
