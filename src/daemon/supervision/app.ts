@@ -15,6 +15,7 @@ import type { ExitInfo, Worker, WorkerFactory } from '../worker/worker';
 import type { Clock } from './clock';
 import { CrashLoop } from './crashLoop';
 import { restartPlan } from './restartPolicy';
+import { explainListenFailure, withPortFromEnv } from './listenFailure';
 import { Slot, type IllegalTransition } from './slot';
 import { stopOutcome } from './stopOutcome';
 
@@ -629,7 +630,7 @@ export class App {
     // Only a worker that never became ready died of its listen(): an app that
     // logged EADDRINUSE once and served on crashes later for another reason.
     if (proc.listenFailure && !proc.ready) {
-      this.onListenFailure(slot, proc, info, this.withPortFromEnv(proc.listenFailure));
+      this.onListenFailure(slot, proc, info, withPortFromEnv(proc.listenFailure, this.spec.env));
       return;
     }
     this.crashed(slot, proc, info);
@@ -643,7 +644,7 @@ export class App {
   private onListenFailure(slot: Slot, proc: Worker, info: ExitInfo, failure: ListenFailure): void {
     slot.transition('held', `${info.reason}; could not listen (${failure.code})`);
     this.changed();
-    void this.explainListenFailure(failure).then((why) => {
+    void explainListenFailure(failure, this.deps.portHolders).then((why) => {
       // Stopped, restarted or reloaded meanwhile: that decides.
       if (this.stopped || !this.slots.includes(slot) || slot.proc !== null || slot.status !== 'held') return;
       if (why === null) {
@@ -659,26 +660,6 @@ export class App {
       slot.transition('held', `${why}; waiting for cool-down`);
       this.changed();
     });
-  }
-
-  /**
-   * Python's `[Errno 98] Address already in use` names no port; the app's
-   * PORT, the usual way to give it one, is then the one to look at.
-   */
-  private withPortFromEnv(f: ListenFailure): ListenFailure {
-    const port = Number(this.spec.env.PORT);
-    return f.port === null && f.code === 'EADDRINUSE' && Number.isInteger(port) && port > 0 && port < 65536 ? { ...f, port } : f;
-  }
-
-  /** Why a listen failed, with the holder of the port; null when the port is free now. */
-  private async explainListenFailure(f: ListenFailure): Promise<string | null> {
-    if (f.code === 'EACCES') {
-      const low = f.port !== null && f.port > 0 && f.port < 1024 ? ' (a port below 1024 needs root or CAP_NET_BIND_SERVICE)' : '';
-      return `cannot listen on ${portLabel(f)}: permission denied${low}`;
-    }
-    if (f.port === null) return 'the worker could not listen: address already in use (its output does not say which port)';
-    const holders = await this.deps.portHolders({ address: f.address, port: f.port }).catch(() => null);
-    return holders === null ? null : `${portLabel(f)} is in use: ${holders.text}`;
   }
 
   /** A worker crashed: restart it after its backoff, or hold the app in the errored state on a crash loop. */
