@@ -39,12 +39,16 @@ export function formatFrame(frame: CallFrame): string {
   return frame.functionName ? `at ${frame.functionName} (${where})` : `at ${where}`;
 }
 
+/** Why this Node cannot open a WebSocket, or null. */
+function noWebSocket(): string | null {
+  // `in`, not typeof: reading the global is what loads undici.
+  return 'WebSocket' in globalThis ? null : `Node.js ${process.version} has no WebSocket client (Node 20 needs --experimental-websocket; Node 22 and later have it)`;
+}
+
 /** Resolves once the WebSocket is open; rejects on a failed handshake or after `timeoutMs`. */
 export function openWebSocket(url: string, timeoutMs: number): Promise<WebSocket> {
-  // `in`, not typeof: reading the global is what loads undici.
-  if (!('WebSocket' in globalThis)) {
-    return Promise.reject(new Error(`Node.js ${process.version} has no WebSocket client (Node 20 needs --experimental-websocket; Node 22 and later have it)`));
-  }
+  const missing = noWebSocket();
+  if (missing) return Promise.reject(new Error(missing));
   return new Promise((resolve, reject) => {
     const ws = new WebSocket(url);
     const fail = (reason: string) => {
@@ -66,6 +70,9 @@ export function openWebSocket(url: string, timeoutMs: number): Promise<WebSocket
 export async function captureStack(proc: InspectableProcess, timeoutMs: number): Promise<StackCapture> {
   const deadline = Date.now() + timeoutMs;
   const left = () => Math.max(1, deadline - Date.now());
+  // Checked first, so that no inspector port opens for nothing.
+  const missing = noWebSocket();
+  if (missing) return { frames: [], error: `cannot connect to the inspector: ${missing}` };
   const url = await proc.openInspector(left());
   if (url === null) return { frames: [], error: `the inspector did not open within ${timeoutMs}ms` };
   let ws: WebSocket;
