@@ -1,9 +1,11 @@
 #!/usr/bin/env node
-// Runs the test files with node's test runner and tsx. Node 20's runner takes
-// no glob patterns, so the files are listed here.
+// Runs the test files with node's test runner and tsx. The files are listed
+// here, not globbed: the filters pick among them, and Node 20's runner (past
+// its end of life, but still the default node of many machines that run the
+// README's `npm test`) takes no glob patterns.
 //   --only unit|integration|browser   pick one kind (integration tests start real
 //                             processes; browser tests also drive Chromium)
-//   --node PATH               run the tests with another node binary (CI runs Node 24 this way)
+//   --node PATH               run the tests with another node binary (CI runs the other supported versions this way)
 import { spawnSync } from 'node:child_process';
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';

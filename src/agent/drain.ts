@@ -38,7 +38,7 @@ interface RequestStart {
 
 const POLL_MS = 25;
 
-/** Node's list of live handles; not public API but present on 20, 22 and 24. */
+/** Node's list of live handles; not public API but present on 20 through 26. */
 function activeHandles(): unknown[] {
   const get = (process as unknown as { _getActiveHandles?: () => unknown[] })._getActiveHandles;
   return typeof get === 'function' ? get.call(process) : [];

@@ -6,8 +6,9 @@ import type * as net from 'node:net';
  * round-robin mode (a sticky app: the daemon accepts and sends it each
  * connection) has no libuv handle, so Node's list of active handles, where
  * the agent finds servers to drain and to health-check, does not show it.
- * Node publishes every completed listen() on this tracing channel (Node 22,
- * 24, and recent 20.x); servers are kept until they close.
+ * Node publishes every completed listen() on this tracing channel (Node 24,
+ * 26, and all but the first 22.x and older 20.x releases); servers are kept
+ * until they close.
  */
 const LISTEN_DONE = 'tracing:net.server.listen:asyncEnd';
 

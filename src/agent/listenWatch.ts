@@ -112,8 +112,9 @@ export class ListenWatch {
   }
 
   /**
-   * Servers that listen without the channel having told us (a Node 20 release
-   * older than the channel): found among the live handles instead.
+   * Servers that listen without the channel having told us (a Node release
+   * older than the channel: the first 22.x, older 20.x, an app's own older
+   * interpreter): found among the live handles instead.
    */
   sweep(): void {
     for (const server of listeningServers()) this.found(server);

@@ -161,11 +161,20 @@ function unreachable(paths: HerdPaths, err: unknown): HerdError {
   return new HerdError('HERD_ERR_DAEMON_UNREACHABLE', { socket: paths.socket, reason });
 }
 
+/**
+ * The stall watchdog reads a stuck worker's stack with Node's WebSocket client
+ * (see stackCapture.ts), global from Node 22 on; Node 20 has it behind a flag.
+ */
+function webSocketFlag(): string[] {
+  const flag = '--experimental-websocket';
+  return !('WebSocket' in globalThis) && process.allowedNodeEnvironmentFlags.has(flag) ? [flag] : [];
+}
+
 /** Spawn the daemon detached and wait for its one-line readiness report on fd 3. */
 async function startDaemon(paths: HerdPaths): Promise<void> {
   ensureHome(paths);
   const log = fs.openSync(paths.daemonLog, 'a', 0o600);
-  const child = spawn(process.execPath, [DAEMON_PATH], {
+  const child = spawn(process.execPath, [...webSocketFlag(), DAEMON_PATH], {
     detached: true,
     stdio: ['ignore', log, log, 'pipe'],
     env: { ...process.env, HERD_HOME: paths.home },

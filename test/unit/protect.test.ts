@@ -1,13 +1,15 @@
 import assert from 'node:assert/strict';
 import * as diagnostics from 'node:diagnostics_channel';
+import { spawn } from 'node:child_process';
 import * as http from 'node:http';
+import * as net from 'node:net';
 import { test } from 'node:test';
 import { Agent, type AgentChannel } from '../../src/agent/agent';
 import { ADMIT_RATIO, OverloadGuard, RECOVER_RATIO, SHED, SheddingState } from '../../src/agent/overload';
 import { parseStatusLine, SELF_REQUEST, selfRequest } from '../../src/agent/selfRequest';
-import { formatFrame } from '../../src/daemon/worker/stackCapture';
-import { encodeFrame, FrameDecoder, OPCODE } from '../../src/daemon/worker/webSocket';
+import { captureStack, formatFrame, openWebSocket } from '../../src/daemon/worker/stackCapture';
 import type { AgentToDaemon, DaemonToAgent } from '../../src/protocol/agent';
+import { freePort } from '../helpers';
 
 test('shedding state: enters at a limit, leaves only after an interval under 80% of every limit', () => {
   const state = new SheddingState({ maxEventLoopDelay: 100, maxEventLoopUtilization: 0.9 });
@@ -126,23 +128,62 @@ test('agent answers ping with pong and healthCheck with healthResult', async () 
   ]);
 });
 
-test('websocket frames: client frames are masked; lengths of 7, 16 and 64 bits; split and fragmented input', () => {
-  for (const size of [0, 5, 125, 126, 65535, 65536, 70000]) {
-    const payload = Buffer.alloc(size, 'x');
-    const frame = encodeFrame(OPCODE.text, payload, Buffer.from([1, 2, 3, 4]));
-    assert.equal((frame[1] as number) & 0x80, 0x80, 'masked');
-    const decoder = new FrameDecoder();
-    // Fed one byte, then the rest: frames are reassembled across chunks.
-    const out = [...decoder.push(frame.subarray(0, 1)), ...decoder.push(frame.subarray(1))];
-    assert.equal(out.length, 1);
-    assert.equal(out[0]?.payload.length, size);
-    assert.ok(out[0]?.payload.equals(payload));
+// Node 20 has the WebSocket client only behind --experimental-websocket (herd start passes it).
+const NO_CLIENT = 'WebSocket' in globalThis ? null : /has no WebSocket client \(Node 20 needs --experimental-websocket/;
+
+/** A server on 127.0.0.1 for the test's lifetime; its ws:// URL. */
+async function serve(t: { after: (fn: () => void) => void }, server: net.Server): Promise<string> {
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  t.after(() => server.close());
+  return `ws://127.0.0.1:${(server.address() as net.AddressInfo).port}/x`;
+}
+
+test('inspector connection: no handshake answer times out; a refused port or an HTTP answer fails at once', async (t) => {
+  const held: net.Socket[] = [];
+  t.after(() => held.forEach((s) => s.destroy()));
+  const mute = await serve(t, net.createServer((s) => held.push(s)));
+  const notFound = await serve(t, http.createServer((_req, res) => res.writeHead(404).end()));
+  // A port just given up: nothing listens there.
+  const closedPort = `ws://127.0.0.1:${await freePort()}/x`;
+  const started = Date.now();
+  await assert.rejects(openWebSocket(mute, 300), NO_CLIENT ?? /no WebSocket handshake within 300ms/);
+  assert.ok(Date.now() - started < 2000, 'the timeout holds');
+  for (const url of [notFound, closedPort]) {
+    await assert.rejects(openWebSocket(url, 5000), NO_CLIENT ?? /the WebSocket handshake failed/);
   }
-  // Two unmasked server frames in one chunk: a fragmented text message.
-  const server = (first: boolean, fin: boolean, text: string) =>
-    Buffer.concat([Buffer.from([(fin ? 0x80 : 0) | (first ? OPCODE.text : OPCODE.continuation), text.length]), Buffer.from(text)]);
-  const frames = new FrameDecoder().push(Buffer.concat([server(true, false, '{"a":'), server(false, true, '1}')]));
-  assert.deepEqual(frames.map((f) => [f.fin, f.opcode, f.payload.toString()]), [[false, 1, '{"a":'], [true, 0, '1}']]);
+  const none = await captureStack({ openInspector: () => Promise.resolve(closedPort) }, 1000);
+  assert.deepEqual(none.frames, []);
+  assert.match(none.error ?? '', /^cannot connect to the inspector: /);
+});
+
+test('stack capture: a real busy loop is paused through its inspector and read innermost first', async (t) => {
+  const child = spawn(process.execPath, ['--inspect-port=0', '-e', 'function spinForever() { for (;;) {} }\nconsole.log("spinning"); spinForever();'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  t.after(() => child.kill('SIGKILL'));
+  await new Promise((resolve) => child.stdout.once('data', resolve));
+  let stderr = '';
+  child.stderr.setEncoding('utf8');
+  const proc = {
+    // What WorkerProcess does: SIGUSR1 opens the inspector, whose URL Node prints on stderr.
+    openInspector: (timeoutMs: number) => new Promise<string | null>((resolve) => {
+      const timer = setTimeout(() => resolve(null), timeoutMs);
+      child.stderr.on('data', (chunk: string) => {
+        stderr += chunk;
+        const url = /ws:\/\/127\.0\.0\.1:\d+\/[\w-]+/.exec(stderr)?.[0];
+        if (url) {
+          clearTimeout(timer);
+          resolve(url);
+        }
+      });
+      child.kill('SIGUSR1');
+    }),
+  };
+  const stack = await captureStack(proc, 5000);
+  if (NO_CLIENT) {
+    assert.match(stack.error ?? '', NO_CLIENT);
+    return;
+  }
+  assert.equal(stack.error, null);
+  assert.match(stack.frames[0] ?? '', /^at spinForever \(\[eval\]:1:/);
 });
 
 test('stack frames read like an Error stack, 1-based', () => {
