@@ -1,5 +1,5 @@
 import type { AgentToDaemon, DaemonToAgent } from '../protocol/agent';
-import { closeUpgraded, drainServers, listeningServers, type DrainResult, type UpgradedResult } from './drain';
+import { closeUpgraded, drainServers, listeningServerCount, type DrainResult, type UpgradedResult } from './drain';
 import { selfRequest, type SelfRequestResult } from './selfRequest';
 
 /** How the agent talks to the daemon and leaves; process-backed in main.ts, fake in tests. */
@@ -57,7 +57,7 @@ export interface ProtectHooks {
 
 const DEFAULT_PROTECT: ProtectHooks = {
   shedStats: () => ({ shed: 0, shedding: false }),
-  listeningServers: () => listeningServers().length,
+  listeningServers: listeningServerCount,
   healthCheck: (path, timeoutMs) => selfRequest(path, timeoutMs),
 };
 

@@ -51,6 +51,18 @@ export function listeningServers(): net.Server[] {
   return found;
 }
 
+/**
+ * How many servers listen, for the answer to every ping (once a second). The
+ * listen registry knows them without walking every handle, which with
+ * thousands of open connections would be a scan per second; only when it
+ * knows none (Node without the listen channel, or really none left) are the
+ * handles walked.
+ */
+export function listeningServerCount(): number {
+  const tracked = trackedServers().length;
+  return tracked > 0 ? tracked : listeningServers().length;
+}
+
 function allServerSockets(): ServerSocket[] {
   return activeHandles().filter((h): h is ServerSocket =>
     h instanceof net.Socket && (h as ServerSocket).server instanceof net.Server && !h.destroyed);

@@ -9,7 +9,7 @@ import { AGENT_CMD, isEnvelope, type AgentToDaemon, type DaemonToAgent } from '.
 import { startAccessLog } from './accessLog';
 import { Agent, AGENT_GLOBAL } from './agent';
 import { hideAgentFromChildren } from './childProcesses';
-import { drainServers, listeningServers } from './drain';
+import { drainServers, listeningServerCount } from './drain';
 import { HttpProbe } from './httpProbe';
 import { trackListeningServers } from './listenRegistry';
 import { openHandles } from './openHandles';
@@ -92,7 +92,7 @@ const agent = new Agent(
   drainServers,
   {
     shedStats: () => ({ shed: guard?.shed ?? 0, shedding: guard?.shedding ?? false }),
-    listeningServers: () => listeningServers().length,
+    listeningServers: listeningServerCount,
     healthCheck: (path, timeoutMs) => selfRequest(path, timeoutMs),
   },
 );
