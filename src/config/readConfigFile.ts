@@ -29,11 +29,7 @@ export async function readConfigFile(file: string, display: (file: string) => st
   const ext = path.extname(file);
   if (ext === '.json' || ext === '.json5') return { exported: parseJsonFile(await readText(file, label), label), warnings: [] };
   if (ext === '.yml' || ext === '.yaml') return parseYamlFile(await readText(file, label), label);
-  return { exported: await withLoadTimeout(readModule(file, display), label).catch((err: unknown) => {
-    // plainData names the key but not the file; the file is known here.
-    if (err instanceof HerdError && err.message.includes('the config file')) err.message = err.message.replace('the config file', label);
-    throw err;
-  }), warnings: [] };
+  return { exported: await withLoadTimeout(readModule(file, display), label), warnings: [] };
 }
 
 /**
@@ -118,7 +114,7 @@ let importSeq = 0;
 async function readModule(file: string, display: (file: string) => string): Promise<unknown> {
   try {
     const loaded = isESMFile(file) ? await importFresh(file) : requireFresh(file);
-    return plainData(await unwrapDefault(loaded), '');
+    return plainData(await unwrapDefault(loaded), display(file), '');
   } catch (err) {
     if (err instanceof HerdError) throw err;
     throw invalid(display(file), describeLoadError(err, file, display));
@@ -130,7 +126,7 @@ async function readModule(file: string, display: (file: string) => string): Prom
  * (or a Proxy) becomes a config error naming the key, instead of a raw stack
  * from deep inside validation.
  */
-function plainData(value: unknown, at: string, depth = 0): unknown {
+function plainData(value: unknown, label: string, at: string, depth = 0): unknown {
   if (typeof value !== 'object' || value === null || depth > 32) return value;
   // Only plain objects and arrays are copied; a RegExp (ignore_watch) or a Date stays what it is.
   const proto = Object.getPrototypeOf(value) as unknown;
@@ -138,10 +134,10 @@ function plainData(value: unknown, at: string, depth = 0): unknown {
   const read = (key: string, get: () => unknown) => {
     const where = at === '' ? key : /^\d+$/.test(key) ? `${at}[${key}]` : `${at}.${key}`;
     try {
-      return plainData(get(), where, depth + 1);
+      return plainData(get(), label, where, depth + 1);
     } catch (err) {
       if (err instanceof HerdError) throw err;
-      throw new HerdError('HERD_ERR_CONFIG_INVALID', { file: 'the config file' }, [`${where}: reading it threw ${errorMessage(err)}`]);
+      throw invalid(label, `${where}: reading it threw ${errorMessage(err)}`);
     }
   };
   if (Array.isArray(value)) return value.map((_, i) => read(String(i), () => value[i]));
