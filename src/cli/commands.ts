@@ -1,6 +1,6 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { clearDeadDaemon, HerdClient } from '../client/client';
+import { clearDeadDaemon, HerdClient, launchDaemon } from '../client/client';
 import { HerdError } from '../errors';
 import type { AlertsView, AppDetail } from '../protocol/control';
 import { stringFlag, usage, type CommandFlags, type FlagName } from './args';
@@ -13,6 +13,7 @@ import { EXIT, printJson, printWarnings } from './output';
 import { flushCommand, logsCommand } from './logs';
 import { env, jlist, pid, reset, sendSignal } from './processCommands';
 import { runForeground } from './run';
+import { startup, unstartup } from './startup';
 import { listedDetails, none, one, progressPrinter, withClient, type Command } from './session';
 import { specsForApps, specsFromArgs } from './specs';
 import { isLoopback } from '../util/loopback';
@@ -193,6 +194,15 @@ const kill: Command = async (args) => {
   return EXIT.ok;
 };
 
+/** `herd daemon`: the background daemon without apps (systemd's ExecStart); exits once it answers. */
+const daemon: Command = async (args) => {
+  none(args);
+  const pid = await launchDaemon();
+  if (args.flags.json === true) printJson({ pid });
+  else process.stdout.write(`daemon started (pid ${pid})\n`);
+  return EXIT.ok;
+};
+
 const run: Command = async (args) => {
   const target = one(args, 'script or config file');
   return runForeground(target, args);
@@ -237,4 +247,7 @@ export const COMMANDS: Record<string, CommandDef> = {
   alerts: cmd(alerts, ['json']),
   dashboard: cmd(dashboard, ['port', 'host', 'json']),
   kill: cmd(kill, ['json']),
+  daemon: cmd(daemon, ['json']),
+  startup: cmd(startup, ['user', 'print']),
+  unstartup: cmd(unstartup, ['user']),
 };
