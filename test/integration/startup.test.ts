@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, realpathSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir, userInfo } from 'node:os';
 import * as path from 'node:path';
 import { test } from 'node:test';
@@ -30,7 +30,7 @@ test('herd startup --print: a unit that systemd-analyze verify accepts without a
   assert.match(r.stdout, /^KillMode=process$/m);
   assert.match(r.stdout, new RegExp(`^User=${me}$`, 'm'));
   // The executables are the real ones: verify checks that they exist.
-  assert.match(r.stdout, new RegExp(`^ExecStart=${NODE.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')} ${CLI.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')} daemon$`, 'm'));
+  assert.match(r.stdout, new RegExp(`^ExecStart=${realpathSync(NODE).replace(/[.*+?^${}()|[\]\\]/g, '\\$&')} ${CLI.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')} daemon$`, 'm'));
   const v = verify(file);
   assert.equal(v.status, 0, v.said);
   assert.equal(v.said, '', 'no warning either');
