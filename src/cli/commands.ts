@@ -14,6 +14,7 @@ import { flushCommand, logsCommand } from './logs';
 import { env, jlist, pid, reset, sendSignal } from './processCommands';
 import { runForeground } from './run';
 import { startup, unstartup } from './startup';
+import { serviceOf } from '../startup/systemd';
 import { listedDetails, none, one, progressPrinter, withClient, type Command } from './session';
 import { specsForApps, specsFromArgs } from './specs';
 import { isLoopback } from '../util/loopback';
@@ -188,7 +189,10 @@ const kill: Command = async (args) => {
     process.stdout.write(dead === null ? 'no daemon running\n' : `no daemon running (the last one, pid ${dead}, had died; state cleared)\n`);
     return EXIT.ok;
   }
-  const result = await withClient((c) => c.request({ type: 'kill' }), false, true);
+  const result = await withClient((c) => {
+    warnIfRestarted(c.daemon.pid);
+    return c.request({ type: 'kill' });
+  }, false, true);
   if (args.flags.json === true) printJson(result);
   else process.stdout.write(`daemon stopped${result.stopped.length > 0 ? ` (stopped ${result.stopped.join(', ')})` : ''}\n`);
   return EXIT.ok;
@@ -202,6 +206,17 @@ const daemon: Command = async (args) => {
   else process.stdout.write(`daemon started (pid ${pid})\n`);
   return EXIT.ok;
 };
+
+/**
+ * A daemon that a systemd unit runs is started again by it (Restart=always,
+ * then `herd resurrect`): `herd kill` is then a restart, unless it is the
+ * unit's own ExecStop (run in the unit's control group).
+ */
+function warnIfRestarted(daemonPid: number): void {
+  const unit = serviceOf(daemonPid);
+  if (unit === null || !/^herd-.+\.service$/.test(unit) || unit === serviceOf('self')) return;
+  process.stderr.write(`herd: the daemon runs under systemd (${unit}), which starts it again with the saved apps; to stop it: systemctl stop ${unit}\n`);
+}
 
 const run: Command = async (args) => {
   const target = one(args, 'script or config file');

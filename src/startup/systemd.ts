@@ -32,3 +32,24 @@ export function systemctl(args: readonly string[]): void {
     throw new HerdError('HERD_ERR_SYSTEMCTL', { command: args.join(' '), reason: said || `exit code ${r.status ?? r.signal}` });
   }
 }
+
+/**
+ * The systemd service whose control group holds `pid` (`herd-alice.service`),
+ * from /proc/PID/cgroup (the unified line, or the name=systemd one of a
+ * hybrid hierarchy); null outside any service.
+ */
+export function serviceOf(pid: number | 'self', proc = '/proc'): string | null {
+  let text: string;
+  try {
+    text = fs.readFileSync(`${proc}/${pid}/cgroup`, 'utf8');
+  } catch {
+    return null;
+  }
+  for (const line of text.split('\n')) {
+    const [, controllers, group] = /^\d+:([^:]*):(.*)$/.exec(line) ?? [];
+    if (group === undefined || (controllers !== '' && controllers !== 'name=systemd')) continue;
+    const unit = group.split('/').reverse().find((part) => part.endsWith('.service'));
+    if (unit !== undefined) return unit;
+  }
+  return null;
+}

@@ -5,6 +5,7 @@ import * as path from 'node:path';
 import { test } from 'node:test';
 import { orphanZombies, readStat } from '../../src/cli/pidOne';
 import { parsePasswdLine } from '../../src/startup/serviceUser';
+import { serviceOf } from '../../src/startup/systemd';
 import { renderUnit, servicePath, unitName, type UnitInputs } from '../../src/startup/systemdUnit';
 
 const INPUTS: UnitInputs = {
@@ -106,4 +107,22 @@ test('zombies of a parent, read from /proc/PID/stat even when the name holds ") 
   assert.deepEqual(orphanZombies(1, proc).sort((a, b) => a - b), [7, 8]);
   assert.deepEqual(readStat(path.join(proc, '8', 'stat')), { state: 'Z', ppid: 1 });
   assert.equal(readStat(path.join(proc, 'nope', 'stat')), null);
+});
+
+test('the systemd service a process runs in, from /proc/PID/cgroup (unified or hybrid)', (t) => {
+  const proc = mkdtempSync(path.join(tmpdir(), 'herd-proc-'));
+  t.after(() => rmSync(proc, { recursive: true, force: true }));
+  const add = (pid: number, text: string) => {
+    mkdirSync(path.join(proc, String(pid)));
+    writeFileSync(path.join(proc, String(pid), 'cgroup'), text);
+  };
+  add(1, '0::/system.slice/herd-alice.service\n');
+  add(2, '12:pids:/system.slice/herd-alice.service\n1:name=systemd:/system.slice/herd-bob.service\n0::/\n');
+  add(3, '0::/user.slice/user-1000.slice/session-2.scope\n');
+  add(4, '0::/\n');
+  assert.equal(serviceOf(1, proc), 'herd-alice.service');
+  assert.equal(serviceOf(2, proc), 'herd-bob.service');
+  assert.equal(serviceOf(3, proc), null);
+  assert.equal(serviceOf(4, proc), null);
+  assert.equal(serviceOf(5, proc), null);
 });
