@@ -39,6 +39,9 @@ const FLAGS = {
   since: { value: true },
   port: { value: true },
   host: { value: true },
+  // PM2's `pm2 startup -u user`.
+  user: { value: true, alias: 'u' },
+  print: { value: false },
   help: { value: false, alias: 'h' },
   version: { value: false, alias: 'v' },
 } as const satisfies Record<string, FlagSpec>;

@@ -1,6 +1,6 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { clearDeadDaemon, HerdClient } from '../client/client';
+import { clearDeadDaemon, HerdClient, launchDaemon } from '../client/client';
 import { HerdError } from '../errors';
 import type { AlertsView, AppDetail } from '../protocol/control';
 import { stringFlag, usage, type CommandFlags, type FlagName } from './args';
@@ -13,6 +13,8 @@ import { EXIT, printJson, printWarnings } from './output';
 import { flushCommand, logsCommand } from './logs';
 import { env, jlist, pid, reset, sendSignal } from './processCommands';
 import { runForeground } from './run';
+import { startup, unstartup } from './startup';
+import { serviceOf } from '../startup/systemd';
 import { listedDetails, none, one, progressPrinter, withClient, type Command } from './session';
 import { specsForApps, specsFromArgs } from './specs';
 import { isLoopback } from '../util/loopback';
@@ -187,11 +189,34 @@ const kill: Command = async (args) => {
     process.stdout.write(dead === null ? 'no daemon running\n' : `no daemon running (the last one, pid ${dead}, had died; state cleared)\n`);
     return EXIT.ok;
   }
-  const result = await withClient((c) => c.request({ type: 'kill' }), false, true);
+  const result = await withClient((c) => {
+    warnIfRestarted(c.daemon.pid);
+    return c.request({ type: 'kill' });
+  }, false, true);
   if (args.flags.json === true) printJson(result);
   else process.stdout.write(`daemon stopped${result.stopped.length > 0 ? ` (stopped ${result.stopped.join(', ')})` : ''}\n`);
   return EXIT.ok;
 };
+
+/** `herd daemon`: the background daemon without apps (systemd's ExecStart); exits once it answers. */
+const daemon: Command = async (args) => {
+  none(args);
+  const pid = await launchDaemon();
+  if (args.flags.json === true) printJson({ pid });
+  else process.stdout.write(`daemon started (pid ${pid})\n`);
+  return EXIT.ok;
+};
+
+/**
+ * A daemon that a systemd unit runs is started again by it (Restart=always,
+ * then `herd resurrect`): `herd kill` is then a restart, unless it is the
+ * unit's own ExecStop (run in the unit's control group).
+ */
+function warnIfRestarted(daemonPid: number): void {
+  const unit = serviceOf(daemonPid);
+  if (unit === null || !/^herd-.+\.service$/.test(unit) || unit === serviceOf('self')) return;
+  process.stderr.write(`herd: the daemon runs under systemd (${unit}), which starts it again with the saved apps; to stop it: systemctl stop ${unit}\n`);
+}
 
 const run: Command = async (args) => {
   const target = one(args, 'script or config file');
@@ -237,4 +262,7 @@ export const COMMANDS: Record<string, CommandDef> = {
   alerts: cmd(alerts, ['json']),
   dashboard: cmd(dashboard, ['port', 'host', 'json']),
   kill: cmd(kill, ['json']),
+  daemon: cmd(daemon, ['json']),
+  startup: cmd(startup, ['user', 'print']),
+  unstartup: cmd(unstartup, ['user']),
 };

@@ -52,6 +52,13 @@ logs
 
 daemon
   kill                    stop every app and the daemon
+  daemon                  start the daemon in the background without apps; exits once it answers
+                          (an error when one runs already)
+  startup [systemd] [--user U] [--print]
+                          write /etc/systemd/system/herd-U.service (as root): the daemon of U's
+                          HERD_HOME at boot, with the apps saved by herd save; --print shows it
+  unstartup [systemd] [--user U]
+                          stop, disable and remove that unit
 
 options
   a command accepts only the options listed with it; any other is an error (exit 2)

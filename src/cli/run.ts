@@ -3,6 +3,7 @@ import { StdoutLogSink } from '../logs/logSink';
 import { herdPaths, resolveHome } from '../util/paths';
 import type { ParsedArgs } from './args';
 import { EXIT, printError, printWarnings } from './output';
+import { watchAsInit } from './pidOne';
 import { specsFromArgs } from './specs';
 
 /**
@@ -23,6 +24,8 @@ export async function runForeground(target: string, args: ParsedArgs): Promise<n
   });
   const daemon = new Daemon(herdPaths(resolveHome()), new StdoutLogSink(), () => finish(EXIT.ok));
   await daemon.listen();
+  const stopWatch = watchAsInit(note);
+  void finished.then(stopWatch);
   try {
     await daemon.configureHealth(settings?.health);
   } catch (err) {

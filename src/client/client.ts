@@ -170,8 +170,32 @@ function webSocketFlag(): string[] {
   return !('WebSocket' in globalThis) && process.allowedNodeEnvironmentFlags.has(flag) ? [flag] : [];
 }
 
-/** Spawn the daemon detached and wait for its one-line readiness report on fd 3. */
-async function startDaemon(paths: HerdPaths): Promise<void> {
+/**
+ * `herd daemon`: start the background daemon of this home, without apps, and
+ * answer its pid once its control socket answers. One that runs already is
+ * an error: a service manager (systemd's Type=forking) must not take a
+ * daemon it did not start for its own.
+ */
+export async function launchDaemon(home?: string): Promise<number> {
+  const paths = herdPaths(home);
+  if (await HerdClient.isRunning(home)) {
+    let pid = '?';
+    try {
+      pid = fs.readFileSync(paths.pidFile, 'utf8').trim();
+    } catch {
+      // the pid file is the daemon's business; the socket answered
+    }
+    throw new HerdError('HERD_ERR_DAEMON_RUNNING', { home: paths.home }, [`its pid is ${pid}; \`herd kill\` stops it and its apps`]);
+  }
+  await startDaemon(paths, false);
+  return Number(fs.readFileSync(paths.pidFile, 'utf8').trim());
+}
+
+/**
+ * Spawn the daemon detached and wait for its one-line readiness report on fd 3.
+ * `shareRace`: a daemon that another CLI started at the same moment will do.
+ */
+async function startDaemon(paths: HerdPaths, shareRace = true): Promise<void> {
   ensureHome(paths);
   const log = fs.openSync(paths.daemonLog, 'a', 0o600);
   const child = spawn(process.execPath, [...webSocketFlag(), DAEMON_PATH], {
@@ -198,7 +222,7 @@ async function startDaemon(paths: HerdPaths): Promise<void> {
   if (line.startsWith('error {')) {
     const data = JSON.parse(line.slice(6)) as ErrorData;
     // Another daemon won the race to start: use it.
-    if (data.code === 'HERD_ERR_DAEMON_RUNNING') return;
+    if (data.code === 'HERD_ERR_DAEMON_RUNNING' && shareRace) return;
     throw HerdError.fromData(data);
   }
   throw new HerdError('HERD_ERR_DAEMON_START', { reason: `${line || 'no answer'}; see ${paths.daemonLog}` });
