@@ -107,6 +107,8 @@ export async function logsCommand(args: ParsedArgs): Promise<number> {
 
 async function follow(o: Options, history: () => LogLine[], match: (l: LogLine) => boolean, print: (l: LogLine) => void): Promise<number> {
   const client = await HerdClient.connect();
+  // `herd logs --follow | head`: once the reader is gone there is nothing to follow for.
+  process.stdout.once('error', () => process.exit(EXIT.ok));
   // Lines streamed before the history is printed wait here; those the history
   // already holds (written between subscribing and reading) are skipped.
   let pending: LogLine[] | null = [];

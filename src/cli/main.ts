@@ -21,6 +21,15 @@ async function main(argv: string[]): Promise<number> {
   return command.run(args);
 }
 
+// A reader that went away (`herd reload api | head -1`) must not turn the
+// rest of the output into an uncaught EPIPE: the command runs to its end
+// and exits with its own code; what could not be printed is dropped.
+for (const stream of [process.stdout, process.stderr]) {
+  stream.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code !== 'EPIPE') throw err;
+  });
+}
+
 main(process.argv.slice(2)).then(
   (code) => {
     process.exitCode = code;

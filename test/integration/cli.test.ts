@@ -3,7 +3,8 @@ import { writeFileSync } from 'node:fs';
 import * as net from 'node:net';
 import * as path from 'node:path';
 import { test } from 'node:test';
-import { FIXTURES, freePort, get, herdHome, list } from '../helpers';
+import { spawn } from 'node:child_process';
+import { CLI, FIXTURES, NODE, eventually, freePort, get, herdHome, list } from '../helpers';
 
 test('a bad config reports every problem with its path, exits 2 and changes nothing', async (t) => {
   const { home, herd } = herdHome(t);
@@ -103,4 +104,37 @@ test('the app environment is the CLI environment plus the config env; --env pick
   assert.equal(r.code, 0, r.stderr);
   const body = JSON.parse((await get(port)).body) as { greeting: string; fromCli: string; args: string[] };
   assert.deepEqual(body, { ...body, greeting: 'prod', fromCli: 'cli-value', args: ['one', 'two'] });
+});
+
+test('a CLI whose stdout is closed early (herd reload | head -1) finishes the command and exits with its code, no EPIPE stack', async (t) => {
+  const { home, herd } = herdHome(t);
+  const port = await freePort();
+  assert.equal((await herd(['start', path.join(FIXTURES, 'hello.js'), '--name', 'api', '-i', '2'], { PORT: String(port), LOG_REQUESTS: '1' })).code, 0);
+  const before = (await list(herd))[0]?.workers.map((w) => w.pid) ?? [];
+  // Like `| head -1`: the reader takes the first line and closes the pipe.
+  const child = spawn(NODE, [CLI, 'reload', 'api'], { env: { ...process.env, HERD_HOME: home }, stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  child.stdout.on('data', (chunk: Buffer) => {
+    out += chunk.toString();
+    if (out.includes('\n')) child.stdout.destroy();
+  });
+  let err = '';
+  child.stderr.setEncoding('utf8').on('data', (c: string) => (err += c));
+  const code = await new Promise<number | null>((resolve) => child.on('close', (c) => resolve(c)));
+  assert.equal(err.includes('EPIPE') || err.includes("Unhandled 'error'"), false, err);
+  assert.equal(code, 0, err);
+  const after = (await list(herd))[0]?.workers.map((w) => w.pid) ?? [];
+  assert.ok(after.length === 2 && after.every((p) => !before.includes(p)), 'the reload ran to its end');
+  // `herd logs --follow | head -1` ends once its reader is gone, instead of following for ever.
+  const follower = spawn(NODE, [CLI, 'logs', 'api', '--follow'], { env: { ...process.env, HERD_HOME: home }, stdio: ['ignore', 'pipe', 'pipe'] });
+  t.after(() => follower.kill('SIGKILL'));
+  follower.stdout.once('data', () => follower.stdout.destroy());
+  let exitCode: number | null | undefined;
+  follower.on('close', (c) => (exitCode = c));
+  // As with any writer, the closed pipe shows at its next write: a request logs a line.
+  await eventually(async () => {
+    await get(port);
+    return exitCode !== undefined ? true : undefined;
+  }, 15_000, 'the follower to end');
+  assert.equal(exitCode, 0);
 });
