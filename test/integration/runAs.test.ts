@@ -147,6 +147,38 @@ test('a user with a supplementary group: Node and bash workers get every group (
   assert.equal(d.runAs.group, extra);
 });
 
+test('a fork-mode app as nobody binds its own socket: port 80 fails with permission denied, said as such', { skip: runAsProblem() }, async (t) => {
+  if (!(await portFree(80))) return t.skip('port 80 is in use on this machine');
+  const { home, herd } = herdHome(t);
+  const config = path.join(home, 'fork.config.json');
+  writeFileSync(config, JSON.stringify({
+    apps: [{ name: 'fork80', script: path.join(FIXTURES, 'hello.js'), cwd: FIXTURES, exec_mode: 'fork', user: 'nobody', env: { PORT: '80' }, crashLoop: { maxCrashes: 1 } }],
+  }));
+  const r = await herd(['start', config]);
+  assert.equal(r.code, 1, r.stdout);
+  assert.match(r.stderr, /cannot listen on (port )?\S*80: permission denied \(a port below 1024 needs root or CAP_NET_BIND_SERVICE\)/);
+});
+
+test("a user that cannot read the app's script or enter its cwd is refused when the app starts, with the path; nothing starts", { skip: runAsProblem() }, async (t) => {
+  const { home, herd } = herdHome(t);
+  const privateDir = mkdtempSync(path.join(tmpdir(), 'herd-private-'));
+  t.after(() => rmSync(privateDir, { recursive: true, force: true }));
+  const script = path.join(privateDir, 'hello.js');
+  writeFileSync(script, readFileSync(path.join(FIXTURES, 'hello.js')));
+  const config = path.join(home, 'private.config.json');
+  const port = String(await freePort());
+  writeFileSync(config, JSON.stringify({ apps: [{ name: 'hidden', script, cwd: FIXTURES, user: 'nobody', env: { PORT: port } }] }));
+  const unreadable = await herd(['start', config]);
+  assert.equal(unreadable.code, 2, unreadable.stdout);
+  assert.match(unreadable.stderr, new RegExp(`app "hidden": user "nobody": cannot read ${script} \\(the app's script\\): nobody needs read access to it and search \\(x\\) access to every directory above it \\[HERD_ERR_USER\\]`));
+
+  writeFileSync(config, JSON.stringify({ apps: [{ name: 'hidden', script: path.join(FIXTURES, 'hello.js'), cwd: privateDir, user: 'nobody', env: { PORT: port } }] }));
+  const closed = await herd(['start', config]);
+  assert.equal(closed.code, 2, closed.stdout);
+  assert.match(closed.stderr, new RegExp(`cannot enter ${privateDir} \\(the app's cwd\\)`));
+  assert.deepEqual(await list(herd), [], 'nothing was started');
+});
+
 test('an unknown user or group is a config error naming the field, exit 2, and nothing starts', async (t) => {
   const { home, herd } = herdHome(t);
   const config = path.join(home, 'bad.config.json');
