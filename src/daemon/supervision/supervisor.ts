@@ -106,8 +106,8 @@ export class Supervisor {
     this.warnedRoot = true;
     const [one] = names;
     const who = names.length === 1 ? `${one} sets no user: its workers run` : `${names.join(', ')} set no user: their workers run`;
-    const warning = `the daemon runs as root and ${who} as root; set user (PM2: uid), e.g. user: 'nobody', to run them unprivileged ` +
-      '(the daemon keeps binding the ports and writing the logs); said once per daemon';
+    const warning = `herd runs as root and ${who} as root; set user (PM2: uid), e.g. user: 'nobody', to run them unprivileged ` +
+      '(herd keeps binding the ports and writing the logs); said once per daemon';
     console.error(`${new Date().toISOString()} herd: warning: ${warning}`);
     return [warning];
   }
@@ -353,7 +353,7 @@ async function checkRuntimeFields(spec: AppSpec): Promise<string[]> {
   const runAs = await prepareRunAs(spec, workerFiles(spec));
   const notes = await prepareLogFiles(spec);
   if (runAs !== null) notes.push(`workers run as ${runAs.user} (uid ${runAs.uid}), group ${runAs.group} (gid ${runAs.gid}), with the user's supplementary groups`);
-  else if (runsAsRootUnasked(spec)) notes.push('workers run as root: the daemon runs as root and the app sets no user');
+  else if (runsAsRootUnasked(spec)) notes.push('workers run as root: herd runs as root and the app sets no user');
   return notes;
 }
 

@@ -68,9 +68,8 @@ const SETPRIV_DIRS = ['/usr/bin', '/bin', '/usr/sbin', '/sbin', '/usr/local/bin'
  */
 export async function prepareRunAs(spec: AppSpec, files: WorkerFiles): Promise<RunAs | null> {
   if (spec.user === null && spec.group === null) return null;
-  const fail = (field: 'user' | 'group', reason: string) =>
-    new HerdError('HERD_ERR_USER', { name: spec.name, field, value: (field === 'user' ? spec.user : spec.group) ?? '', reason });
-  const field = spec.user !== null ? 'user' : 'group';
+  const fail = (field: 'user' | 'group', reason: string, value = (field === 'user' ? spec.user : spec.group) ?? '') =>
+    new HerdError('HERD_ERR_USER', { name: spec.name, field, value, reason });
   const user = spec.user !== null ? await lookupUser(spec.user) : await lookupUser(String(process.getuid?.() ?? 0));
   if (user === null) throw fail('user', spec.user !== null ? 'no such user on this machine (looked up in /etc/passwd and with getent)' : "the daemon's own user has no passwd entry");
   const group = spec.group !== null ? await lookupGroup(spec.group) : (await lookupGroup(String(user.gid))) ?? { name: String(user.gid), gid: user.gid };
@@ -80,9 +79,12 @@ export async function prepareRunAs(spec: AppSpec, files: WorkerFiles): Promise<R
     resolved.set(key(spec), null);
     return null;
   }
+  // The setting that asks for the switch, for messages.
+  const field = spec.user !== null && user.uid !== process.getuid?.() ? 'user' : 'group';
   if (process.getuid?.() !== 0) {
     const own = ownIdentity();
-    throw fail(field, `the daemon runs as ${own.user} (uid ${own.uid}); only a daemon running as root can start workers as another user or group (start it as root, or leave ${field} out)`);
+    throw fail(field, `the daemon runs as ${own.user} (uid ${own.uid}); only a daemon running as root can start workers as another user or group (start it as root, or leave ${field} out)`,
+      field === 'user' ? spec.user ?? '' : spec.group ?? group.name);
   }
   const setpriv = findSetpriv();
   if (setpriv === null) throw fail(field, 'setpriv (util-linux) is not installed; herd starts workers as another user with it (apt-get install util-linux, dnf install util-linux, apk add setpriv)');
