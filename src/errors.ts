@@ -29,6 +29,7 @@ export const ERROR_CODES = {
   HERD_ERR_LOG_FILE: 'app "{name}": {field} {path}: {reason}',
   HERD_ERR_STARTUP_ROOT: 'writing {path} needs root',
   HERD_ERR_SYSTEMCTL: '`systemctl {command}` failed: {reason}',
+  HERD_ERR_USER: 'app "{name}": {field} "{value}": {reason}',
   HERD_ERR_INTERNAL: 'internal error: {reason}',
 } as const;
 

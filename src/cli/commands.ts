@@ -42,6 +42,7 @@ const start: Command = async (args) => {
     (c) => (loaded ? c.request({ type: 'start', apps: loaded.specs, settings }) : c.request({ type: 'startApp', target })),
     true,
   );
+  printWarnings(result.warnings ?? []);
   for (const name of result.skipped) printWarnings(ignoredOptions(args, name, target, 'running'));
   if (byName) for (const name of result.started) printWarnings(ignoredOptions(args, name, target, 'restarted'));
   if (args.flags.json === true) {

@@ -28,7 +28,9 @@ export async function actOnFile(action: FileAction, file: string, args: ParsedAr
     let started: string[] = [];
     if (start.length > 0 || settings !== null) {
       if (running.length > 0 && start.length > 0) print(`${start.map((s) => s.name).join(', ')}: not running; starting`);
-      started = (await client.request({ type: 'start', apps: start, settings })).started;
+      const result = await client.request({ type: 'start', apps: start, settings });
+      printWarnings(result.warnings ?? []);
+      started = result.started;
       for (const name of started) print(`started ${name}`);
     }
     const acted: string[] = [];

@@ -52,6 +52,7 @@ export function describeText(d: AppDetail): string {
     `  cwd         ${d.cwd}`,
     `  mode        ${d.execMode}, ${d.instances} instance(s)`,
     `  node        ${d.interpreter} ${d.nodeArgs.join(' ')}`.trimEnd(),
+    ...(d.runAs ? [`  user        ${userText(d.runAs)}`] : []),
     `  listening   ${d.listening.length > 0 ? d.listening.join(', ') : '-'}`,
     `  restarts    ${d.restarts}`,
     `  config      ${d.configFile ?? '-'}${d.envName ? ` (--env ${d.envName})` : ''}`,
@@ -85,6 +86,10 @@ export function describeText(d: AppDetail): string {
     }
   }
   return lines.join('\n');
+}
+
+function userText(u: NonNullable<AppDetail['runAs']>): string {
+  return `${u.user} (uid ${u.uid}), group ${u.group} (gid ${u.gid})${u.daemons ? ": the daemon's user (the app sets none)" : ''}`;
 }
 
 function stickyLines(s: StickyStats): string[] {

@@ -18,6 +18,7 @@ import { specProblemList } from './specCheck';
 import { logFilesSpec, readLogFiles, type LogFilesDraft } from './logFiles';
 import { isPm2Unsupported, PM2_UNSUPPORTED, unsupportedWarning } from './pm2Unsupported';
 import { readConfigFile } from './readConfigFile';
+import { readAccountSetting, runAsEnv, type AccountSetting } from './runAs';
 import {
   INSTANCES_RULE,
   parseExecMode,
@@ -140,6 +141,8 @@ function loadScript(target: string, opts: LoadOptions): LoadResult {
     interpreter: run.interpreter,
     runner: run.runner,
     instanceVar: DEFAULTS.instanceVar,
+    user: null,
+    group: null,
     sticky: false,
     websocketDrain: DEFAULTS.websocketDrain,
     cronRestart: null,
@@ -246,6 +249,8 @@ const FIELD_KEYS = {
   restartDelay: ['restart_delay'],
   expBackoffRestartDelay: ['exp_backoff_restart_delay'],
   instanceVar: ['instanceVar', 'instance_var'],
+  user: ['user', 'uid'],
+  group: ['group', 'gid'],
   cronRestart: ['cronRestart', 'cron_restart', 'cron'],
   watch: ['watch'],
   ignoreWatch: ['ignore_watch'],
@@ -373,6 +378,8 @@ interface Draft {
   nodeArgsKey: string | null;
   interpreter: { value: string; key: string } | null;
   instanceVar: string;
+  user: AccountSetting | null;
+  group: AccountSetting | null;
   cronRestart: string | null;
   watch: WatchDraft;
   logFiles: LogFilesDraft;
@@ -445,6 +452,8 @@ function readApp(raw: Record<string, unknown>, at: string, baseDir: string, home
     nodeArgsKey: nodeArgsSetting?.key ?? null,
     interpreter: readInterpreterSetting(get('interpreter'), r),
     instanceVar: readInstanceVar(get('instanceVar'), r) ?? DEFAULTS.instanceVar,
+    user: readAccountSetting(get('user'), r),
+    group: readAccountSetting(get('group'), r),
     cronRestart: readCronRestart(get('cronRestart'), r),
     watch: readWatch({ watch: get('watch'), ignore: get('ignoreWatch'), delay: get('watchDelay') }, cwd, r),
     logFiles: readLogFiles({ own: get('logFiles'), out: get('outFile'), err: get('errorFile'), combined: get('logFile'), merge: get('mergeLogs') }, cwd, home, r),
@@ -894,7 +903,8 @@ function toSpec(d: Draft, file: string, opts: LoadOptions, o: ParsedOverrides, r
   const instances = resolveInstances(o.instances ?? d.instances, opts.cpus);
 
   if (!isDirectory(d.cwd)) r.problem(join(d.at, 'cwd'), `directory not found: ${d.cwd}`);
-  const merged = mergeEnv(d, opts);
+  const userEnv = runAsEnv(d.user, d.group, r);
+  const merged = mergeEnv(d, opts, userEnv ?? {});
   const run = d.script === '' ? null : resolveRunner({
     script: d.script,
     cwd: d.cwd,
@@ -949,6 +959,8 @@ function toSpec(d: Draft, file: string, opts: LoadOptions, o: ParsedOverrides, r
     interpreter: run.interpreter,
     runner: run.runner,
     instanceVar: d.instanceVar,
+    user: d.user?.value ?? null,
+    group: d.group?.value ?? null,
     sticky: d.sticky,
     websocketDrain: d.websocketDrain,
     cronRestart: d.cronRestart,
@@ -985,10 +997,14 @@ function finalCheck(spec: AppSpec, at: string, instancesKey: string, r: Report):
   return problems.length > 0 ? null : spec;
 }
 
-/** PM2 semantics: env_<name> is merged over env; PM2 sets PORT from `port` last. */
-function mergeEnv(d: Draft, opts: LoadOptions): Record<string, string> {
+/**
+ * PM2 semantics: env_<name> is merged over env; PM2 sets PORT from `port`
+ * last. The variables of the app's `user` replace the shell's (systemd's
+ * `User=` sets them), below the app's own `env`.
+ */
+function mergeEnv(d: Draft, opts: LoadOptions, userEnv: Record<string, string>): Record<string, string> {
   const selected = opts.envName === null ? undefined : d.envSections.get(opts.envName);
-  const env: Record<string, string> = { ...opts.env, ...d.env, ...selected };
+  const env: Record<string, string> = { ...opts.env, ...userEnv, ...d.env, ...selected };
   if (d.port !== null) env.PORT = String(d.port);
   return env;
 }

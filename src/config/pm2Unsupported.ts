@@ -13,7 +13,6 @@ interface Unsupported {
 }
 
 const PM2_IO = 'PM2.io monitoring; herd measures with its own agent (herd metrics, herd monit)';
-const RUN_AS = 'herd runs workers as the user that runs the daemon (start herd as that user)';
 const always = () => true;
 const never = () => false;
 
@@ -41,10 +40,7 @@ export const PM2_UNSUPPORTED: Readonly<Record<string, Unsupported>> = {
   io: { reason: PM2_IO },
   increment_var: { reason: 'herd sets no per-worker counter besides instance_var (in cluster mode the workers share one port)' },
   treekill: { reason: 'herd stops a worker its own way (drain, then a signal, SIGKILL after killTimeout)', neutral: never },
-  username: { reason: RUN_AS },
-  uid: { reason: RUN_AS },
-  user: { reason: RUN_AS },
-  gid: { reason: RUN_AS },
+  username: { reason: 'PM2 records here who started the app and runs nothing as that user; to run the workers as another user, set user (PM2: uid)' },
   windowsHide: { reason: 'a Windows-only setting', neutral: always },
   kill_retry_time: { reason: 'herd sends SIGKILL once, killTimeout after asking a worker to stop' },
   write: { reason: 'a PM2 internal setting' },

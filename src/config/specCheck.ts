@@ -32,6 +32,10 @@ const object = (fields: Record<string, Check>): Check => (v) => {
   return null;
 };
 
+/** A user or group as /etc/passwd and setpriv take it: a name or a number; nothing that splits a passwd line or reads as an option. */
+export const ACCOUNT_KEY = /^[^\s:/-][^\s:/]{0,255}$/;
+const accountKey: Check = (v) => (typeof v === 'string' && ACCOUNT_KEY.test(v) ? null : "must be a string: a user or group name, or a numeric id ('1000')");
+
 const instancesCheck: Check = (v) => {
   if (!Number.isInteger(v) || (v as number) < 0) return 'must be an integer >= 0';
   return (v as number) > MAX_INSTANCES ? `${v} is more than the limit of ${MAX_INSTANCES} workers per app` : null;
@@ -50,6 +54,8 @@ export const SPEC_CHECKS: Record<string, Check> = {
   interpreter: isString,
   runner: oneOf('node', 'exec'),
   instanceVar: (v) => (typeof v === 'string' && /^[A-Za-z_][A-Za-z0-9_]*$/.test(v) ? null : 'must be an environment variable name'),
+  user: orNull(accountKey),
+  group: orNull(accountKey),
   sticky: isBool,
   websocketDrain: nonNegative,
   cronRestart: orNull(isString),

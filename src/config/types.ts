@@ -32,6 +32,15 @@ export interface AppSpec {
   /** Environment variable that carries the worker's id (PM2's `instance_var`); default NODE_APP_INSTANCE. */
   readonly instanceVar: string;
   /**
+   * Run the workers as this user (a name or a numeric uid; PM2's `uid`) with
+   * all its groups, as initgroups(3) gives them; null = the daemon's own user.
+   * Another user than the daemon's needs a daemon running as root, which
+   * keeps binding the listening sockets and writing the logs itself.
+   */
+  readonly user: string | null;
+  /** The workers' primary group (a name or a numeric gid; PM2's `gid`); null = the user's own primary group. */
+  readonly group: string | null;
+  /**
    * Connections from one client address go to the same worker: the daemon
    * accepts them and hands each to a worker by address (socket.io's
    * long-polling needs this). Cluster mode only.

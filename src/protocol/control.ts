@@ -128,6 +128,11 @@ export interface AppDetail extends AppInfo, TriggerDetail {
   sticky: StickyStats | null;
   /** Problems with how the app is run that the user should fix (shown by `herd start` and `herd describe`). */
   warnings: string[];
+  /**
+   * Who the workers run as: the app's `user` and `group`, or the daemon's own
+   * user (`daemons`). Added by the supervisor.
+   */
+  runAs: { user: string; uid: number; group: string; gid: number; daemons: boolean };
 }
 
 /** Counters of the daemon's sticky-session router, since the app was created (docs/sticky.md). */
@@ -151,12 +156,13 @@ export interface StickyStats {
 export interface ResultOf {
   hello: HelloData;
   /** Where the Prometheus endpoint and the dashboard serve, when they do. */
-  start: { started: string[]; skipped: string[]; prometheus?: string | null; dashboard?: string | null };
+  /** `warnings`: what the operator should know about the apps started (the daemon runs them as root), once. */
+  start: { started: string[]; skipped: string[]; warnings?: string[]; prometheus?: string | null; dashboard?: string | null };
   stop: { names: string[] };
   restart: { names: string[] };
   reload: { names: string[] };
   delete: { names: string[] };
-  startApp: { started: string[]; skipped: string[] };
+  startApp: { started: string[]; skipped: string[]; warnings?: string[] };
   reset: { names: string[] };
   /** The canonical signal name, and the pids it was sent to. */
   signal: { name: string; signal: string; pids: number[] };

@@ -528,11 +528,11 @@ describe('command-line overrides: --node-args, --watch, --max-memory-restart, --
 describe('PM2 keys herd does not support', () => {
   test('each is warned about once, with the reason; turning a feature off is silent', async () => {
     const { warnings } = await one({
-      script: 'server.js', pid_file: 'x.pid', increment_var: 'PORT', uid: 'www', namespace: 'shop', vizion: true,
+      script: 'server.js', pid_file: 'x.pid', increment_var: 'PORT', username: 'www', namespace: 'shop', vizion: true,
       stop_exit_codes: [0], shutdown_with_message: true, disable_logs: true, pmx: false,
     });
     const keys = warnings.map((w) => /^apps\[0\]\.(\w+): /.exec(w)?.[1]);
-    assert.deepEqual(keys, ['pid_file', 'increment_var', 'uid', 'namespace', 'vizion', 'stop_exit_codes', 'shutdown_with_message', 'disable_logs']);
+    assert.deepEqual(keys, ['pid_file', 'increment_var', 'username', 'namespace', 'vizion', 'stop_exit_codes', 'shutdown_with_message', 'disable_logs']);
     for (const w of warnings) {
       assert.doesNotMatch(w, /PM2 option not supported by herd; ignored$/, 'a reason, not just "not supported"');
       assert.match(w, /; ignored$/);
@@ -549,11 +549,11 @@ describe('PM2 keys herd does not support', () => {
       'env', 'max_memory_restart', 'restart_delay', 'exp_backoff_restart_delay', 'wait_ready', 'instances', 'kill_timeout', 'listen_timeout',
       'cron_restart', 'cron', 'merge_logs', 'combine_logs', 'autostart', 'autorestart', 'watch_delay', 'watch', 'ignore_watch', 'min_uptime',
       'max_restarts', 'exec_mode', 'instance_var', 'port', 'time', 'source_map_support', 'append_env_to_name', 'disable_source_map_support',
-      'disable_trace', 'windowsHide']);
+      'disable_trace', 'windowsHide', 'uid', 'user', 'gid']);
     const sample: Record<string, unknown> = {
       script: 'server.js', exec: 'server.js', exec_interpreter: 'node', interpreter: 'node', cwd: '.', instances: 1, exec_mode: 'fork',
       cron_restart: '0 3 * * *', cron: '0 3 * * *', max_memory_restart: '1G', env: {}, instance_var: 'ID', port: 3000, min_uptime: 10,
-      log_file: true, log: true, watch: true, name: 'sample', autostart: true,
+      log_file: true, log: true, watch: true, name: 'sample', autostart: true, uid: 'root', user: 'root', gid: 0,
     };
     const byType = (t: string | string[]) => {
       const first = Array.isArray(t) ? t[0] : t;

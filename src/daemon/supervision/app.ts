@@ -335,8 +335,8 @@ export class App {
     return { name: this.name, status: this.status, workers };
   }
 
-  /** The rest (cron, watch, log paths) is added by the supervisor's ReloadTriggers. */
-  detail(): Omit<AppDetail, keyof TriggerDetail> {
+  /** The rest (cron, watch, log paths from the supervisor's ReloadTriggers; who the workers run as) is added by the supervisor. */
+  detail(): Omit<AppDetail, keyof TriggerDetail | 'runAs'> {
     const s = this.spec;
     return {
       ...this.info(),

@@ -23,6 +23,8 @@ import { ProcStats } from '../worker/procStats';
 import { WorkerProcess } from '../worker/workerProcess';
 import { ReloadTriggers } from '../reloads/reloadTriggers';
 import { WorkerMonitor } from './workerMonitor';
+import { prepareRunAs, runAsView, runsAsRootUnasked } from '../worker/runAs';
+import { workerFiles } from '../worker/workerCommand';
 
 const SAMPLE_INTERVAL_MS = 1000;
 
@@ -39,6 +41,8 @@ export class Supervisor {
   private readonly monitor: WorkerMonitor;
   /** Each app's cron and watch reloads. */
   private readonly triggers = new Map<string, ReloadTriggers>();
+  /** The daemon said that apps without `user` run as root (once per daemon). */
+  private warnedRoot = false;
 
   /** Alert rules from the config's top-level `alerts`, evaluated after each metrics tick. */
   readonly alerts = new AlertManager((line) => console.error(`${new Date().toISOString()} herd: ${line}`));
@@ -60,7 +64,7 @@ export class Supervisor {
   }
 
   /** Start new apps, and stopped ones again; apps already running are skipped. */
-  async start(specs: readonly AppSpec[]): Promise<{ started: string[]; skipped: string[] }> {
+  async start(specs: readonly AppSpec[]): Promise<{ started: string[]; skipped: string[]; warnings?: string[] }> {
     const started: string[] = [];
     const skipped: string[] = [];
     const runs: Promise<void>[] = [];
@@ -70,6 +74,7 @@ export class Supervisor {
     if (problem) throw new HerdError('HERD_ERR_CAPACITY', { name: toStart.map((s) => s.name).join(', '), reason: problem });
     const notes = new Map<string, string[]>();
     for (const spec of toStart) notes.set(spec.name, await checkRuntimeFields(spec));
+    const warnings = this.rootWarning(toStart.filter(runsAsRootUnasked).map((s) => s.name));
     for (const spec of specs) {
       let app = this.apps.get(spec.name);
       if (app && !app.stopped) {
@@ -96,7 +101,23 @@ export class Supervisor {
     const results = await Promise.allSettled(runs);
     const failure = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
     if (failure) throw failure.reason;
-    return { started, skipped };
+    return warnings.length > 0 ? { started, skipped, warnings } : { started, skipped };
+  }
+
+  /**
+   * Root starting apps that set no `user`: said once per daemon, in the
+   * output of the `herd start` that does it and in the daemon's log (each
+   * such app also gets an event), so an operator who means it is not nagged.
+   */
+  private rootWarning(names: string[]): string[] {
+    if (names.length === 0 || this.warnedRoot) return [];
+    this.warnedRoot = true;
+    const [one] = names;
+    const who = names.length === 1 ? `${one} sets no user: its workers run` : `${names.join(', ')} set no user: their workers run`;
+    const warning = `herd runs as root and ${who} as root; set user (PM2: uid), e.g. user: 'nobody', to run them unprivileged ` +
+      '(herd keeps binding the ports and writing the logs); said once per daemon';
+    console.error(`${new Date().toISOString()} herd: warning: ${warning}`);
+    return [warning];
   }
 
   /** Start an app that is listed but stopped, with the spec it has; a running (or errored) one is skipped. */
@@ -119,7 +140,9 @@ export class Supervisor {
   /** Restart with re-read specs (`--update-env`, a config file target); apps without one keep theirs. */
   async restartWith(target: string, specs: readonly AppSpec[] | null): Promise<string[]> {
     const apps = this.resolve(target);
-    await Promise.all(apps.map((a) => a.restart(specs?.find((s) => s.name === a.name) ?? a.spec)));
+    const next = apps.map((a) => ({ app: a, spec: specs?.find((s) => s.name === a.name) ?? a.spec }));
+    for (const { app, spec } of next) if (spec !== app.spec) for (const note of await checkRuntimeFields(spec)) app.note(note);
+    await Promise.all(next.map(({ app, spec }) => app.restart(spec)));
     return apps.map((a) => a.name);
   }
 
@@ -196,7 +219,11 @@ export class Supervisor {
     const app = this.get(name);
     await Promise.all([this.stats.sampleNew(this.livePids()), app.refreshListening()]);
     const triggers = this.triggers.get(name);
-    return { ...app.detail(), ...(triggers ? triggers.detail() : { cron: null, watch: null, logFiles: { ...app.spec.logFiles } }) };
+    return {
+      ...app.detail(),
+      runAs: runAsView(app.spec),
+      ...(triggers ? triggers.detail() : { cron: null, watch: null, logFiles: { ...app.spec.logFiles } }),
+    };
   }
 
   /** herd's own state and log files never reload a watched app. */
@@ -336,12 +363,16 @@ function workerApp(pid: number, table: readonly ProcessEntry[], workers: Readonl
 
 /**
  * The fields the daemon acts on by itself, checked before an app starts or
- * is reloaded into a new spec: the cron schedule, the PM2 log paths.
- * Returns notes for the app's events.
+ * is reloaded into a new spec: the cron schedule, the PM2 log paths, the
+ * user its workers run as. Returns notes for the app's events.
  */
 async function checkRuntimeFields(spec: AppSpec): Promise<string[]> {
   if (spec.cronRestart) checkCronSchedule(spec.name, spec.cronRestart);
-  return prepareLogFiles(spec);
+  const runAs = await prepareRunAs(spec, workerFiles(spec));
+  const notes = await prepareLogFiles(spec);
+  if (runAs !== null) notes.push(`workers run as ${runAs.user} (uid ${runAs.uid}), group ${runAs.group} (gid ${runAs.gid}), with the user's supplementary groups`);
+  else if (runsAsRootUnasked(spec)) notes.push('workers run as root: herd runs as root and the app sets no user');
+  return notes;
 }
 
 /** '4' sets, '+2' / '-1' adjust. */

@@ -1,6 +1,7 @@
 import type { StdioOptions } from 'node:child_process';
 import type { AppSpec } from '../../config/types';
 import { AGENT_INSPECT_ARGS } from '../../protocol/agent';
+import { runAsCommand, type RunAs, type WorkerFiles } from './runAs';
 
 /** A listening socket a fork-mode worker takes over from the one before it. */
 export interface InheritedSocket {
@@ -32,8 +33,28 @@ const AGENT_ENV = ['NODE_UNIQUE_ID', 'HERD_ACCESS_LOG', 'HERD_OVERLOAD', 'HERD_M
  * interpreter is '' (PM2's 'none'; npm, whose path is the script), with no
  * agent and no IPC: a python3 or npm process must not be handed Node's
  * cluster channel, and npm would pass it on to every node it runs.
+ * With `runAs` (the app's `user`), either runs under setpriv as that user.
  */
-export function workerCommand(spec: AppSpec, slot: number, uniqueId: number, inherited: readonly InheritedSocket[] = []): WorkerCommand {
+export function workerCommand(spec: AppSpec, slot: number, uniqueId: number, inherited: readonly InheritedSocket[] = [], runAs: RunAs | null = null): WorkerCommand {
+  const command = baseCommand(spec, slot, uniqueId, inherited);
+  return runAs === null ? command : { ...command, ...runAsCommand(runAs, command.file, command.args) };
+}
+
+/** What a worker of `spec` runs, reads and enters, for the check that its user can (see runAs.ts). */
+export function workerFiles(spec: AppSpec): WorkerFiles {
+  if (spec.runner === 'exec') {
+    return spec.interpreter === ''
+      ? { run: [{ path: spec.script, what: 'the app\'s script' }], read: [], cwd: spec.cwd }
+      : { run: [{ path: spec.interpreter, what: 'the app\'s interpreter' }], read: [{ path: spec.script, what: 'the app\'s script' }], cwd: spec.cwd };
+  }
+  return {
+    run: [{ path: spec.interpreter, what: 'node' }],
+    read: [{ path: AGENT_PATH, what: "herd's agent, preloaded in every worker" }, { path: spec.script, what: "the app's script" }],
+    cwd: spec.cwd,
+  };
+}
+
+function baseCommand(spec: AppSpec, slot: number, uniqueId: number, inherited: readonly InheritedSocket[]): WorkerCommand {
   const env: Record<string, string> = {
     ...spec.env,
     HERD_APP_NAME: spec.name,

@@ -11,6 +11,7 @@ import type { LogSink, Stream } from '../../logs/logSink';
 import { parseListenFailure, type ListenFailure } from '../sockets/portConflict';
 import { signalGroup, waitGroupGone } from './processGroup';
 import { ACCESS_FD, workerCommand } from './workerCommand';
+import { runAsFor } from './runAs';
 import { formatDuration } from '../../util/units';
 import { captureStack, type StackCapture } from './stackCapture';
 import type { ExitInfo, HealthOutcome, ReadyOutcome, Worker, WorkerOptions } from './worker';
@@ -109,7 +110,8 @@ export class WorkerProcess implements Worker {
     this.slot = opts.slot;
     // Fork mode: the sockets earlier workers listened on, for the app's listen() (see forkSockets.ts).
     const inherited = spec.execMode === 'fork' && spec.runner === 'node' ? opts.forkSockets.inheritable() : [];
-    const command = workerCommand(spec, opts.slot, opts.uniqueId, inherited);
+    // As the app's `user` when it has one: resolved and checked when the app started or reloaded (runAs.ts).
+    const command = workerCommand(spec, opts.slot, opts.uniqueId, inherited, runAsFor(spec));
     this.hasAgent = command.agent;
     this.child = spawn(command.file, command.args, {
       cwd: spec.cwd,
