@@ -12,9 +12,9 @@ import { runMonit } from './monit';
 import { EXIT, printJson, printWarnings } from './output';
 import { flushCommand, logsCommand } from './logs';
 import { env, jlist, pid, reset, sendSignal } from './processCommands';
-import { runForeground } from './run';
-import { startup, unstartup } from './startup';
 import { serviceOf } from '../startup/systemd';
+import type * as Run from './run';
+import type * as Startup from './startup';
 import { listedDetails, none, one, progressPrinter, withClient, type Command } from './session';
 import { specsForApps, specsFromArgs } from './specs';
 import { isLoopback } from '../util/loopback';
@@ -219,10 +219,17 @@ function warnIfRestarted(daemonPid: number): void {
   process.stderr.write(`herd: the daemon runs under systemd (${unit}), which starts it again with the saved apps; to stop it: systemctl stop ${unit}\n`);
 }
 
+// The foreground supervisor and the service-unit writer are loaded only by
+// the commands that use them: every other command would pay for loading the
+// whole daemon (about 100 ms) on each invocation.
 const run: Command = async (args) => {
   const target = one(args, 'script or config file');
+  const { runForeground } = require('./run') as typeof Run;
   return runForeground(target, args);
 };
+
+const startup: Command = (args) => (require('./startup') as typeof Startup).startup(args);
+const unstartup: Command = (args) => (require('./startup') as typeof Startup).unstartup(args);
 
 export interface CommandDef extends CommandFlags {
   run: Command;
