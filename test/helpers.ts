@@ -1,4 +1,4 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import * as http from 'node:http';
 import * as net from 'node:net';
@@ -159,3 +159,24 @@ export function alive(pid: number): boolean {
 }
 
 export type { ChildProcess };
+
+/** Why a second local user cannot run this checkout's CLI here, or false when it can. */
+export function secondUserProblem(): string | false {
+  if (process.getuid?.() !== 0) return 'needs root to run as a second user';
+  const r = spawnSync('runuser', ['-u', 'nobody', '--', 'test', '-r', CLI]);
+  if (r.status !== 0) return `user nobody cannot read ${CLI}`;
+  const n = spawnSync('runuser', ['-u', 'nobody', '--', NODE, '--version']);
+  return n.status === 0 ? false : `user nobody cannot run ${NODE}`;
+}
+
+/** The CLI as another local user (the test runs as root). */
+export function runAs(user: string, args: string[], env: Record<string, string>): Promise<CliResult> {
+  return new Promise((resolve) => {
+    const child = spawn('runuser', ['-u', user, '--', NODE, CLI, ...args], { env: { ...process.env, ...env }, cwd: '/', stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (c: string) => (stdout += c));
+    child.stderr.setEncoding('utf8').on('data', (c: string) => (stderr += c));
+    child.on('close', (code) => resolve({ code: code ?? -1, stdout, stderr }));
+  });
+}

@@ -7,7 +7,7 @@ import { test } from 'node:test';
 import { HerdClient } from '../../src/client/client';
 import { loadTarget } from '../../src/config/load';
 import type { AppSpec } from '../../src/config/types';
-import { alive, CLI, eventually, FIXTURES, freePort, get, herdHome, kill, list, NODE, type CliResult } from '../helpers';
+import { alive, CLI, eventually, FIXTURES, freePort, get, herdHome, kill, list, NODE, runAs, secondUserProblem, type CliResult } from '../helpers';
 
 interface Detail { events: { worker: number | null; message: string }[] }
 
@@ -83,27 +83,6 @@ test("another user's herd list gets permission denied on HERD_HOME, not 'no apps
   assert.match(r.stderr, /HERD_ERR_PERMISSION/);
   assert.match(r.stderr, /permission denied/);
 });
-
-/** Why a second local user cannot run this checkout's CLI here, or false when it can. */
-function secondUserProblem(): string | false {
-  if (process.getuid?.() !== 0) return 'needs root to run as a second user';
-  const r = spawnSync('runuser', ['-u', 'nobody', '--', 'test', '-r', CLI]);
-  if (r.status !== 0) return `user nobody cannot read ${CLI}`;
-  const n = spawnSync('runuser', ['-u', 'nobody', '--', NODE, '--version']);
-  return n.status === 0 ? false : `user nobody cannot run ${NODE}`;
-}
-
-/** The CLI as another local user (the test runs as root). */
-function runAs(user: string, args: string[], env: Record<string, string>): Promise<CliResult> {
-  return new Promise((resolve) => {
-    const child = spawn('runuser', ['-u', user, '--', NODE, CLI, ...args], { env: { ...process.env, ...env }, cwd: '/', stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (c: string) => (stdout += c));
-    child.stderr.setEncoding('utf8').on('data', (c: string) => (stderr += c));
-    child.on('close', (code) => resolve({ code: code ?? -1, stdout, stderr }));
-  });
-}
 
 test('waitReady: a worker that never signals ready fails herd start after listenTimeout, with the reason', async (t) => {
   const { home, herd } = herdHome(t);

@@ -8,7 +8,7 @@ import { test, type TestContext } from 'node:test';
 import { HerdClient } from '../../src/client/client';
 import { loadTarget } from '../../src/config/load';
 import type { AppSpec } from '../../src/config/types';
-import { CLI, eventually, FIXTURES, freePort, get, herdHome, list, NODE, ROOT, type CliResult } from '../helpers';
+import { CLI, eventually, FIXTURES, freePort, get, herdHome, list, NODE, ROOT, runAs, type CliResult } from '../helpers';
 
 /**
  * Workers as an unprivileged user (`user` / PM2's `uid`, `group` / `gid`):
@@ -249,14 +249,3 @@ test('a daemon running as root warns once that workers of an app with no user ru
   assert.ok(d.events.some((e) => /workers run as root/.test(e.message)), JSON.stringify(d.events));
 });
 
-/** The CLI as another local user (the test runs as root). */
-function runAs(user: string, args: string[], env: Record<string, string>): Promise<CliResult> {
-  return new Promise((resolve) => {
-    const child = spawn('runuser', ['-u', user, '--', NODE, CLI, ...args], { env: { ...process.env, ...env }, cwd: '/', stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (c: string) => (stdout += c));
-    child.stderr.setEncoding('utf8').on('data', (c: string) => (stderr += c));
-    child.on('close', (code) => resolve({ code: code ?? -1, stdout, stderr }));
-  });
-}

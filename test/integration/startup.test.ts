@@ -5,7 +5,7 @@ import { tmpdir, userInfo } from 'node:os';
 import * as path from 'node:path';
 import { test } from 'node:test';
 import { systemdRunning } from '../../src/startup/systemd';
-import { alive, CLI, herdHome, list, NODE, runCli, type CliResult } from '../helpers';
+import { alive, CLI, herdHome, list, NODE, runCli, secondUserProblem, type CliResult } from '../helpers';
 
 /** systemd-analyze comes with Debian's systemd package; CI installs it (.ci/run). */
 const ANALYZE = spawnSync('systemd-analyze', ['--version']).error === undefined;
@@ -137,11 +137,3 @@ function rootWriteProblem(): string | false {
   return existsSync(file) ? `${file} exists already: not the test's to replace` : false;
 }
 
-/** Why a second local user cannot run this checkout's CLI here, or false when it can. */
-function secondUserProblem(): string | false {
-  if (process.getuid?.() !== 0) return 'needs root to run as a second user';
-  const r = spawnSync('runuser', ['-u', 'nobody', '--', 'test', '-r', CLI]);
-  if (r.status !== 0) return `user nobody cannot read ${CLI}`;
-  const n = spawnSync('runuser', ['-u', 'nobody', '--', NODE, '--version']);
-  return n.status === 0 ? false : `user nobody cannot run ${NODE}`;
-}
