@@ -118,6 +118,10 @@ export class FakeWorker implements Worker {
     if (this.draining && !this.exited) this.finish(0, null);
   }
 
+  whenSpawned(): Promise<void> {
+    return Promise.resolve();
+  }
+
   whenReady(timeoutMs: number): Promise<ReadyOutcome> {
     if (this.ready) return Promise.resolve({ kind: 'ready' });
     if (this.exited) return Promise.resolve({ kind: 'exited', exit: this.exited });
@@ -214,6 +218,8 @@ export function testSpec(over: Partial<Record<keyof AppSpec, unknown>> = {}): Ap
     crashLoop: { ...DEFAULTS.crashLoop },
     reload: { ...DEFAULTS.reload },
     websocketDrain: DEFAULTS.websocketDrain,
+    user: null,
+    group: null,
     source: { configFile: null, envName: null, cliOverrides: {} },
     ...over,
   } as unknown as AppSpec;
@@ -225,12 +231,25 @@ export function fakeApp(spec: AppSpec = testSpec()) {
   const workers: FakeWorker[] = [];
   let uniqueId = 0;
   const app = new App(spec, {
-    logs: { write: () => {}, dropped: () => 0 },
+    logs: { dropped: () => 0 },
     stats: { get: () => undefined },
-    createWorker: (options) => {
-      const w = new FakeWorker(options, clock);
-      workers.push(w);
-      return w;
+    host: {
+      createWorker: (options) => {
+        const w = new FakeWorker(options, clock);
+        workers.push(w);
+        return w;
+      },
+      sockets: {
+        listening: () => [],
+        size: 0,
+        stickyStats: () => Promise.resolve(null),
+        closeAll: () => Promise.resolve(),
+        closeUnlistened: () => Promise.resolve(),
+        retainFork: () => Promise.resolve(),
+        inodes: () => Promise.resolve({ pid: process.pid, inodes: [] }),
+      },
+      writeLog: () => {},
+      close: () => Promise.resolve(),
     },
     clock,
     nextUniqueId: () => ++uniqueId,

@@ -102,7 +102,7 @@ function spec(extra: Partial<AppSpec>): AppSpec {
 const RUN_AS = { user: 'app', uid: 1000, group: 'app', gid: 1000, setpriv: '/usr/bin/setpriv' };
 
 test('a worker with a user runs under setpriv (groups from initgroups, then gid and uid), which execs the same command in place', () => {
-  const node = workerCommand(spec({}), 0, 7, [], RUN_AS);
+  const node = workerCommand(spec({}), 0, 7, RUN_AS);
   const bare = workerCommand(spec({}), 0, 7);
   assert.equal(node.file, '/usr/bin/setpriv');
   assert.deepEqual(node.args, ['--reuid=1000', '--regid=1000', '--init-groups', '--', bare.file, ...bare.args]);
@@ -110,9 +110,9 @@ test('a worker with a user runs under setpriv (groups from initgroups, then gid 
   assert.deepEqual(node.stdio, bare.stdio, 'the IPC channel and pipes pass through setpriv');
   assert.equal(node.agent, true);
 
-  const py = workerCommand(spec({ runner: 'exec', execMode: 'fork', interpreter: '/usr/bin/python3', script: '/srv/app/app.py', nodeArgs: ['-u'] }), 1, 8, [], RUN_AS);
+  const py = workerCommand(spec({ runner: 'exec', execMode: 'fork', interpreter: '/usr/bin/python3', script: '/srv/app/app.py', nodeArgs: ['-u'] }), 1, 8, RUN_AS);
   assert.deepEqual([py.file, ...py.args], ['/usr/bin/setpriv', '--reuid=1000', '--regid=1000', '--init-groups', '--', '/usr/bin/python3', '-u', '/srv/app/app.py', '--port', '80']);
-  const own = workerCommand(spec({ runner: 'exec', execMode: 'fork', interpreter: '', script: '/usr/bin/npm', args: ['start'] }), 1, 8, [], RUN_AS);
+  const own = workerCommand(spec({ runner: 'exec', execMode: 'fork', interpreter: '', script: '/usr/bin/npm', args: ['start'] }), 1, 8, RUN_AS);
   assert.deepEqual([own.file, ...own.args].slice(4), ['--', '/usr/bin/npm', 'start']);
 });
 

@@ -1,14 +1,9 @@
 import { readFileSync } from 'node:fs';
+import type { ListenFailure } from '../../protocol/shim';
 import { addressesConflict, commandLine, holdersOf, listeningSockets, processTable, type ProcessEntry } from '../worker/procNet';
 
-/** A worker could not listen: the port is taken, or needs privileges. */
-export interface ListenFailure {
-  code: 'EADDRINUSE' | 'EACCES';
-  /** The address asked for; null for "any". */
-  address: string | null;
-  /** null when the error did not say (Python's `[Errno 98] Address already in use`). */
-  port: number | null;
-}
+/** A worker could not listen: the port is taken, or needs privileges (defined with the host protocol, which reports it). */
+export type { ListenFailure };
 
 /**
  * Recognise a failed listen in one line of a worker's stderr: Node's

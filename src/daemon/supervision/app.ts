@@ -5,13 +5,13 @@ import { AppMetrics } from '../../metrics/aggregate';
 import type { AppDetail, AppInfo, AppStatus, TriggerDetail, WorkerInfo, WorkerStatus } from '../../protocol/control';
 import { Ring } from '../../util/ring';
 import { formatDuration } from '../../util/units';
-import { ForkSockets } from '../sockets/forkSockets';
-import { ListenSockets } from '../sockets/listenSockets';
 import { portLabel, type ListenFailure, type PortHolders } from '../sockets/portConflict';
 import { treeListening } from '../worker/listenWatch';
 import { processTable } from '../worker/procNet';
 import type { ProcStats } from '../worker/procStats';
-import type { ExitInfo, Worker, WorkerFactory } from '../worker/worker';
+import type { ExitInfo, Worker } from '../worker/worker';
+import type { AppHostClient } from '../hosts/hostClient';
+import type { StickyStats } from '../../protocol/control';
 import type { Clock } from './clock';
 import { CrashLoop } from './crashLoop';
 import { restartPlan } from './restartPolicy';
@@ -22,12 +22,15 @@ import { stopOutcome } from './stopOutcome';
 export type Progress = (message: string) => void;
 
 export interface AppDeps {
-  /** Log lines herd writes for the app (a stalled worker's stack); lines dropped, for describe. */
-  logs: Pick<LogSink, 'write' | 'dropped'>;
+  /** Lines dropped from the app's log, for describe. */
+  logs: Pick<LogSink, 'dropped'>;
   /** CPU and memory of a pid, as last sampled. */
   stats: Pick<ProcStats, 'get'>;
-  /** Spawns a worker process (the daemon) or makes a fake one (unit tests). */
-  createWorker: WorkerFactory;
+  /**
+   * The app's host: it spawns the workers (or makes fakes, in unit tests) and
+   * holds their listening sockets and the app's log.
+   */
+  host: AppHostClient;
   clock: Clock;
   nextUniqueId: () => number;
   /** Who listens where `wanted` would (null: nobody, the port is free); knows every app of the daemon. */
@@ -48,12 +51,6 @@ const STACK_CAPTURE_MS = 1000;
  */
 export class App {
   spec: AppSpec;
-  // A sticky connection may wait as long as a restart takes: drain, then a new worker's start.
-  readonly sockets = new ListenSockets(() => ({
-    sticky: this.spec.sticky && this.spec.execMode === 'cluster',
-    holdMs: this.spec.killTimeout + this.spec.listenTimeout,
-  }));
-  readonly forkSockets = new ForkSockets();
   readonly createdAt: number;
   slots: Slot[] = [];
   /** Old processes draining after a reload or scale-down. */
@@ -66,6 +63,8 @@ export class App {
   private readonly crashLoop: CrashLoop;
   /** Fork mode: where the workers' process trees listen, as of the last refreshListening(). */
   private forkListening: string[] = [];
+  /** The sticky router's counters, as of the last refreshListening(). */
+  private stickyStats: StickyStats | null = null;
   private operation: Operation | null = null;
   private queue: Promise<unknown> = Promise.resolve();
   private readonly events = new Ring<{ time: number; worker: number | null; message: string }>(50);
@@ -79,8 +78,6 @@ export class App {
     this.spec = spec;
     this.createdAt = deps.clock.now();
     this.crashLoop = new CrashLoop(() => this.spec.crashLoop, deps.clock);
-    // A worker became ready: sticky connections waiting for one can go.
-    this.onChange(() => this.sockets.sticky?.retry());
   }
 
   get name(): string {
@@ -135,8 +132,7 @@ export class App {
   stop(): Promise<void> {
     return this.exclusive('stopping', async () => {
       await this.stopAll('stopped by user');
-      this.sockets.closeAll();
-      this.forkSockets.closeAll();
+      await this.deps.host.sockets.closeAll();
       this.reason = 'stopped by user';
     });
   }
@@ -164,7 +160,7 @@ export class App {
       // A re-read config may ask for another number of workers, as with reload.
       if (this.slots.length !== spec.instances) await this.resize(spec.instances, () => {});
       await this.settled(this.spec.listenTimeout + 1000);
-      this.forkSockets.retain(handsOverSockets(spec) ? new Set(this.processes().flatMap((p) => [...p.listenKeys])) : new Set());
+      await this.retainForkSockets(spec);
       this.assertStarted();
     });
   }
@@ -186,7 +182,7 @@ export class App {
       progress(`${this.name}: not running; starting it`);
       return this.start(spec);
     }
-    if (spec.sticky !== this.spec.sticky && this.sockets.size > 0) {
+    if (spec.sticky !== this.spec.sticky && this.deps.host.sockets.size > 0) {
       const note = `sticky: ${spec.sticky} takes effect when the app is next started (herd stop, then herd start); ` +
         'its listening sockets keep their mode while they stay bound';
       progress(`${this.name}: ${note}`);
@@ -214,7 +210,7 @@ export class App {
       // Slots added by a scale in the same config change.
       this.spec = spec;
       await this.resize(spec.instances, progress);
-      this.forkSockets.retain(handsOverSockets(spec) ? new Set(this.processes().flatMap((p) => [...p.listenKeys])) : new Set());
+      await this.retainForkSockets(spec);
       this.addEvent(null, `reloaded ${replaced} workers`);
     });
   }
@@ -309,7 +305,7 @@ export class App {
         : [`herd: pid ${proc.pid} ${why}; no stack captured: ${stack.error ?? 'unknown'}`];
       for (const msg of lines) {
         proc.stderrTail.push(msg);
-        this.deps.logs.write({ time: this.deps.clock.now(), app: this.name, worker: slot.id, stream: 'err', msg });
+        this.deps.host.writeLog({ time: this.deps.clock.now(), app: this.name, worker: slot.id, stream: 'err', msg });
       }
       this.addEvent(slot.id, stack.frames.length > 0 ? `pid ${proc.pid} was stuck at:\n    ${stack.frames.join('\n    ')}` : `no stack captured: ${stack.error ?? 'unknown'}`);
       this.lastStderr = proc.stderrTail.toArray();
@@ -356,13 +352,13 @@ export class App {
       env: { ...s.env },
       logLinesDropped: this.deps.logs.dropped(this.name),
       // Fork-mode workers bind their own sockets: agents report theirs (pipes and port 0 too), /proc tells those of workers without one.
-      listening: s.execMode === 'cluster' ? this.sockets.describe()
+      listening: s.execMode === 'cluster' ? this.deps.host.sockets.listening()
         : [...new Set([...this.processes().flatMap((p) => p.listening), ...this.forkListening])],
       lastStderr: this.lastStderr,
       events: this.events.toArray(),
       retryAt: this.crashLoop.retryAt,
       metrics: s.metrics !== false,
-      sticky: this.sockets.stickyStats(),
+      sticky: this.stickyStats,
       warnings: this.warnings(),
     };
   }
@@ -372,6 +368,7 @@ export class App {
    * read from /proc (for a describe), never assumed from the config.
    */
   async refreshListening(): Promise<void> {
+    this.stickyStats = await this.deps.host.sockets.stickyStats().catch(() => this.stickyStats);
     if (this.spec.execMode === 'cluster') return;
     const table = await processTable();
     const found = await Promise.all(this.processes().filter((p) => !p.hasAgent).map((p) => (p.pid === null ? [] : treeListening(p.pid, table))));
@@ -437,12 +434,10 @@ export class App {
   }
 
   private createProcess(slot: Slot, spec: AppSpec): Worker {
-    const proc = this.deps.createWorker({
+    const proc = this.deps.host.createWorker({
       spec,
       slot: slot.id,
       uniqueId: this.deps.nextUniqueId(),
-      sockets: this.sockets,
-      forkSockets: this.forkSockets,
       onReady: (p, how) => this.onReady(slot, p, how),
       onServersGone: (p) => this.serversGone(slot, p),
       onExit: (p, info) => this.onExit(slot, p, info),
@@ -456,7 +451,7 @@ export class App {
         this.changed();
       },
     });
-    this.addEvent(slot.id, `pid ${proc.pid ?? '?'} starting`);
+    void proc.whenSpawned().then(() => this.addEvent(slot.id, `pid ${proc.pid ?? '?'} starting`));
     // A start that never reports ready still counts as up after the timeout,
     // so apps that never listen (queue consumers) are not stuck in 'starting'.
     // With waitReady the app promised a ready signal: not sending one within
@@ -484,6 +479,7 @@ export class App {
     let next = this.createProcess(slot, spec);
     slot.next = next;
     this.changed();
+    await next.whenSpawned();
     progress(`${this.name}[${slot.id}]: new worker pid ${next.pid ?? '?'} starting`);
     let outcome = await next.whenReady(spec.listenTimeout);
     const shared = outcome.kind === 'exited' && old && !old.exited ? await this.portHeldBySelf(next) : null;
@@ -503,6 +499,7 @@ export class App {
       next = this.createProcess(slot, spec);
       slot.next = next;
       this.changed();
+      await next.whenSpawned();
       progress(`${this.name}[${slot.id}]: new worker pid ${next.pid ?? '?'} starting`);
       outcome = await next.whenReady(spec.listenTimeout);
     }
@@ -543,6 +540,22 @@ export class App {
     if (f === null || f.code !== 'EADDRINUSE' || f.port === null) return null;
     const holders = await this.deps.portHolders({ address: f.address, port: f.port }).catch(() => null);
     return holders !== null && holders.apps.includes(this.name) ? { port: f.port, holders: holders.text } : null;
+  }
+
+  /** Fork mode: the socket copies no current worker listens on are closed (the new version moved to another port). */
+  private async retainForkSockets(spec: AppSpec): Promise<void> {
+    const keys = handsOverSockets(spec) ? this.processes().flatMap((p) => [...p.listenKeys]) : [];
+    await this.deps.host.sockets.retainFork(keys);
+  }
+
+  /** Where the app's host holds its listening sockets (pid and inodes), to tell who holds a port. */
+  hostSockets(): Promise<{ pid: number; inodes: number[] }> {
+    return this.deps.host.sockets.inodes();
+  }
+
+  /** The app is deleted: its host closes what it still holds. */
+  closeHost(): Promise<void> {
+    return this.deps.host.close();
   }
 
   /** Grow or shrink to `count` slots; removed slots drain their workers. */
@@ -652,7 +665,7 @@ export class App {
         this.crashed(slot, proc, info);
         return;
       }
-      if (this.sockets.size > 0) this.sockets.closeUnlistened();
+      void this.deps.host.sockets.closeUnlistened().catch(() => undefined);
       this.addEvent(slot.id, why);
       this.crashLoop.listenFailure = failure;
       const retry = failure.code === 'EADDRINUSE' && failure.port !== null ? `if ${portLabel(failure)} is free by then` : '';

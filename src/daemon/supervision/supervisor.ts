@@ -13,14 +13,13 @@ import { App, type Progress } from './app';
 import { metricsView, monitView, promApp, tickMetrics } from './appMetrics';
 import { systemClock } from './clock';
 import type { IllegalTransition } from './slot';
-import { readlink } from 'node:fs/promises';
 import { checkCronSchedule } from '../reloads/cronReload';
 import { prepareLogFiles } from '../../logs/logFiles';
 import type { LogSink } from '../../logs/logSink';
 import { findPortHolders, type PortHolders } from '../sockets/portConflict';
 import type { ProcessEntry } from '../worker/procNet';
 import { ProcStats } from '../worker/procStats';
-import { WorkerProcess } from '../worker/workerProcess';
+import { localHost } from '../hosts/localHost';
 import { ReloadTriggers } from '../reloads/reloadTriggers';
 import { WorkerMonitor } from './workerMonitor';
 import { prepareRunAs, runAsView, runsAsRootUnasked } from '../worker/runAs';
@@ -85,7 +84,7 @@ export class Supervisor {
         app = new App(spec, {
           logs: this.logs,
           stats: this.stats,
-          createWorker: (options) => new WorkerProcess({ ...options, logs: this.logs }),
+          host: localHost(spec.name, this.logs),
           clock: systemClock,
           nextUniqueId: () => ++this.uniqueId,
           portHolders: (wanted) => this.portHolders(wanted),
@@ -196,6 +195,7 @@ export class Supervisor {
       this.apps.delete(app.name);
       this.triggers.get(app.name)?.close();
       this.triggers.delete(app.name);
+      await app.closeHost();
       this.logs.closeApp(app.name);
     }
     return apps.map((a) => a.name);
@@ -237,21 +237,18 @@ export class Supervisor {
    * process in one of its workers' trees.
    */
   async portHolders(wanted: { address: string | null; port: number }): Promise<PortHolders | null> {
-    const ownSockets = new Map<number, string>();
+    // Keyed by holder pid and inode: each app's host holds its sockets.
+    const ownSockets = new Map<string, string>();
     for (const app of this.apps.values()) {
-      for (const fd of app.sockets.fds()) {
-        const link = await readlink(`/proc/self/fd/${fd}`).catch(() => '');
-        const inode = /^socket:\[(\d+)\]$/.exec(link)?.[1];
-        if (inode) ownSockets.set(Number(inode), app.name);
-      }
+      const held = await app.hostSockets().catch(() => ({ pid: 0, inodes: [] }));
+      for (const inode of held.inodes) ownSockets.set(`${held.pid}:${inode}`, app.name);
     }
     const workers = new Map<number, string>();
     for (const app of this.apps.values()) for (const p of app.processes()) if (p.pid !== null) workers.set(p.pid, app.name);
     return findPortHolders(wanted, (pid, inode, table) => {
-      if (pid === process.pid) {
-        const app = ownSockets.get(inode);
-        return app ? { label: `herd app ${app}`, app } : { label: `this herd supervisor (pid ${pid})`, app: null };
-      }
+      const own = ownSockets.get(`${pid}:${inode}`);
+      if (own) return { label: `herd app ${own}`, app: own };
+      if (pid === process.pid) return { label: `this herd supervisor (pid ${pid})`, app: null };
       const app = workerApp(pid, table, workers);
       return app ? { label: `herd app ${app} (pid ${pid})`, app } : null;
     });

@@ -1,19 +1,11 @@
 import type { AppSpec } from '../../config/types';
 import type { MetricsReport } from '../../metrics/report';
 import type { Ring } from '../../util/ring';
-import type { ForkSockets } from '../sockets/forkSockets';
-import type { ListenSockets } from '../sockets/listenSockets';
 import type { ListenFailure } from '../sockets/portConflict';
 import type { StackCapture } from './stackCapture';
+import type { DrainReport, ExitInfo } from '../../protocol/shim';
 
-export interface ExitInfo {
-  code: number | null;
-  signal: NodeJS.Signals | null;
-  /** The daemon asked for this exit (stop, reload, scale down); restart policy ignores it. */
-  intended: boolean;
-  reason: string;
-  uptimeMs: number;
-}
+export type { ExitInfo };
 
 export interface HealthOutcome {
   /** HTTP status, or 0 when the check got no answer. */
@@ -24,8 +16,9 @@ export interface HealthOutcome {
 export type ReadyOutcome = { kind: 'ready' } | { kind: 'exited'; exit: ExitInfo } | { kind: 'timeout' };
 
 /**
- * One worker process as its app and the monitor see it. WorkerProcess is the
- * real one (a child process with the agent); App's unit tests drive fakes.
+ * One worker process as its app and the monitor see it. HostedWorker is the
+ * real one (a child process of the app's host, seen over the host link);
+ * App's unit tests drive fakes.
  * The process keeps its own facts (ready, draining, exited and whether the
  * exit was intended); what the slot does about them is the slot's lifecycle.
  */
@@ -49,7 +42,7 @@ export interface Worker {
   readonly hasAgent: boolean;
   readonly clustersItself: string | null;
   readonly shed: number;
-  readonly drainReport: { finished: number; closedIdle: number; websockets?: { closedByApp: number; closedByHerd: number } } | null;
+  readonly drainReport: DrainReport | null;
   readonly forcedExit: string[] | null;
   /** Set once the app closed its last server (the owner was told); cleared by the owner to be told again. */
   serversGone: boolean;
@@ -58,6 +51,8 @@ export interface Worker {
   healthFailures: number;
   healthPending: boolean;
   lastHealthAt: number;
+  /** Settles once its pid is known (null: it could not be started). */
+  whenSpawned(): Promise<void>;
   whenReady(timeoutMs: number): Promise<ReadyOutcome>;
   /** Graceful: drain, exit; SIGKILL after `timeoutMs`. */
   stop(timeoutMs: number): Promise<ExitInfo>;
@@ -89,9 +84,6 @@ export interface WorkerOptions extends WorkerEvents {
   slot: number;
   /** Daemon-wide unique id, given to Node's cluster code as NODE_UNIQUE_ID. */
   uniqueId: number;
-  sockets: ListenSockets;
-  /** Fork mode: copies of the sockets the app's workers listen on, handed from worker to worker. */
-  forkSockets: ForkSockets;
 }
 
 /** How an App gets its workers: the daemon spawns processes, unit tests make fakes. */

@@ -1,13 +1,6 @@
-import type { StdioOptions } from 'node:child_process';
 import type { AppSpec } from '../../config/types';
 import { AGENT_INSPECT_ARGS } from '../../protocol/agent';
 import { runAsCommand, type RunAs, type WorkerFiles } from './runAs';
-
-/** A listening socket a fork-mode worker takes over from the one before it. */
-export interface InheritedSocket {
-  readonly key: string;
-  readonly fd: number;
-}
 
 const AGENT_PATH = require.resolve('../../agent/main');
 /** fd of the access-log pipe in a worker (0-2 stdio, 3 IPC). */
@@ -18,7 +11,7 @@ export interface WorkerCommand {
   file: string;
   args: string[];
   env: Record<string, string>;
-  stdio: StdioOptions;
+  stdio: ('ignore' | 'pipe' | 'ipc')[];
   /** The agent is preloaded: it drains, reports readiness and metrics over IPC. */
   agent: boolean;
 }
@@ -35,8 +28,8 @@ const AGENT_ENV = ['NODE_UNIQUE_ID', 'HERD_ACCESS_LOG', 'HERD_OVERLOAD', 'HERD_M
  * cluster channel, and npm would pass it on to every node it runs.
  * With `runAs` (the app's `user`), either runs under setpriv as that user.
  */
-export function workerCommand(spec: AppSpec, slot: number, uniqueId: number, inherited: readonly InheritedSocket[] = [], runAs: RunAs | null = null): WorkerCommand {
-  const command = baseCommand(spec, slot, uniqueId, inherited);
+export function workerCommand(spec: AppSpec, slot: number, uniqueId: number, runAs: RunAs | null = null): WorkerCommand {
+  const command = baseCommand(spec, slot, uniqueId);
   return runAs === null ? command : { ...command, ...runAsCommand(runAs, command.file, command.args) };
 }
 
@@ -54,7 +47,7 @@ export function workerFiles(spec: AppSpec): WorkerFiles {
   };
 }
 
-function baseCommand(spec: AppSpec, slot: number, uniqueId: number, inherited: readonly InheritedSocket[]): WorkerCommand {
+function baseCommand(spec: AppSpec, slot: number, uniqueId: number): WorkerCommand {
   const env: Record<string, string> = {
     ...spec.env,
     HERD_APP_NAME: spec.name,
@@ -88,13 +81,11 @@ function baseCommand(spec: AppSpec, slot: number, uniqueId: number, inherited: r
   // `--require <agent>` directly: the agent takes them all out of
   // process.execArgv so that the app's own child processes do not inherit them.
   const inspect = spec.stallTimeout > 0 ? AGENT_INSPECT_ARGS : [];
-  // Fork mode: the sockets earlier workers listened on, as fds from 5 on,
-  // for the agent to hand to the app's listen() (see forkSockets.ts).
-  if (inherited.length > 0) env.HERD_LISTEN_FDS = JSON.stringify(inherited.map((s, i) => ({ key: s.key, fd: ACCESS_FD + 1 + i })));
-  else delete env.HERD_LISTEN_FDS;
-  const stdio: ('ignore' | 'pipe' | 'ipc' | number)[] = ['ignore', 'pipe', 'pipe', 'ipc'];
-  if (spec.accessLog || inherited.length > 0) stdio.push(spec.accessLog ? 'pipe' : 'ignore');
-  for (const s of inherited) stdio.push(s.fd);
+  // Fork mode: the sockets earlier workers listened on are the host's to
+  // add (inheritedSockets.ts), as fds after the access-log pipe.
+  delete env.HERD_LISTEN_FDS;
+  const stdio: ('ignore' | 'pipe' | 'ipc')[] = ['ignore', 'pipe', 'pipe', 'ipc'];
+  if (spec.accessLog) stdio.push('pipe');
   return {
     file: spec.interpreter,
     args: ['--require', AGENT_PATH, ...inspect, ...spec.nodeArgs, spec.script, ...spec.args],

@@ -1,20 +1,19 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import * as http from 'node:http';
 import { getSystemErrorName } from 'node:util';
-import type { AppSpec } from '../../config/types';
 import { AGENT_CMD, isEnvelope, type AgentToDaemon, type DaemonToAgent } from '../../protocol/agent';
+import type { DrainReport, ExitEvent, ExitInfo, HostedWorkerState, ListenFailure, ShimReply, ShimToDaemon, SpawnPlan } from '../../protocol/shim';
 import { handleClusterMessage, isClusterMessage } from '../sockets/clusterProtocol';
+import type { ForkSockets } from '../sockets/forkSockets';
+import type { ListenSockets } from '../sockets/listenSockets';
 import { LineSplitter } from '../../logs/lineBuffer';
 import { Ring } from '../../util/ring';
 import { ListenWatch } from './listenWatch';
 import type { LogSink, Stream } from '../../logs/logSink';
-import { parseListenFailure, type ListenFailure } from '../sockets/portConflict';
+import { parseListenFailure } from '../sockets/portConflict';
 import { signalGroup, waitGroupGone } from './processGroup';
-import { ACCESS_FD, workerCommand } from './workerCommand';
-import { runAsFor } from './runAs';
 import { formatDuration } from '../../util/units';
-import { captureStack, type StackCapture } from './stackCapture';
-import type { ExitInfo, HealthOutcome, ReadyOutcome, Worker, WorkerOptions } from './worker';
+import { withInherited } from '../../shim/inheritedSockets';
+import { readyBy, type ReadinessSignal } from '../../shim/readiness';
 
 /**
  * The signal that asks a worker without the agent to stop: PM2's default
@@ -25,111 +24,103 @@ export const EXEC_STOP_SIGNAL = 'SIGINT';
 /** After SIGKILL, how long the group may take to disappear before the exit is reported anyway. */
 const GROUP_KILL_GRACE_MS = 1000;
 
-export type { ExitInfo, HealthOutcome, ReadyOutcome } from './worker';
+export type { ExitInfo };
+
+/** What a worker process tells its host, to pass on to the daemon (the host numbers exits). */
+export type WorkerReport =
+  | Exclude<ShimToDaemon, ShimReply | { type: 'sockets' } | ExitEvent>
+  | Omit<ExitEvent, 'seq'>;
 
 /** A message from the worker's agent, with the socket handle that may travel with it. */
 type AgentHandler<T extends AgentToDaemon['type']> = (message: Extract<AgentToDaemon, { type: T }>, handle: unknown) => void;
 /** A new message type without a handler does not compile. */
 type AgentHandlers = { [T in AgentToDaemon['type']]: AgentHandler<T> };
 
-export interface WorkerProcessOptions extends WorkerOptions {
+export interface WorkerProcessOptions {
+  /** Unique id (NODE_UNIQUE_ID in cluster mode): how the daemon names this worker. */
+  worker: number;
+  slot: number;
+  plan: SpawnPlan;
+  sockets: ListenSockets;
+  /** Fork mode: copies of the sockets the app's workers listen on, handed from worker to worker. */
+  forkSockets: ForkSockets;
   logs: LogSink;
+  report: (event: WorkerReport) => void;
 }
 
 /**
- * One child process of an app. It knows how to start, report readiness, and
- * stop in stages (ask the agent to drain, SIGKILL after the timeout, await
- * exit); what to do about an exit is the app's business.
+ * One child process of an app, as its host runs it: the host side of a
+ * worker (the daemon side is HostedWorker). It spawns what the daemon's plan
+ * says, reads the child's output into the app's log, answers the cluster
+ * protocol with the host's sockets, decides readiness, stops in stages (ask
+ * the agent to drain, SIGKILL after the timeout, await exit) and reports the
+ * facts; what to do about them is the daemon's business.
  *
  * Without the agent (runner 'exec': python3, a shell script, npm) readiness
  * is read from /proc (ListenWatch) and a stop is EXEC_STOP_SIGNAL to the
  * worker's process group, then SIGKILL to the group after killTimeout; the
  * worker has exited once its whole group has.
  */
-export class WorkerProcess implements Worker {
+export class WorkerProcess {
   readonly child: ChildProcess;
-  readonly spec: AppSpec;
+  readonly worker: number;
   readonly slot: number;
   readonly startedAt = Date.now();
   readonly stderrTail = new Ring<string>(20);
   ready = false;
-  /** When it became ready; null until then. */
   readyAt: number | null = null;
+  readyHow: string | null = null;
   draining = false;
   exited: ExitInfo | null = null;
   readonly listening: string[] = [];
-  /** Preloaded with herd's agent (runner 'node'): drain, ready(), metrics, pings over IPC. */
   readonly hasAgent: boolean;
-  /** Why its listen() failed (port in use, no privilege), from the daemon's bind or the worker's stderr. */
+  /** Why its listen() failed (port in use, no privilege), from the host's bind or the worker's stderr. */
   listenFailure: ListenFailure | null = null;
-  /** Fork mode: the listen() calls (host|port) whose socket the daemon keeps for the next worker. */
+  /** Fork mode: the listen() calls (host|port) whose socket the host keeps for the next worker. */
   readonly listenKeys = new Set<string>();
-  /** A server of its own listened (cluster protocol, or the agent in fork mode). */
-  private listened = false;
-  /** Pongs in a row that reported no listening server. */
-  private emptyPongs = 0;
-  /** The app closed its last server; the owner was told. */
-  serversGone = false;
-  /** The app forks its own cluster workers (told by the agent): how the agent saw it. */
-  clustersItself: string | null = null;
-  /** What the agent said about its shutdown, for the event that reports the exit. */
-  drainReport: { finished: number; closedIdle: number; websockets?: { closedByApp: number; closedByHerd: number } } | null = null;
-  /** The agent had to end the process at the deadline: what the app still kept open. */
+  drainReport: DrainReport | null = null;
   forcedExit: string[] | null = null;
-  /** Last answer of the agent to a ping (stall watchdog); the start time until the first one. */
-  lastPongAt = Date.now();
-  /** Requests the agent's overload guard answered 503, and whether it sheds now (as of the last pong). */
-  shed = 0;
-  shedding = false;
-  /** Consecutive failed health checks. */
-  healthFailures = 0;
-  healthPending = false;
-  lastHealthAt = 0;
   /** The inspector's WebSocket URL once the worker opened it (SIGUSR1), for a stack capture. */
-  inspectorUrl: string | null = null;
+  private inspectorUrl: string | null = null;
   private readonly inspectorWaiters = new Set<(url: string) => void>();
   /** herd sent SIGUSR1 to open the inspector (the app's own --inspect output is logged as usual). */
   private inspectorRequested = false;
-  private pingSeq = 0;
-  private healthSeq = 0;
-  private readonly healthWaiters = new Map<number, (outcome: HealthOutcome) => void>();
   /** Why the daemon killed it, shown instead of "killed by SIGKILL". */
   private killReason: string | null = null;
   private intended = false;
   private killTimer: NodeJS.Timeout | null = null;
   private readonly exitWaiters: ((info: ExitInfo) => void)[] = [];
-  private readonly readyWaiters = new Set<(outcome: ReadyOutcome) => void>();
   private readonly splitters: Record<Stream, LineSplitter>;
   private listenWatch: ListenWatch | null = null;
   /** When the SIGKILL stage is due (ms since epoch), once a stop began. */
   private killAt: number | null = null;
+  private readonly plan: SpawnPlan;
 
   constructor(private readonly opts: WorkerProcessOptions) {
-    const { spec } = opts;
-    this.spec = spec;
+    const { plan } = opts;
+    this.plan = plan;
+    this.worker = opts.worker;
     this.slot = opts.slot;
+    this.hasAgent = plan.hasAgent;
     // Fork mode: the sockets earlier workers listened on, for the app's listen() (see forkSockets.ts).
-    const inherited = spec.execMode === 'fork' && spec.runner === 'node' ? opts.forkSockets.inheritable() : [];
-    // As the app's `user` when it has one: resolved and checked when the app started or reloaded (runAs.ts).
-    const command = workerCommand(spec, opts.slot, opts.uniqueId, inherited, runAsFor(spec));
-    this.hasAgent = command.agent;
-    this.child = spawn(command.file, command.args, {
-      cwd: spec.cwd,
-      env: command.env,
-      stdio: command.stdio,
+    const { stdio, env } = withInherited(plan, plan.inheritForkSockets ? opts.forkSockets.inheritable() : []);
+    this.child = spawn(plan.file, plan.args, {
+      cwd: plan.cwd,
+      env,
+      stdio,
       serialization: 'json',
       // Its own process group: a Ctrl-C meant for `herd run` must reach the
       // supervisor, which drains the workers, not kill them mid-request; and
       // signals meant for the worker reach everything it started.
       detached: true,
     });
+    opts.report({ type: 'spawned', worker: this.worker, pid: this.child.pid ?? null });
 
-    opts.logs.configure(spec.name, spec.logs, spec.logFiles);
     const write = (stream: Stream) => (msg: string) => {
       if (stream === 'err') {
         // The inspector herd opened for a stack capture announces its secret
         // URL on stderr (--inspect-publish-uid=stderr, never over HTTP): the
-        // daemon reads it, and it goes to no log file or tail.
+        // host reads it, and it goes to no log file or tail.
         if (this.inspectorRequested) {
           const url = /^Debugger listening on (ws:\/\/\S+)/.exec(msg)?.[1];
           if (url) {
@@ -139,11 +130,14 @@ export class WorkerProcess implements Worker {
           if (msg.startsWith('For help, see: https://nodejs.org/') && msg.includes('inspector')) return;
         }
         this.stderrTail.push(msg);
-        this.listenFailure ??= parseListenFailure(msg);
+        if (this.listenFailure === null) {
+          const failure = parseListenFailure(msg);
+          if (failure) this.failedToListen(failure);
+        }
       }
-      opts.logs.write({ time: Date.now(), app: spec.name, worker: opts.slot, stream, msg });
+      opts.logs.write({ time: Date.now(), app: plan.app, worker: opts.slot, stream, msg });
     };
-    const maxLine = spec.logs.maxLineLength;
+    const maxLine = plan.maxLineLength;
     this.splitters = {
       out: new LineSplitter(write('out'), maxLine),
       err: new LineSplitter(write('err'), maxLine),
@@ -152,23 +146,23 @@ export class WorkerProcess implements Worker {
     // Read promptly and always: a worker writing to a full pipe blocks its event loop.
     this.child.stdout?.setEncoding('utf8').on('data', (c: string) => this.splitters.out.push(c));
     this.child.stderr?.setEncoding('utf8').on('data', (c: string) => this.splitters.err.push(c));
-    const access = this.child.stdio[ACCESS_FD] as NodeJS.ReadableStream | null | undefined;
+    const access = plan.accessFd === null ? null : this.child.stdio[plan.accessFd] as NodeJS.ReadableStream | null | undefined;
     access?.setEncoding('utf8').on('data', (c: string) => this.splitters.access.push(c));
 
     this.child.on('internalMessage', (message: unknown, handle: unknown) => this.onInternal(message, handle));
     this.child.on('message', (message: unknown) => {
       // PM2's convention for wait_ready apps.
-      if (message === 'ready' && spec.waitReady) this.markReady('ready signal');
+      if (message === 'ready') this.markReady('ready signal', 'readyMessage');
     });
     this.child.on('spawn', () => {
       // With the agent, a fork-mode worker is ready when it listens or has
       // settled without listening (the agent tells); without it, when a
       // socket in its process tree listens (ListenWatch).
-      if (!this.hasAgent) this.watchListening();
+      if (plan.readiness.watchListening) this.watchListening();
     });
     this.child.on('error', (err) => {
       // spawn failure (bad interpreter path): reported as an exit so policy applies.
-      this.stderrTail.push(`herd: cannot start ${command.file}: ${err.message}`);
+      this.stderrTail.push(`herd: cannot start ${plan.file}: ${err.message}`);
       if (this.child.pid === undefined) this.finish(null, null);
     });
     this.child.on('exit', (code, signal) => {
@@ -190,28 +184,6 @@ export class WorkerProcess implements Worker {
     return this.child.pid ?? null;
   }
 
-  get uptimeMs(): number {
-    return this.exited ? this.exited.uptimeMs : Date.now() - this.startedAt;
-  }
-
-  /**
-   * Settles when this process is ready, has exited, or has not become ready
-   * within `timeoutMs`, whichever comes first.
-   */
-  whenReady(timeoutMs: number): Promise<ReadyOutcome> {
-    if (this.ready) return Promise.resolve({ kind: 'ready' });
-    if (this.exited) return Promise.resolve({ kind: 'exited', exit: this.exited });
-    return new Promise((resolve) => {
-      const timer = setTimeout(() => done({ kind: 'timeout' }), timeoutMs);
-      const done = (outcome: ReadyOutcome) => {
-        clearTimeout(timer);
-        this.readyWaiters.delete(done);
-        resolve(outcome);
-      };
-      this.readyWaiters.add(done);
-    });
-  }
-
   /** Resolves when the process has exited (immediately if it already has). */
   waitExit(): Promise<ExitInfo> {
     if (this.exited) return Promise.resolve(this.exited);
@@ -220,43 +192,22 @@ export class WorkerProcess implements Worker {
 
   /**
    * Graceful stop: the agent stops accepting, finishes in-flight requests and
-   * exits; SIGKILL when that takes longer than `timeoutMs`.
+   * exits; SIGKILL when that takes longer than `timeoutMs`. The kill timer is
+   * the host's: a worker being drained is killed at its deadline whatever
+   * happens to the daemon meanwhile.
    */
-  stop(timeoutMs: number): Promise<ExitInfo> {
+  stop(timeoutMs: number, websocketDrainMs: number): Promise<ExitInfo> {
     if (this.exited) return Promise.resolve(this.exited);
     this.intended = true;
     if (!this.draining) {
       this.draining = true;
       this.listenWatch?.stop();
       if (!this.hasAgent) this.signalTree(EXEC_STOP_SIGNAL);
-      else if (!this.send({ type: 'shutdown', timeoutMs, websocketDrainMs: Math.min(this.spec.websocketDrain, timeoutMs) })) this.signal('SIGTERM');
+      else if (!this.toAgent({ type: 'shutdown', timeoutMs, websocketDrainMs })) this.signal('SIGTERM');
       this.killAt = Date.now() + timeoutMs;
       this.killTimer = setTimeout(() => this.signalTree('SIGKILL'), timeoutMs);
     }
     return this.waitExit();
-  }
-
-  /** Stall watchdog: the agent answers with a pong from its event loop. */
-  ping(): void {
-    this.send({ type: 'ping', seq: ++this.pingSeq });
-  }
-
-  /** Ask the agent to request `path` from its own HTTP server; never rejects. */
-  healthCheck(path: string, timeoutMs: number): Promise<HealthOutcome> {
-    // Without the agent the daemon asks the address the worker listens on itself.
-    if (!this.hasAgent) return httpCheck(this.listening[0] ?? null, path, timeoutMs);
-    const id = ++this.healthSeq;
-    return new Promise((resolve) => {
-      // The agent times the request out itself; this covers an agent that cannot answer at all.
-      const timer = setTimeout(() => finish({ status: 0, error: `no answer within ${timeoutMs}ms` }), timeoutMs + 1000);
-      const finish = (outcome: HealthOutcome) => {
-        clearTimeout(timer);
-        this.healthWaiters.delete(id);
-        resolve(outcome);
-      };
-      this.healthWaiters.set(id, finish);
-      if (!this.send({ type: 'healthCheck', id, path, timeoutMs })) finish({ status: 0, error: 'worker not connected' });
-    });
   }
 
   /** Resolves with the inspector URL once the worker printed it, or null after `timeoutMs`. */
@@ -273,10 +224,6 @@ export class WorkerProcess implements Worker {
       this.inspectorRequested = true;
       this.signal('SIGUSR1');
     });
-  }
-
-  captureStack(timeoutMs: number): Promise<StackCapture> {
-    return captureStack(this, timeoutMs);
   }
 
   sendSignal(signal: NodeJS.Signals): boolean {
@@ -298,7 +245,8 @@ export class WorkerProcess implements Worker {
     return this.waitExit();
   }
 
-  private send(message: DaemonToAgent): boolean {
+  /** A message for the agent; false when the channel is closed. */
+  toAgent(message: DaemonToAgent): boolean {
     if (!this.child.connected) return false;
     try {
       this.child.send({ ...message, cmd: AGENT_CMD });
@@ -306,6 +254,25 @@ export class WorkerProcess implements Worker {
     } catch {
       return false;
     }
+  }
+
+  /** What the host knows of this worker (snapshot). */
+  state(): HostedWorkerState {
+    return {
+      worker: this.worker,
+      slot: this.slot,
+      pid: this.pid,
+      startedAt: this.startedAt,
+      ready: this.ready,
+      readyAt: this.readyAt,
+      readyHow: this.readyHow,
+      draining: this.draining,
+      intended: this.intended,
+      listening: [...this.listening],
+      listenKeys: [...this.listenKeys],
+      listenFailure: this.listenFailure,
+      stderrTail: this.stderrTail.toArray(),
+    };
   }
 
   private signal(sig: NodeJS.Signals): void {
@@ -357,7 +324,7 @@ export class WorkerProcess implements Worker {
     if (this.killAt === null) {
       // The leader exited on its own: stop what it left behind.
       signalGroup(pid, EXEC_STOP_SIGNAL);
-      this.killAt = Date.now() + this.spec.killTimeout;
+      this.killAt = Date.now() + this.plan.killTimeout;
     }
     if (await waitGroupGone(pid, this.killAt)) return;
     signalGroup(pid, 'SIGKILL');
@@ -368,47 +335,63 @@ export class WorkerProcess implements Worker {
   private watchListening(): void {
     const pid = this.child.pid;
     if (pid === undefined) return;
-    this.listenWatch = new ListenWatch(pid, this.spec.listenTimeout, {
+    this.listenWatch = new ListenWatch(pid, this.plan.readiness.listenTimeout, {
       listening: (addresses) => {
-        for (const a of addresses) if (!this.listening.includes(a)) this.listening.push(a);
-        this.markReady(`listening on ${addresses.join(', ')}`);
+        for (const a of addresses) this.addListening(a, true, null);
+        this.markReady(`listening on ${addresses.join(', ')}`, 'watched');
       },
-      settled: () => this.markReady('started; not listening'),
+      settled: () => this.markReady('started; not listening', 'watched'),
     });
+  }
+
+  private addListening(address: string, stream: boolean, key: string | null): void {
+    if (!this.listening.includes(address)) this.listening.push(address);
+    if (key !== null) this.listenKeys.add(key);
+    this.opts.report({ type: 'listening', worker: this.worker, address, stream, key });
+  }
+
+  private failedToListen(failure: ListenFailure): void {
+    if (this.listenFailure !== null) return;
+    this.listenFailure = failure;
+    this.opts.report({ type: 'listenFailure', worker: this.worker, failure });
   }
 
   private onInternal(message: unknown, handle: unknown): void {
     if (isClusterMessage(message)) {
       handleClusterMessage(this.child, message, this.opts.sockets, {
-        id: this.opts.uniqueId,
+        id: this.worker,
         slot: this.slot,
         accepting: () => this.ready && !this.draining && !this.exited,
         onListening: (address, stream) => {
-          if (!this.listening.includes(address)) this.listening.push(address);
-          // A UDP socket is not a server the agent counts: only streams are watched for closing.
-          if (stream) this.listened = true;
-          if (!this.spec.waitReady) this.markReady(`listening on ${address}`);
+          this.addListening(address, stream, null);
+          this.markReady(`listening on ${address}`, 'listening');
         },
         onListenError: ({ address, port, errno }) => {
           const code = errnoName(errno);
-          if (code === 'EADDRINUSE' || code === 'EACCES') this.listenFailure ??= { code, address, port };
+          if (code === 'EADDRINUSE' || code === 'EACCES') this.failedToListen({ code, address, port });
         },
       });
       return;
     }
     if (!isEnvelope<AgentToDaemon>(message)) return;
-    // A type this daemon does not know (an agent of another version) is passed over.
+    // A type this host does not know (an agent of another version) is passed over.
     if (!Object.hasOwn(this.agentHandlers, message.type)) return;
     (this.agentHandlers[message.type] as AgentHandler<AgentToDaemon['type']>)(message as never, handle);
   }
 
+  /** The daemon acts on these itself (stall watchdog, health checks, metrics, warnings). */
+  private forward(message: AgentToDaemon): void {
+    // Without the envelope's cmd: the daemon reads the message, not the channel's marker.
+    const { cmd: _cmd, ...rest } = message as AgentToDaemon & { cmd?: string };
+    this.opts.report({ type: 'agent', worker: this.worker, message: rest as AgentToDaemon });
+  }
+
   /** What each message of the worker's agent does. */
   private readonly agentHandlers: AgentHandlers = {
-    ready: () => {
-      if (this.spec.waitReady) this.markReady('ready()');
-    },
+    ready: () => this.markReady('ready()', 'readyCall'),
     draining: () => {
       this.draining = true;
+      this.opts.report({ type: 'draining', worker: this.worker });
     },
     drained: (message) => {
       this.drainReport = { finished: message.finished, closedIdle: message.closedIdle };
@@ -421,63 +404,30 @@ export class WorkerProcess implements Worker {
     },
     listening: (message, handle) => {
       if (typeof message.address !== 'string') return;
-      if (!this.listening.includes(message.address)) this.listening.push(message.address);
-      if (typeof message.key === 'string' && handle) {
-        this.listenKeys.add(message.key);
-        this.opts.forkSockets.keep(message.key, handle);
-      }
-      this.listened = true;
-      if (!this.spec.waitReady) this.markReady(`listening on ${message.address}`);
+      const key = typeof message.key === 'string' && handle ? message.key : null;
+      if (key !== null) this.opts.forkSockets.keep(key, handle);
+      this.addListening(message.address, true, key);
+      this.markReady(`listening on ${message.address}`, 'listening');
     },
-    settled: (message) => {
-      if (!this.spec.waitReady) this.markReady(`no listening socket after ${formatDuration(message.afterMs)}; counted as ready`);
-    },
-    clustersItself: (message) => {
-      this.clustersItself = String(message.how);
-      this.opts.onClustersItself?.(this, this.clustersItself);
-    },
-    pong: (message) => {
-      this.lastPongAt = Date.now();
-      this.shed = message.shed;
-      this.shedding = message.shedding;
-      this.checkServers(typeof message.servers === 'number' ? message.servers : -1);
-    },
-    healthResult: (message) => {
-      this.healthWaiters.get(message.id)?.({ status: message.status, error: message.error });
-    },
-    metrics: (message) => {
-      if (typeof message.report === 'object' && message.report !== null) this.opts.onMetrics(this, message.report);
-    },
+    settled: (message) => this.markReady(`no listening socket after ${formatDuration(message.afterMs)}; counted as ready`, 'settled'),
+    clustersItself: (message) => this.forward(message),
+    pong: (message) => this.forward(message),
+    healthResult: (message) => this.forward(message),
+    metrics: (message) => this.forward(message),
   };
-
-  /**
-   * A worker that became ready by listening and now has no listening server
-   * left (the app closed it; the process lives on) serves nothing: told once,
-   * after two answers in a row, so an app that closes and re-listens at once
-   * is left alone. An app with its own cluster listens in its workers, not here.
-   */
-  private checkServers(servers: number): void {
-    if (servers !== 0 || !this.listened || !this.ready || this.draining || this.exited || (this.clustersItself !== null && this.spec.execMode === 'fork') || this.serversGone) {
-      this.emptyPongs = 0;
-      return;
-    }
-    if (++this.emptyPongs < 2) return;
-    this.serversGone = true;
-    this.opts.onServersGone?.(this);
-  }
 
   private onInspector(url: string): void {
     this.inspectorUrl = url;
     for (const waiter of [...this.inspectorWaiters]) waiter(url);
   }
 
-  private markReady(how: string): void {
+  private markReady(how: string, signal: ReadinessSignal): void {
+    if (!readyBy(signal, this.plan.readiness.waitReady)) return;
     if (this.ready || this.exited || this.draining) return;
     this.ready = true;
     this.readyAt = Date.now();
-    this.lastPongAt = this.readyAt;
-    for (const waiter of [...this.readyWaiters]) waiter({ kind: 'ready' });
-    this.opts.onReady(this, how);
+    this.readyHow = how;
+    this.opts.report({ type: 'ready', worker: this.worker, how, at: this.readyAt });
   }
 
   private finish(code: number | null, signal: NodeJS.Signals | null): void {
@@ -496,24 +446,11 @@ export class WorkerProcess implements Worker {
     };
     this.exited = info;
     for (const waiter of this.exitWaiters.splice(0)) waiter(info);
-    for (const waiter of [...this.readyWaiters]) waiter({ kind: 'exited', exit: info });
-    this.opts.onExit(this, info);
-  }
-}
-
-/** GET `path` from a worker's listening address (a wildcard one is asked on loopback); never rejects. */
-function httpCheck(address: string | null, path: string, timeoutMs: number): Promise<HealthOutcome> {
-  const m = address === null ? null : /^\[?(.*?)\]?:(\d+)$/.exec(address);
-  if (!m) return Promise.resolve({ status: 0, error: 'the worker does not listen on TCP' });
-  const host = m[1] === '::' ? '::1' : m[1] === '0.0.0.0' ? '127.0.0.1' : (m[1] as string);
-  return new Promise((resolve) => {
-    const req = http.get({ host, port: Number(m[2]), path, agent: false, timeout: timeoutMs }, (res) => {
-      res.resume();
-      resolve({ status: res.statusCode ?? 0, error: null });
+    this.opts.report({
+      type: 'exit', worker: this.worker, slot: this.slot, pid: this.pid, info,
+      stderrTail: this.stderrTail.toArray(), drainReport: this.drainReport, forcedExit: this.forcedExit,
     });
-    req.on('timeout', () => req.destroy(new Error(`no answer within ${timeoutMs}ms`)));
-    req.on('error', (err) => resolve({ status: 0, error: err.message }));
-  });
+  }
 }
 
 function errnoName(errno: number): string {

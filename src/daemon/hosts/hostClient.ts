@@ -1,0 +1,157 @@
+import type { AppSpec } from '../../config/types';
+import { HerdError } from '../../errors';
+import type { LogLine } from '../../logs/format';
+import type { StickyStats } from '../../protocol/control';
+import { isShimMessage, type HostSnapshot, type ShimToDaemon, type SocketsState } from '../../protocol/shim';
+import type { DaemonLink } from '../../shim/link';
+import { HostedWorker, type HostRequest } from '../worker/hostedWorker';
+import { spawnPlan } from '../worker/spawnPlan';
+import type { Worker, WorkerOptions } from '../worker/worker';
+
+/** What an App needs of its host: workers, and the sockets and log the host holds for it. */
+export interface AppHostClient {
+  createWorker(options: WorkerOptions): Worker;
+  readonly sockets: {
+    /** The sockets workers listen on, as the host last reported them. */
+    listening(): string[];
+    /** Sockets bound, listened on or not. */
+    readonly size: number;
+    stickyStats(): Promise<StickyStats | null>;
+    closeAll(): Promise<void>;
+    /** Close sockets no worker ever listened on, so a retry binds afresh. */
+    closeUnlistened(): Promise<void>;
+    /** Fork mode: keep only the socket copies some current worker listens on. */
+    retainFork(keys: readonly string[]): Promise<void>;
+    /** Which process holds the app's listening sockets, and their inodes (who holds a port). */
+    inodes(): Promise<{ pid: number; inodes: number[] }>;
+  };
+  /** A line herd writes into the app's log. */
+  writeLog(line: LogLine): void;
+  /** The app is gone: the host closes everything. */
+  close(): Promise<void>;
+}
+
+type EventHandler<T extends ShimToDaemon['type']> = (message: Extract<ShimToDaemon, { type: T }>) => void;
+/** A new message type without a handler does not compile. */
+type EventHandlers = { [T in ShimToDaemon['type']]: EventHandler<T> };
+
+/**
+ * The daemon's side of one app's host link: requests with their replies,
+ * events routed to the HostedWorker they concern, the host's socket state
+ * mirrored for App's synchronous views, and exits acknowledged once App has
+ * acted on them.
+ */
+export class HostClient implements AppHostClient {
+  private nextId = 0;
+  private readonly pending = new Map<number, { resolve: (value: unknown) => void; reject: (err: Error) => void }>();
+  private readonly workers = new Map<number, HostedWorker>();
+  private socketState: SocketsState = { listening: [], size: 0 };
+  private closed = false;
+
+  constructor(private readonly link: DaemonLink) {
+    link.onMessage((message) => this.receive(message));
+  }
+
+  readonly sockets: AppHostClient['sockets'] = ((client: HostClient) => ({
+    listening: () => [...client.socketState.listening],
+    get size(): number {
+      return client.socketState.size;
+    },
+    stickyStats: async () => (await this.call({ type: 'sockets', action: { kind: 'stickyStats' } })) as StickyStats | null,
+    closeAll: async () => {
+      await this.call({ type: 'sockets', action: { kind: 'closeAll' } });
+    },
+    closeUnlistened: async () => {
+      await this.call({ type: 'sockets', action: { kind: 'closeUnlistened' } });
+    },
+    retainFork: async (keys) => {
+      await this.call({ type: 'sockets', action: { kind: 'retainFork', keys: [...keys] } });
+    },
+    inodes: async () => (await this.call({ type: 'sockets', action: { kind: 'inodes' } })) as { pid: number; inodes: number[] },
+  }))(this);
+
+  createWorker(options: WorkerOptions): Worker {
+    const { spec } = options;
+    const plan = spawnPlan(spec, options.slot, options.uniqueId);
+    const worker = new HostedWorker(options, plan.hasAgent, (request) => this.call(request));
+    this.workers.set(options.uniqueId, worker);
+    this.ask(configureRequest(spec));
+    this.call({ type: 'spawn', worker: options.uniqueId, slot: options.slot, plan }).catch((err: Error) => {
+      if (this.workers.delete(options.uniqueId)) worker.spawnFailed(err.message);
+    });
+    return worker;
+  }
+
+  writeLog(line: LogLine): void {
+    if (!this.closed) this.link.send({ type: 'writeLog', line });
+  }
+
+  snapshot(): Promise<HostSnapshot> {
+    return this.call({ type: 'snapshot' }) as Promise<HostSnapshot>;
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    await this.call({ type: 'exit' }).catch(() => undefined);
+    this.closed = true;
+    this.link.close();
+    for (const { reject } of this.pending.values()) reject(new HerdError('HERD_ERR_INTERNAL', { reason: 'the app host was closed' }));
+    this.pending.clear();
+  }
+
+  /** Sends a request; resolves with the host's result, rejects with its error. */
+  call(request: HostRequest): Promise<unknown> {
+    if (this.closed) return Promise.reject(new HerdError('HERD_ERR_INTERNAL', { reason: 'the app host was closed' }));
+    const id = ++this.nextId;
+    return new Promise((resolve, reject) => {
+      this.pending.set(id, { resolve, reject });
+      this.link.send({ ...request, id } as never);
+    });
+  }
+
+  private ask(request: HostRequest): void {
+    void this.call(request).catch(() => undefined);
+  }
+
+  private receive(message: unknown): void {
+    if (!isShimMessage<ShimToDaemon>(message) || !Object.hasOwn(this.handlers, message.type)) return;
+    (this.handlers[message.type] as EventHandler<ShimToDaemon['type']>)(message as never);
+  }
+
+  private readonly handlers: EventHandlers = {
+    reply: (m) => {
+      const waiter = this.pending.get(m.id);
+      if (!waiter) return;
+      this.pending.delete(m.id);
+      if (m.ok) waiter.resolve(m.result);
+      else waiter.reject(HerdError.fromData(m.error));
+    },
+    spawned: (m) => this.workers.get(m.worker)?.onSpawned(m.pid),
+    ready: (m) => this.workers.get(m.worker)?.onReady(m.how, m.at),
+    listening: (m) => this.workers.get(m.worker)?.onListening(m.address, m.stream, m.key),
+    listenFailure: (m) => this.workers.get(m.worker)?.onListenFailure(m.failure),
+    draining: (m) => this.workers.get(m.worker)?.onDraining(),
+    agent: (m) => this.workers.get(m.worker)?.onAgent(m.message),
+    sockets: (m) => {
+      this.socketState = m.state;
+    },
+    exit: (m) => {
+      const worker = this.workers.get(m.worker);
+      this.workers.delete(m.worker);
+      worker?.onExit(m);
+      // Acted on (or not ours to act on): the host may forget it.
+      if (!this.closed) this.link.send({ type: 'ackExits', upTo: m.seq });
+    },
+  };
+}
+
+/** The app's log settings and the socket mode for sockets bound from now on. */
+function configureRequest(spec: AppSpec): HostRequest {
+  return {
+    type: 'configure',
+    logs: spec.logs,
+    files: spec.logFiles,
+    // A sticky connection may wait as long as a restart takes: drain, then a new worker's start.
+    sockets: { sticky: spec.sticky && spec.execMode === 'cluster', holdMs: spec.killTimeout + spec.listenTimeout },
+  };
+}
