@@ -27,6 +27,10 @@ export const ERROR_CODES = {
   HERD_ERR_CRON_INVALID: 'app "{name}": cron_restart "{schedule}" is not a cron schedule: {reason}',
   HERD_ERR_LOG_DIR_UNSAFE: 'refusing to write logs in {dir}: {reason}',
   HERD_ERR_LOG_FILE: 'app "{name}": {field} {path}: {reason}',
+  HERD_ERR_DUMP_INVALID: 'cannot resurrect from {file}: {reason}',
+  HERD_ERR_DUMP_EMPTY: 'not saved to {file}: no app is listed',
+  HERD_ERR_DUMP_NOT_FOUND: 'nothing to resurrect: there is no dump at {file}',
+  HERD_ERR_STATE_INVALID: "herd's app list {file} cannot be used: {reason}",
   HERD_ERR_INTERNAL: 'internal error: {reason}',
 } as const;
 

@@ -39,6 +39,7 @@ const FLAGS = {
   since: { value: true },
   port: { value: true },
   host: { value: true },
+  force: { value: false },
   help: { value: false, alias: 'h' },
   version: { value: false, alias: 'v' },
 } as const satisfies Record<string, FlagSpec>;

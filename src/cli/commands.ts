@@ -13,6 +13,7 @@ import { EXIT, printJson, printWarnings } from './output';
 import { flushCommand, logsCommand } from './logs';
 import { env, jlist, pid, reset, sendSignal } from './processCommands';
 import { runForeground } from './run';
+import { resurrect, save } from './saveCommands';
 import { listedDetails, none, one, progressPrinter, withClient, type Command } from './session';
 import { specsForApps, specsFromArgs } from './specs';
 import { isLoopback } from '../util/loopback';
@@ -121,7 +122,10 @@ const scale: Command = async (args) => {
 const list: Command = async (args) => {
   none(args);
   // No daemon means no apps; a read command never starts one.
-  const apps = (await HerdClient.checkDaemon()) ? await withClient((c) => c.request({ type: 'list' })) : [];
+  const apps = (await HerdClient.checkDaemon()) ? await withClient((c) => {
+    for (const notice of c.daemon.notices ?? []) process.stderr.write(`herd: ${notice}\n`);
+    return c.request({ type: 'list' });
+  }) : [];
   if (args.flags.json === true) printJson(apps);
   else process.stdout.write(`${listTable(apps)}\n`);
   return EXIT.ok;
@@ -184,12 +188,16 @@ const kill: Command = async (args) => {
   none(args);
   if (!(await HerdClient.isRunning())) {
     const dead = clearDeadDaemon();
-    process.stdout.write(dead === null ? 'no daemon running\n' : `no daemon running (the last one, pid ${dead}, had died; state cleared)\n`);
+    process.stdout.write(dead === null ? 'no daemon running\n' : `no daemon running (the last one, pid ${dead}, had died; its pid file is removed, the app list kept)\n`);
     return EXIT.ok;
   }
   const result = await withClient((c) => c.request({ type: 'kill' }), false, true);
   if (args.flags.json === true) printJson(result);
-  else process.stdout.write(`daemon stopped${result.stopped.length > 0 ? ` (stopped ${result.stopped.join(', ')})` : ''}\n`);
+  else {
+    process.stdout.write(`daemon stopped${result.stopped.length > 0 ? ` (stopped ${result.stopped.join(', ')})` : ''}\n`);
+    // PM2's kill keeps dump.pm2; herd keeps its app list the same way.
+    if (result.stopped.length > 0) process.stdout.write('the app list is kept: `herd resurrect` starts the apps again, `herd delete` forgets one\n');
+  }
   return EXIT.ok;
 };
 
@@ -236,5 +244,9 @@ export const COMMANDS: Record<string, CommandDef> = {
   monit: cmd(monit, []),
   alerts: cmd(alerts, ['json']),
   dashboard: cmd(dashboard, ['port', 'host', 'json']),
+  save: cmd(save, ['force', 'json']),
+  // PM2's `pm2 dump` is its `save`.
+  dump: cmd(save, ['force', 'json']),
+  resurrect: cmd(resurrect, ['json']),
   kill: cmd(kill, ['json']),
 };
