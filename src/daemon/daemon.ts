@@ -94,6 +94,7 @@ export class Daemon {
     }
     await this.control.listen(this.paths.socket);
     writeFileAtomicSync(this.paths.pidFile, `${process.pid}\n`);
+    this.state?.begin();
   }
 
   /** Drain every app, then close the socket. Safe to call more than once. `by` is recorded in state.json. */

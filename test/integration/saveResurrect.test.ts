@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { test } from 'node:test';
 import { HerdClient } from '../../src/client/client';
@@ -187,4 +187,36 @@ test('a state.json that cannot be read is moved aside, not overwritten, and said
   assert.match(l.stderr, /herd: herd's app list .*state\.json cannot be used: it is truncated/);
   // The new list is written beside it, and holds what runs now.
   await eventually(() => (/"name":"fresh"/.test(readFileSync(state, 'utf8')) ? true : undefined), 10_000, 'a new state.json');
+});
+
+test('a state.json that cannot be written is logged once, tried again on the next change, and fails no command', async (t) => {
+  const { home, herd } = herdHome(t);
+  const state = path.join(home, 'state.json');
+  const port = await freePort();
+  assert.equal((await herd(['start', path.join(FIXTURES, 'hello.js'), '--name', 'api'], { PORT: String(port) })).code, 0);
+  await eventually(() => (/"name":"api"/.test(readFileSync(state, 'utf8')) ? true : undefined), 10_000, 'state.json');
+  // A directory where the file goes: every rename onto it fails (EISDIR), as a read-only or full disk would fail the write.
+  rmSync(state);
+  mkdirSync(state);
+  const failures = () => readFileSync(path.join(home, 'daemon.log'), 'utf8').split('\n').filter((l) => l.includes(`cannot write ${state}`));
+  for (const args of [['stop', 'api'], ['start', 'api'], ['scale', 'api', '2']]) {
+    const r = await herd(args);
+    assert.equal(r.code, 0, `${args.join(' ')}: ${r.stderr}`);
+    await eventually(() => (failures().length > 0 ? true : undefined), 10_000, 'the failure in the daemon log');
+  }
+  assert.equal((await list(herd))[0]?.workers.length, 2);
+  assert.equal(failures().length, 1, failures().join('\n'));
+  assert.match(failures()[0] as string, /EISDIR|EEXIST|ENOTEMPTY|is a directory/i);
+  noTempFiles(home);
+  // Room again: the next change is written, and the log says so.
+  rmSync(state, { recursive: true });
+  assert.equal((await herd(['scale', 'api', '3'])).code, 0);
+  await eventually(() => {
+    try {
+      return /"instances":3/.test(readFileSync(state, 'utf8')) ? true : undefined;
+    } catch {
+      return undefined;
+    }
+  }, 10_000, 'state.json written again');
+  assert.match(readFileSync(path.join(home, 'daemon.log'), 'utf8'), new RegExp(`${state.replace(/[.]/g, '\\.')} is written again`));
 });

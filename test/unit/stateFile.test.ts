@@ -189,6 +189,9 @@ test('StateKeeper: writes state.json 0600 with no temp file left; sets aside a f
   const keeper = new StateKeeper(file, () => apps, (line) => notes.push(line), 1);
   keeper.changed();
   await keeper.idle();
+  assert.deepEqual(readdirSync(dir), [], 'nothing is written before the daemon owns HERD_HOME');
+  keeper.begin();
+  await keeper.idle();
   assert.equal(statSync(file).mode & 0o777, 0o600);
   assert.deepEqual(readdirSync(dir), ['state.json']);
   const saved = parseSavedApps(readFileSync(file, 'utf8'), file, 'herd-state');

@@ -29,6 +29,7 @@ export class StateKeeper {
   private problem: string | null = null;
   /** Set when a file that cannot be read could not be moved aside either: it is then left alone. */
   private readOnly = false;
+  private writing = false;
   private readonly writer: CoalescingWriter;
 
   constructor(private readonly file: string, apps: () => SavedApp[], private readonly note: (line: string) => void, debounceMs = DEBOUNCE_MS) {
@@ -59,9 +60,19 @@ export class StateKeeper {
     }
   }
 
+  /**
+   * From now on changes are written: called once this daemon owns
+   * HERD_HOME (its control socket listens), so a daemon that lost the
+   * race to start never writes the file.
+   */
+  begin(): void {
+    this.writing = true;
+    this.changed();
+  }
+
   /** The app set, a spec, a stopped flag or an instance count may have changed. */
   changed(): void {
-    if (!this.readOnly) this.writer.changed();
+    if (this.writing && !this.readOnly) this.writer.changed();
   }
 
   /**
@@ -71,7 +82,7 @@ export class StateKeeper {
    * stopped the daemon.
    */
   close(by: string): Promise<void> {
-    if (this.readOnly) return Promise.resolve();
+    if (this.readOnly || !this.writing) return Promise.resolve();
     this.stopped = { at: new Date().toISOString(), by };
     return this.writer.close(true);
   }
