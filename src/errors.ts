@@ -30,6 +30,10 @@ export const ERROR_CODES = {
   HERD_ERR_STARTUP_ROOT: 'writing {path} needs root',
   HERD_ERR_SYSTEMCTL: '`systemctl {command}` failed: {reason}',
   HERD_ERR_USER: 'app "{name}": {field} "{value}": {reason}',
+  HERD_ERR_DUMP_INVALID: 'cannot resurrect from {file}: {reason}',
+  HERD_ERR_DUMP_EMPTY: 'not saved to {file}: no app is listed',
+  HERD_ERR_DUMP_NOT_FOUND: 'nothing to resurrect: there is no dump at {file}',
+  HERD_ERR_STATE_INVALID: "herd's app list {file} cannot be used: {reason}",
   HERD_ERR_INTERNAL: 'internal error: {reason}',
 } as const;
 

@@ -42,6 +42,7 @@ const FLAGS = {
   // PM2's `pm2 startup -u user`.
   user: { value: true, alias: 'u' },
   print: { value: false },
+  force: { value: false },
   help: { value: false, alias: 'h' },
   version: { value: false, alias: 'v' },
 } as const satisfies Record<string, FlagSpec>;

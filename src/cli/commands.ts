@@ -15,6 +15,7 @@ import { env, jlist, pid, reset, sendSignal } from './processCommands';
 import { serviceOf } from '../startup/systemd';
 import type * as Run from './run';
 import type * as Startup from './startup';
+import { resurrect, save } from './saveCommands';
 import { listedDetails, none, one, progressPrinter, withClient, type Command } from './session';
 import { specsForApps, specsFromArgs } from './specs';
 import { isLoopback } from '../util/loopback';
@@ -124,7 +125,10 @@ const scale: Command = async (args) => {
 const list: Command = async (args) => {
   none(args);
   // No daemon means no apps; a read command never starts one.
-  const apps = (await HerdClient.checkDaemon()) ? await withClient((c) => c.request({ type: 'list' })) : [];
+  const apps = (await HerdClient.checkDaemon()) ? await withClient((c) => {
+    for (const notice of c.daemon.notices ?? []) process.stderr.write(`herd: ${notice}\n`);
+    return c.request({ type: 'list' });
+  }) : [];
   if (args.flags.json === true) printJson(apps);
   else process.stdout.write(`${listTable(apps)}\n`);
   return EXIT.ok;
@@ -187,7 +191,7 @@ const kill: Command = async (args) => {
   none(args);
   if (!(await HerdClient.isRunning())) {
     const dead = clearDeadDaemon();
-    process.stdout.write(dead === null ? 'no daemon running\n' : `no daemon running (the last one, pid ${dead}, had died; state cleared)\n`);
+    process.stdout.write(dead === null ? 'no daemon running\n' : `no daemon running (the last one, pid ${dead}, had died; its pid file is removed, the app list kept)\n`);
     return EXIT.ok;
   }
   const result = await withClient((c) => {
@@ -195,7 +199,11 @@ const kill: Command = async (args) => {
     return c.request({ type: 'kill' });
   }, false, true);
   if (args.flags.json === true) printJson(result);
-  else process.stdout.write(`daemon stopped${result.stopped.length > 0 ? ` (stopped ${result.stopped.join(', ')})` : ''}\n`);
+  else {
+    process.stdout.write(`daemon stopped${result.stopped.length > 0 ? ` (stopped ${result.stopped.join(', ')})` : ''}\n`);
+    // PM2's kill keeps dump.pm2; herd keeps its app list the same way.
+    if (result.stopped.length > 0) process.stdout.write('the app list is kept: `herd resurrect` starts the apps again, `herd delete` forgets one\n');
+  }
   return EXIT.ok;
 };
 
@@ -269,6 +277,10 @@ export const COMMANDS: Record<string, CommandDef> = {
   monit: cmd(monit, []),
   alerts: cmd(alerts, ['json']),
   dashboard: cmd(dashboard, ['port', 'host', 'json']),
+  save: cmd(save, ['force', 'json']),
+  // PM2's `pm2 dump` is its `save`.
+  dump: cmd(save, ['force', 'json']),
+  resurrect: cmd(resurrect, ['json']),
   kill: cmd(kill, ['json']),
   daemon: cmd(daemon, ['json']),
   startup: cmd(startup, ['user', 'print']),

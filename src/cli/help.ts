@@ -51,7 +51,11 @@ logs
   flush [name]            empty the log files of an app (or of every app)
 
 daemon
-  kill                    stop every app and the daemon
+  save [--force]          write every listed app (settings, env, workers) to $HERD_HOME/dump.herd.json;
+                          an empty list only with --force (alias: dump)
+  resurrect               start the dump's apps that were not stopped on purpose and are not running
+                          (without a dump: the apps herd remembers); a bad dump changes nothing
+  kill                    stop every app and the daemon; the app list is kept (herd resurrect)
   daemon                  start the daemon in the background without apps; exits once it answers
                           (an error when one runs already)
   startup [systemd] [--user U] [--print]

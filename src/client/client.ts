@@ -6,6 +6,7 @@ import type { HelloData, RequestOf, RequestType, ResultOf } from '../protocol/co
 import { HERD_VERSION, PROTOCOL_VERSION } from '../protocol/version';
 import { ensureHome, herdPaths, type HerdPaths } from '../util/paths';
 import { Connection } from './connection';
+import { parseSavedApps } from '../daemon/state/savedApps';
 
 const DAEMON_PATH = require.resolve('../daemon/main');
 
@@ -131,8 +132,29 @@ function deadDaemon(paths: HerdPaths): HerdError | null {
     reason: `it was started at ${since.toISOString()} and did not shut down${lastLog ? `; its log was last written at ${lastLog}` : ''}`,
   }, [
     `its apps went down with it; see ${paths.daemonLog}.`,
-    '`herd start <script|config>` starts a new daemon; `herd kill` clears this state.',
+    rememberedLine(paths),
+    '`herd start <script|config>` starts a new daemon; `herd kill` forgets the dead one (the app list is kept).',
   ]);
+}
+
+/** What state.json says the dead daemon ran, for its error: the list survives it. */
+function rememberedLine(paths: HerdPaths): string {
+  let text: string;
+  try {
+    text = fs.readFileSync(paths.stateFile, 'utf8');
+  } catch {
+    return `herd remembers no app (no ${paths.stateFile}).`;
+  }
+  try {
+    const apps = parseSavedApps(text, paths.stateFile, 'herd-state').apps;
+    const wanted = apps.filter((a) => !a.stopped).map((a) => a.name);
+    if (apps.length === 0) return 'herd remembers no app.';
+    if (wanted.length === 0) return `${apps.length} app(s) remembered in ${paths.stateFile}, all stopped on purpose.`;
+    return `${apps.length} app(s) remembered in ${paths.stateFile}; ${wanted.length} ran: ${wanted.join(', ')}. ` +
+      (fs.existsSync(paths.dumpFile) ? `\`herd resurrect\` starts the apps saved in ${paths.dumpFile}.` : '`herd resurrect` starts them again.');
+  } catch (err) {
+    return `${(err as Error).message} (a new daemon sets it aside).`;
+  }
 }
 
 /** A live process with this pid that is a herd daemon (pid reuse by another program does not count). */

@@ -13,6 +13,18 @@ import { HealthEndpoint } from './http/healthEndpoint';
 import type { LogSink } from '../logs/logSink';
 import { PrometheusServer } from './http/prometheusServer';
 import { Supervisor } from './supervision/supervisor';
+import { resurrect, saveDump } from './state/dump';
+import { restartedReason, StateKeeper } from './state/stateKeeper';
+import { writeFileAtomicSync } from '../util/atomicWrite';
+
+export interface DaemonOptions {
+  /**
+   * Keep the app list in HERD_HOME/state.json and list it again at start.
+   * The background daemon does; `herd run` does not (its apps are its
+   * command line, and it must not replace the list a daemon left).
+   */
+  keepState?: boolean;
+}
 
 /**
  * A supervisor with its control socket: the background daemon, and `herd run`
@@ -29,9 +41,13 @@ export class Daemon {
   /** Resolves when the daemon shuts down, ending `herd logs --follow` streams. */
   private readonly closing = new Promise<void>((resolve) => (this.endFollowers = resolve));
   private draining: Promise<string[]> | null = null;
+  private readonly state: StateKeeper | null;
 
-  constructor(private readonly paths: HerdPaths, private readonly logs: LogSink, private readonly onKill: () => void) {
+  constructor(private readonly paths: HerdPaths, private readonly logs: LogSink, private readonly onKill: () => void, options: DaemonOptions = {}) {
     this.supervisor = new Supervisor(logs);
+    const note = (line: string) => console.log(`${new Date().toISOString()} herd: ${line}`);
+    this.state = options.keepState === true ? new StateKeeper(paths.stateFile, () => this.supervisor.savedApps(), note) : null;
+    this.supervisor.onAppsChanged(() => this.state?.changed());
     this.prometheus = new PrometheusServer(() => this.supervisor.prometheus());
     this.control = new ControlServer(this.handlers());
     this.health = new HealthEndpoint(this.supervisor);
@@ -54,12 +70,16 @@ export class Daemon {
    * /ready turns 503, then after `health.shutdownDelay` (time for load
    * balancers to notice) every app drains. Safe to call more than once.
    */
-  private drainAll(): Promise<string[]> {
+  private drainAll(by: string): Promise<string[]> {
     this.draining ??= (async () => {
+      // The list is saved as it is now, before the apps stop: they were running, a new daemon brings them back.
+      const saved = this.state?.close(by);
       this.health.beginShutdown();
       const delay = this.health.shutdownDelay;
       if (delay > 0) await new Promise((resolve) => setTimeout(resolve, delay));
-      return this.supervisor.shutdown();
+      const names = await this.supervisor.shutdown();
+      await saved;
+      return names;
     })();
     return this.draining;
   }
@@ -67,14 +87,20 @@ export class Daemon {
   async listen(): Promise<void> {
     ensureHome(this.paths);
     await removeStaleSocket(this.paths.socket, this.paths.home);
+    // No other supervisor owns this HERD_HOME: the apps the last one ran are listed again, stopped.
+    if (this.state) {
+      const { apps, previous } = this.state.load();
+      this.supervisor.remember(apps, restartedReason(this.state.startedAt, previous));
+    }
     await this.control.listen(this.paths.socket);
-    fs.writeFileSync(this.paths.pidFile, `${process.pid}\n`, { mode: 0o600 });
+    writeFileAtomicSync(this.paths.pidFile, `${process.pid}\n`);
+    this.state?.begin();
   }
 
-  /** Drain every app, then close the socket. Safe to call more than once. */
-  shutdown(): Promise<string[]> {
+  /** Drain every app, then close the socket. Safe to call more than once. `by` is recorded in state.json. */
+  shutdown(by = 'shutdown'): Promise<string[]> {
     this.stopping ??= (async () => {
-      const names = await this.drainAll();
+      const names = await this.drainAll(by);
       this.endFollowers();
       await this.prometheus.close();
       await this.dashboard.close();
@@ -118,10 +144,23 @@ export class Daemon {
     return { url };
   }
 
+  /** What every CLI may show: a state file that could not be used, apps waiting for `herd resurrect`. */
+  private notices(): string[] {
+    const waiting = this.supervisor.awaitingResurrect();
+    const since = this.state?.startedAt ?? '';
+    return [
+      ...(this.state?.notices() ?? []),
+      ...(waiting.length === 0 ? [] : [`not running since the daemon restarted at ${since}: ${waiting.join(', ')}; ` +
+        (fs.existsSync(this.paths.dumpFile)
+          ? `\`herd resurrect\` starts the apps saved in ${this.paths.dumpFile}, \`herd start <name>\` one of these`
+          : '`herd resurrect` starts them')]),
+    ];
+  }
+
   private handlers(): HandlerTable {
     const s = this.supervisor;
     return {
-      hello: async () => ({ protocol: PROTOCOL_VERSION, version: HERD_VERSION, pid: process.pid, home: this.paths.home }),
+      hello: async () => ({ protocol: PROTOCOL_VERSION, version: HERD_VERSION, pid: process.pid, home: this.paths.home, notices: this.notices() }),
       start: async (r) => {
         await this.configureHealth(r.settings?.health);
         // Both run even when one fails: apps start whatever happens to the endpoint.
@@ -157,8 +196,10 @@ export class Daemon {
       monit: async () => s.monit(),
       alerts: async () => s.alerts.view(),
       dashboard: async (r) => this.serveDashboard(r.port, r.host),
+      save: async (r) => saveDump(this.paths.dumpFile, s.savedApps(), r.force),
+      resurrect: async (_r, progress) => resurrect(s, { dump: this.paths.dumpFile, state: this.state ? this.paths.stateFile : null }, progress),
       kill: async () => {
-        const stopped = await this.drainAll();
+        const stopped = await this.drainAll('herd kill');
         // Answer first, then close the socket and leave.
         setImmediate(() => void this.shutdown().then(this.onKill));
         return { stopped };

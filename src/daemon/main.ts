@@ -22,7 +22,7 @@ async function main(): Promise<void> {
   const logs = new FileLogSink(paths.logs);
   const daemon = new Daemon(paths, logs, () => {
     void logs.close().finally(() => process.exit(0));
-  });
+  }, { keepState: true });
   try {
     await daemon.listen();
   } catch (err) {
@@ -32,7 +32,7 @@ async function main(): Promise<void> {
   }
   const stop = (signal: string) => {
     console.log(`${new Date().toISOString()} daemon: ${signal}, stopping every app`);
-    void daemon.shutdown().then(() => logs.close()).finally(() => process.exit(0));
+    void daemon.shutdown(signal).then(() => logs.close()).finally(() => process.exit(0));
   };
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));

@@ -34,6 +34,10 @@ export type ControlRequest =
   | { type: 'alerts' }
   /** Serve the web dashboard (null: where it serves already, or the defaults) and answer its URL. */
   | { type: 'dashboard'; port: number | null; host: string | null }
+  /** Write every listed app to HERD_HOME/dump.herd.json; an empty list only with `force`. */
+  | { type: 'save'; force: boolean }
+  /** Start the apps of the dump (or, without one, the remembered ones) that were not stopped on purpose and are not running. */
+  | { type: 'resurrect' }
   | { type: 'kill' };
 
 export type RequestType = ControlRequest['type'];
@@ -57,6 +61,8 @@ export interface HelloData {
   version: string;
   pid: number;
   home: string;
+  /** What the user should know whatever they asked (a state file set aside, apps waiting for `herd resurrect`); absent from older daemons. */
+  notices?: string[];
 }
 
 /** A worker slot's lifecycle (src/daemon/supervision/slot.ts says what each means). */
@@ -177,6 +183,14 @@ export interface ResultOf {
   alerts: AlertsView;
   /** The dashboard's URL, access token included. */
   dashboard: { url: string };
+  /** The dump written, the apps in it, and which of them were stopped on purpose. */
+  save: { file: string; saved: string[]; stopped: string[] };
+  /**
+   * The file the apps came from (`source` dump, or state when there was no
+   * dump); apps started, skipped (already running), left stopped (stopped
+   * on purpose), and listed apps not in the dump that still wait (`left`).
+   */
+  resurrect: { file: string; source: 'dump' | 'state'; started: string[]; skipped: string[]; stopped: string[]; left: string[] };
   kill: { stopped: string[] };
 }
 

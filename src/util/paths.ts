@@ -10,6 +10,10 @@ export interface HerdPaths {
   logs: string;
   daemonLog: string;
   pidFile: string;
+  /** The apps the daemon runs, kept on every change (daemon/state/). */
+  stateFile: string;
+  /** What `herd save` wrote and `herd resurrect` starts. */
+  dumpFile: string;
 }
 
 export function resolveHome(env: NodeJS.ProcessEnv = process.env): string {
@@ -26,6 +30,8 @@ export function herdPaths(home: string = resolveHome(), env: NodeJS.ProcessEnv =
     logs: logDir && logDir.length > 0 ? path.resolve(logDir) : path.join(home, 'logs'),
     daemonLog: path.join(home, 'daemon.log'),
     pidFile: path.join(home, 'daemon.pid'),
+    stateFile: path.join(home, 'state.json'),
+    dumpFile: path.join(home, 'dump.herd.json'),
   };
 }
 

@@ -51,19 +51,23 @@ test('a worker that crashes at boot still backs off, growing, into the crash loo
   for (let i = 1; i < delays.length; i++) assert.ok((delays[i] as number) > (delays[i - 1] as number), delays.join());
 });
 
-test('herd list after the daemon died says so, with its pid, and exits 1; herd kill clears it', async (t) => {
+test('herd list after the daemon died says so, with its pid and the apps herd remembers, and exits 1; herd kill clears it, herd resurrect brings the apps back', async (t) => {
   const { home, herd } = herdHome(t);
   const port = await freePort();
   assert.equal((await herd(['start', path.join(FIXTURES, 'hello.js'), '--name', 'api'], { PORT: String(port) })).code, 0);
   const daemonPid = Number(readFileSync(path.join(home, 'daemon.pid'), 'utf8'));
   const workers = (await list(herd))[0]?.workers.map((w) => w.pid as number) ?? [];
   t.after(() => workers.forEach((pid) => kill(pid)));
+  await eventually(() => (/"name":"api"/.test(readFileSync(path.join(home, 'state.json'), 'utf8')) ? true : undefined), 10_000, 'api in state.json');
   kill(daemonPid);
   await eventually(() => (alive(daemonPid) ? undefined : true), 10_000, 'the daemon to die');
   const r = await herd(['list']);
   assert.equal(r.code, 1, r.stdout);
   assert.match(r.stderr, /HERD_ERR_DAEMON_DIED/);
   assert.match(r.stderr, new RegExp(`pid ${daemonPid}`));
+  // Its apps went down with it, but the list did not: herd says what it remembers and how to start it.
+  assert.match(r.stderr, /its apps went down with it/);
+  assert.match(r.stderr, /1 app\(s\) remembered in .*state\.json; 1 ran: api\. `herd resurrect` starts them again/);
   const d = await herd(['describe', 'api']);
   assert.equal(d.code, 1);
   assert.match(d.stderr, /HERD_ERR_DAEMON_DIED/);
@@ -73,6 +77,11 @@ test('herd list after the daemon died says so, with its pid, and exits 1; herd k
   const after = await herd(['list', '--json']);
   assert.equal(after.code, 0, after.stderr);
   assert.deepEqual(JSON.parse(after.stdout), []);
+  const back = await herd(['resurrect']);
+  assert.equal(back.code, 0, back.stderr);
+  assert.match(back.stdout, /started api/);
+  assert.equal((await list(herd))[0]?.status, 'online');
+  assert.equal((await get(port)).status, 200);
 });
 
 test("another user's herd list gets permission denied on HERD_HOME, not 'no apps'", { skip: secondUserProblem() }, async (t) => {

@@ -75,6 +75,7 @@ test('unknown commands and options suggest the nearest known one', () => {
   assert.match(unknownCommand('restrat', Object.keys(COMMANDS)).message, /unknown command "restrat" \(did you mean "restart"\?\)/);
   assert.match(unknownCommand('startorreload', Object.keys(COMMANDS)).message, /did you mean "startOrReload"/);
   assert.equal(unknownCommand('frobnicate', Object.keys(COMMANDS)).message, 'unknown command "frobnicate"');
+  assert.match(unknownCommand('resurect', Object.keys(COMMANDS)).message, /did you mean "resurrect"/);
   assert.equal(closest('lenght', ['length', 'lines']), 'length');
   assert.equal(closest('ab', ['xyz']), null);
 });

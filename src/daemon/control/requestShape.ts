@@ -26,6 +26,8 @@ const STRING_FIELDS: Record<RequestType, readonly string[]> = {
   monit: [],
   alerts: [],
   dashboard: [],
+  save: [],
+  resurrect: [],
   kill: [],
 };
 
@@ -51,6 +53,7 @@ export function requestProblem(request: unknown): string | null {
     if (parseSignal(r.signal as string) === null) return `signal.signal: no signal named ${JSON.stringify(r.signal)}`;
     if (r.worker !== null && !Number.isInteger(r.worker)) return 'signal.worker must be an integer or null';
   }
+  if (type === 'save' && typeof r.force !== 'boolean') return 'save.force must be true or false';
   if (type === 'dashboard') {
     if (r.port !== null && !isPort(r.port)) return 'dashboard.port must be a port number or null';
     if (r.host !== null && typeof r.host !== 'string') return 'dashboard.host must be a string or null';

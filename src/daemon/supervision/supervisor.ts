@@ -24,6 +24,7 @@ import { ReloadTriggers } from '../reloads/reloadTriggers';
 import { WorkerMonitor } from './workerMonitor';
 import { prepareRunAs, runAsView, runsAsRootUnasked } from '../worker/runAs';
 import { workerFiles } from '../worker/workerCommand';
+import type { SavedApp } from '../state/savedApps';
 
 const SAMPLE_INTERVAL_MS = 1000;
 
@@ -42,6 +43,9 @@ export class Supervisor {
   private readonly triggers = new Map<string, ReloadTriggers>();
   /** The daemon said that apps without `user` run as root (once per daemon). */
   private warnedRoot = false;
+  /** Remembered apps that were running when the daemon went down, not started since. */
+  private readonly awaiting = new Set<string>();
+  private readonly changeListeners = new Set<() => void>();
 
   /** Alert rules from the config's top-level `alerts`, evaluated after each metrics tick. */
   readonly alerts = new AlertManager((line) => console.error(`${new Date().toISOString()} herd: ${line}`));
@@ -64,35 +68,38 @@ export class Supervisor {
 
   /** Start new apps, and stopped ones again; apps already running are skipped. */
   async start(specs: readonly AppSpec[]): Promise<{ started: string[]; skipped: string[]; warnings?: string[] }> {
-    const started: string[] = [];
-    const skipped: string[] = [];
-    const runs: Promise<void>[] = [];
+    const notes = await this.check(specs);
+    const warnings = this.rootWarning(specs.filter((s) => notes.has(s.name) && runsAsRootUnasked(s)).map((s) => s.name));
+    const result = await this.launch(specs, notes);
+    return warnings.length > 0 ? { ...result, warnings } : result;
+  }
+
+  /**
+   * Every spec that would start is checked before any app starts (capacity,
+   * cron schedule, log paths, the user it runs as): a bad one changes
+   * nothing. Returns the notes for each app's events.
+   */
+  private async check(specs: readonly AppSpec[]): Promise<Map<string, string[]>> {
     const toStart = specs.filter((spec) => this.apps.get(spec.name)?.stopped !== false);
-    // Every spec is checked before any app starts: a bad one changes nothing.
     const problem = capacityProblem(toStart.reduce((n, s) => n + s.instances, 0));
     if (problem) throw new HerdError('HERD_ERR_CAPACITY', { name: toStart.map((s) => s.name).join(', '), reason: problem });
     const notes = new Map<string, string[]>();
     for (const spec of toStart) notes.set(spec.name, await checkRuntimeFields(spec));
-    const warnings = this.rootWarning(toStart.filter(runsAsRootUnasked).map((s) => s.name));
+    return notes;
+  }
+
+  private async launch(specs: readonly AppSpec[], notes: ReadonlyMap<string, string[]>): Promise<{ started: string[]; skipped: string[] }> {
+    const started: string[] = [];
+    const skipped: string[] = [];
+    const runs: Promise<void>[] = [];
     for (const spec of specs) {
       let app = this.apps.get(spec.name);
       if (app && !app.stopped) {
         skipped.push(spec.name);
         continue;
       }
-      if (!app) {
-        app = new App(spec, {
-          logs: this.logs,
-          stats: this.stats,
-          host: localHost(spec.name, this.logs),
-          clock: systemClock,
-          nextUniqueId: () => ++this.uniqueId,
-          portHolders: (wanted) => this.portHolders(wanted),
-          illegalTransition: reportIllegal(spec.name),
-        });
-        this.apps.set(spec.name, app);
-        this.triggers.set(spec.name, new ReloadTriggers(app, { ignoreDirs: this.ignoredByWatch() }));
-      }
+      app ??= this.create(spec);
+      this.awaiting.delete(spec.name);
       for (const note of notes.get(spec.name) ?? []) app.note(note);
       started.push(spec.name);
       runs.push(app.start(spec));
@@ -100,7 +107,7 @@ export class Supervisor {
     const results = await Promise.allSettled(runs);
     const failure = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
     if (failure) throw failure.reason;
-    return warnings.length > 0 ? { started, skipped, warnings } : { started, skipped };
+    return { started, skipped };
   }
 
   /**
@@ -119,6 +126,84 @@ export class Supervisor {
     return [warning];
   }
 
+  /** A listed app, not started: its changes (status, spec, stop) reach the state file's listeners. */
+  private create(spec: AppSpec): App {
+    const app = new App(spec, {
+      logs: this.logs,
+      stats: this.stats,
+      host: localHost(spec.name, this.logs),
+      clock: systemClock,
+      nextUniqueId: () => ++this.uniqueId,
+      portHolders: (wanted) => this.portHolders(wanted),
+      illegalTransition: reportIllegal(spec.name),
+    });
+    this.apps.set(spec.name, app);
+    this.triggers.set(spec.name, new ReloadTriggers(app, { ignoreDirs: this.ignoredByWatch() }));
+    app.onChange(() => {
+      if (!app.stopped) this.awaiting.delete(app.name);
+      this.appsChanged();
+    });
+    this.appsChanged();
+    return app;
+  }
+
+  /**
+   * List remembered apps without starting them (a daemon that restarted,
+   * `herd resurrect` of stopped apps). Those not stopped on purpose wait
+   * for `herd resurrect` (or `herd start <name>`) with `waiting` as their
+   * reason; an app listed already is left as it is.
+   */
+  remember(saved: readonly SavedApp[], waiting: string): void {
+    for (const s of saved) {
+      if (this.apps.has(s.name)) continue;
+      const app = this.create(s.spec);
+      app.reason = s.stopped ? s.reason : waiting;
+      if (!s.stopped) this.awaiting.add(s.name);
+    }
+    this.appsChanged();
+  }
+
+  /** `herd resurrect`: check `run` whole, list `keep` as stopped, then start `run`. */
+  async restore(run: readonly AppSpec[], keep: readonly SavedApp[]): Promise<{ started: string[]; skipped: string[] }> {
+    const notes = await this.check(run);
+    // Said in the daemon's log (and once per daemon) as for herd start.
+    this.rootWarning(run.filter((s) => notes.has(s.name) && runsAsRootUnasked(s)).map((s) => s.name));
+    this.remember(keep, 'stopped');
+    return this.launch(run, notes);
+  }
+
+  /** Every listed app as the state file and the dump keep it; `stopped` means stopped on purpose. */
+  savedApps(): SavedApp[] {
+    return [...this.apps.values()].map((a) => ({
+      name: a.name,
+      spec: a.spec,
+      stopped: a.stopped && !this.awaiting.has(a.name),
+      reason: a.reason,
+      createdAt: a.createdAt,
+    }));
+  }
+
+  /** True when listed and not stopped, false when listed and stopped, null when not listed. */
+  running(name: string): boolean | null {
+    const app = this.apps.get(name);
+    return app ? !app.stopped : null;
+  }
+
+  /** Listed apps that are not running only because the daemon restarted. */
+  awaitingResurrect(): string[] {
+    return [...this.awaiting];
+  }
+
+  /** Calls `fn` when an app is added or deleted, or one of its workers or operations changes. Returns an unsubscribe function. */
+  onAppsChanged(fn: () => void): () => void {
+    this.changeListeners.add(fn);
+    return () => this.changeListeners.delete(fn);
+  }
+
+  private appsChanged(): void {
+    for (const fn of this.changeListeners) fn();
+  }
+
   /** Start an app that is listed but stopped, with the spec it has; a running (or errored) one is skipped. */
   async startApp(name: string): Promise<{ started: string[]; skipped: string[] }> {
     return this.start([this.get(name).spec]);
@@ -126,6 +211,8 @@ export class Supervisor {
 
   async stop(target: string): Promise<string[]> {
     const apps = this.resolve(target);
+    // Stopped on purpose now, even one that was waiting for `herd resurrect`.
+    for (const a of apps) this.awaiting.delete(a.name);
     await Promise.all(apps.map((a) => a.stop()));
     return apps.map((a) => a.name);
   }
@@ -193,11 +280,13 @@ export class Supervisor {
     await Promise.all(apps.map((a) => a.stop()));
     for (const app of apps) {
       this.apps.delete(app.name);
+      this.awaiting.delete(app.name);
       this.triggers.get(app.name)?.close();
       this.triggers.delete(app.name);
       await app.closeHost();
       this.logs.closeApp(app.name);
     }
+    this.appsChanged();
     return apps.map((a) => a.name);
   }
 
