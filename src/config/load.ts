@@ -37,6 +37,7 @@ import {
   type InstancesSetting,
 } from './readers';
 import { isRecord, join, show, Report, type Setting } from './report';
+import { appNameProblem as checkName } from './specCheck';
 import { isDirectory, resolveRunner, type Runner } from './runner';
 import { readWatch, watchSpec, type WatchDraft } from './watch';
 import {
@@ -508,19 +509,6 @@ function readName(s: NonNullable<Setting>, r: Report): string | undefined {
  * NAME_MAX, 255 bytes) and CLI targets. Spaces, '@', ':' and dots are fine:
  * real ecosystem files use them.
  */
-const MAX_NAME_BYTES = 128;
-
-function checkName(name: string): string | null {
-  if (name.trim() === '') return 'must not be empty';
-  const bytes = Buffer.byteLength(name, 'utf8');
-  if (bytes > MAX_NAME_BYTES) return `must be at most ${MAX_NAME_BYTES} bytes (it is part of the app's log file names); got ${bytes}`;
-  if (/[/\\]/.test(name) || /[\u0000-\u001f\u007f]/.test(name)) return `must not contain path separators or control characters; got ${show(name)}`;
-  if (name === '.' || name === '..') return "must not be '.' or '..'";
-  if (name.startsWith('-')) return `must not start with '-' (it would read as an option on the command line); got ${show(name)}`;
-  if (name === 'all') return "'all' is reserved (it means every app in CLI commands)";
-  return null;
-}
-
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 
 function readInstanceVar(s: Setting, r: Report): string | undefined {

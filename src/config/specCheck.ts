@@ -7,6 +7,8 @@
  * Object]` socket, no E2BIG at spawn, no 100,000 workers).
  */
 
+import { show } from './report';
+
 /** Workers per app, whatever asks: config, `-i`, `herd scale`, the control socket. */
 export const MAX_INSTANCES = 1024;
 /** Linux refuses one argument or environment string longer than this (MAX_ARG_STRLEN, 32 pages). */
@@ -15,6 +17,20 @@ export const MAX_ENV_STRING = 128 * 1024;
 export const MAX_ENV_TOTAL = 1024 * 1024;
 
 type Check = (value: unknown) => string | null;
+
+const MAX_NAME_BYTES = 128;
+
+/** What is wrong with an app name, for every path that names an app (config, CLI, control socket, a dump); null when it is fine. */
+export function appNameProblem(name: string): string | null {
+  if (name.trim() === '') return 'must not be empty';
+  const bytes = Buffer.byteLength(name, 'utf8');
+  if (bytes > MAX_NAME_BYTES) return `must be at most ${MAX_NAME_BYTES} bytes (it is part of the app's log file names); got ${bytes}`;
+  if (/[/\\]/.test(name) || /[\u0000-\u001f\u007f]/.test(name)) return `must not contain path separators or control characters; got ${show(name)}`;
+  if (name === '.' || name === '..') return "must not be '.' or '..'";
+  if (name.startsWith('-')) return `must not start with '-' (it would read as an option on the command line); got ${show(name)}`;
+  if (name === 'all') return "'all' is reserved (it means every app in CLI commands)";
+  return null;
+}
 
 const isString: Check = (v) => (typeof v === 'string' ? null : 'must be a string');
 const isBool: Check = (v) => (typeof v === 'boolean' ? null : 'must be true or false');
@@ -43,7 +59,7 @@ const instancesCheck: Check = (v) => {
 
 /** Fields of AppSpec and what each must be; a new field without a check is caught by the test of this table. */
 export const SPEC_CHECKS: Record<string, Check> = {
-  name: (v) => (typeof v === 'string' && v.length > 0 ? null : 'must be a non-empty string'),
+  name: (v) => (typeof v === 'string' ? appNameProblem(v) : 'must be a string'),
   script: isString,
   args: stringList,
   cwd: isString,

@@ -27,6 +27,10 @@ test('specs that would break the daemon or exec() are refused with the field nam
   assert.match(specProblems({ ...s, env: many }, 'a').join(), /a\.env is too big \(2\.\dMB in all\)/);
   assert.match(specProblems({ ...s, watch: { paths: 'x' } }, 'a').join(), /a\.watch\.paths must be an array of strings/);
   assert.match(specProblems(null, 'a').join(), /a must be an object/);
+  // The names a config file may not use are refused on every path (a dump, the control socket).
+  assert.match(specProblems({ ...s, name: 'a/b' }, 'a').join(), /a\.name must not contain path separators/);
+  assert.match(specProblems({ ...s, name: 'all' }, 'a').join(), /a\.name 'all' is reserved/);
+  assert.match(specProblems({ ...s, name: 'n'.repeat(200) }, 'a').join(), /a\.name must be at most 128 bytes/);
 });
 
 test('capacity: more workers than memory or the process limit allow is refused with the numbers', () => {
