@@ -97,3 +97,20 @@ test('past the connection cap the longest-idle connection makes room; a new clie
   assert.equal(control.connections, 10);
   for (const s of [...idle, late]) s.destroy();
 });
+
+test('many requests on one connection add no listener per request (no MaxListenersExceededWarning)', async (t) => {
+  const { socket } = await server(t, { halfSentMs: 10_000, maxConnections: 16 });
+  const warnings: string[] = [];
+  const onWarning = (w: Error) => warnings.push(w.name);
+  process.on('warning', onWarning);
+  t.after(() => process.off('warning', onWarning));
+  const s = await connect(socket);
+  t.after(() => s.destroy());
+  s.setEncoding('utf8');
+  let answers = 0;
+  s.on('data', (c: string) => (answers += c.split('\n').filter((l) => l !== '').length));
+  for (let i = 0; i < 30; i++) s.write(encode({ v: PROTOCOL_VERSION, id: i + 1, request: { type: 'hello' } }));
+  await eventually(() => (answers >= 30 ? true : undefined), 5000, '30 answers');
+  await new Promise((resolve) => setImmediate(resolve));
+  assert.deepEqual(warnings.filter((w) => w === 'MaxListenersExceededWarning'), []);
+});

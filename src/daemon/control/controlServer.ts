@@ -176,7 +176,7 @@ export class ControlServer {
         this.send(socket, { v: PROTOCOL_VERSION, id, kind: 'log', line: l });
         return true;
       },
-      closed: new Promise((resolve) => (socket.destroyed ? resolve() : socket.once('close', () => resolve()))),
+      closed: closedPromise(socket),
     };
     try {
       const data = await this.dispatch(request, progress, stream);
@@ -198,4 +198,15 @@ export class ControlServer {
   private send(socket: net.Socket, reply: ControlReply): void {
     if (!socket.destroyed && socket.writable) socket.write(encode(reply));
   }
+}
+
+/** One promise per connection: a listener per request would pile up on a client that sends many. */
+const closedOf = new WeakMap<net.Socket, Promise<void>>();
+function closedPromise(socket: net.Socket): Promise<void> {
+  let closed = closedOf.get(socket);
+  if (!closed) {
+    closed = new Promise((resolve) => (socket.destroyed ? resolve() : socket.once('close', () => resolve())));
+    closedOf.set(socket, closed);
+  }
+  return closed;
 }
