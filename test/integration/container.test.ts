@@ -91,7 +91,7 @@ async function runInNamespace(t: TestContext, config: object, withTini: boolean)
   writeFileSync(file, JSON.stringify(config));
   const command = [...(withTini ? [TINI, '--'] : []), NODE, CLI, 'run', file];
   const child = spawn('unshare', ['--pid', '--fork', '--mount-proc', ...command], {
-    env: { ...process.env, HERD_HOME: home },
+    env: { ...process.env, HERD_HOME: home, HERD_ZOMBIE_CHECK_MS: '1000' },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let stderr = '';
