@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { execFileSync, spawn } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import * as net from 'node:net';
 import * as path from 'node:path';
 import { test, type TestContext } from 'node:test';
@@ -357,10 +357,14 @@ test('herd run survives a stdout and stderr that went away; lines are counted as
 test('a log file that cannot be created: its lines are counted as dropped and the failure logged once with path and errno', async (t) => {
   const { home, herd } = herdHome(t);
   const port = await freePort();
-  // 300 characters: the loader refuses it; sent straight to the daemon, which must cope.
-  const name = `n${'x'.repeat(299)}`;
-  const spec = await specFor(path.join(FIXTURES, 'hello.js'), 'long', { PORT: String(port), ANNOUNCE: '1', LOG_REQUESTS: '1' }, { name, instances: 1 });
+  // A directory where the app's out log goes: the daemon cannot open it, and must cope.
+  const name = 'blocked';
+  mkdirSync(path.join(home, 'logs', `${name}-out.log`), { recursive: true, mode: 0o700 });
+  chmodSync(path.join(home, 'logs'), 0o700);
+  const spec = await specFor(path.join(FIXTURES, 'hello.js'), name, { PORT: String(port), ANNOUNCE: '1', LOG_REQUESTS: '1' }, { instances: 1 });
   const c = await client(t, home);
+  // A name too long for a log file never gets that far: every path refuses it.
+  await assert.rejects(c.request({ type: 'start', apps: [{ ...spec, name: `n${'x'.repeat(299)}` }] }), /name must be at most 128 bytes/);
   await c.request({ type: 'start', apps: [spec] });
   for (let i = 0; i < 5; i++) assert.equal((await get(port)).status, 200);
   const d = await eventually(async () => {
@@ -369,7 +373,7 @@ test('a log file that cannot be created: its lines are counted as dropped and th
   }, 10_000, 'the lost lines to be counted');
   assert.ok(d.logLinesDropped >= 6);
   const log = readFileSync(path.join(home, 'daemon.log'), 'utf8');
-  const notes = log.split('\n').filter((l) => l.includes('ENAMETOOLONG'));
+  const notes = log.split('\n').filter((l) => l.includes('EISDIR'));
   assert.equal(notes.length, 1, log);
   assert.ok(notes[0]?.includes(path.join(home, 'logs', `${name}-out.log`)), notes[0]);
 });
