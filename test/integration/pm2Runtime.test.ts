@@ -248,14 +248,24 @@ test('watch: a reload that fails keeps watching; the next change tries again', a
 // ---- log files ----------------------------------------------------------------
 
 /** Every line of a file and of its rotated siblings (`out.<stamp>.log`), oldest first. */
+/**
+ * Every line of a log file and its rotated copies, oldest first. A rotation
+ * between listing the directory and reading the current file would hide the
+ * lines it moved away: the read counts only when the listing is the same
+ * after it.
+ */
 function linesOf(file: string): string[] {
   const dir = path.dirname(file);
   const ext = path.extname(file);
   const base = path.basename(file, ext);
   if (!existsSync(dir)) return [];
-  const rotated = readdirSync(dir).filter((n) => n.startsWith(`${base}.`) && n !== path.basename(file) && /^\.\d{8}T\d{9}Z$/.test(n.slice(base.length, n.length - ext.length))).sort();
-  return [...rotated.map((n) => path.join(dir, n)), file].filter((f) => existsSync(f))
-    .flatMap((f) => readFileSync(f, 'utf8').split('\n').filter((l) => l.length > 0));
+  const rotatedNow = () => readdirSync(dir).filter((n) => n.startsWith(`${base}.`) && n !== path.basename(file) && /^\.\d{8}T\d{9}Z$/.test(n.slice(base.length, n.length - ext.length))).sort();
+  for (;;) {
+    const rotated = rotatedNow();
+    const lines = [...rotated.map((n) => path.join(dir, n)), file].filter((f) => existsSync(f))
+      .flatMap((f) => readFileSync(f, 'utf8').split('\n').filter((l) => l.length > 0));
+    if (rotatedNow().join('\n') === rotated.join('\n')) return lines;
+  }
 }
 
 const numbers = (lines: string[], tag: string, stream: string) => lines.map((l) => new RegExp(`^\\S+Z \\[\\d+\\] ${tag} ${stream} (\\d+) p+$`).exec(l)?.[1]).filter((n) => n !== undefined).map(Number);
