@@ -10,6 +10,8 @@ export interface HerdPaths {
   logs: string;
   daemonLog: string;
   pidFile: string;
+  /** Each app's shim: its socket and its record (run/<id>.sock, run/<id>.json). */
+  run: string;
 }
 
 export function resolveHome(env: NodeJS.ProcessEnv = process.env): string {
@@ -26,6 +28,7 @@ export function herdPaths(home: string = resolveHome(), env: NodeJS.ProcessEnv =
     logs: logDir && logDir.length > 0 ? path.resolve(logDir) : path.join(home, 'logs'),
     daemonLog: path.join(home, 'daemon.log'),
     pidFile: path.join(home, 'daemon.pid'),
+    run: path.join(home, 'run'),
   };
 }
 
@@ -34,6 +37,8 @@ export function ensureHome(paths: HerdPaths): void {
   fs.mkdirSync(paths.home, { recursive: true, mode: 0o700 });
   fs.chmodSync(paths.home, 0o700);
   fs.mkdirSync(paths.logs, { recursive: true, mode: 0o700 });
+  fs.mkdirSync(paths.run, { recursive: true, mode: 0o700 });
+  fs.chmodSync(paths.run, 0o700);
   const unsafe = unsafeDirectory(paths.logs);
   if (unsafe) {
     throw new HerdError('HERD_ERR_LOG_DIR_UNSAFE', { dir: paths.logs, reason: unsafe },

@@ -133,6 +133,8 @@ export class App {
     return this.exclusive('stopping', async () => {
       await this.stopAll('stopped by user');
       await this.deps.host.sockets.closeAll();
+      // A stopped app has no shim: it ends once its workers are gone.
+      await this.deps.host.release();
       this.reason = 'stopped by user';
     });
   }
