@@ -12,7 +12,7 @@ import { ControlServer, type HandlerTable } from './control/controlServer';
 import { HealthEndpoint } from './http/healthEndpoint';
 import type { LogSink } from '../logs/logSink';
 import { PrometheusServer } from './http/prometheusServer';
-import { Supervisor } from './supervision/supervisor';
+import { Supervisor, type HostFactory } from './supervision/supervisor';
 
 /**
  * A supervisor with its control socket: the background daemon, and `herd run`
@@ -30,8 +30,9 @@ export class Daemon {
   private readonly closing = new Promise<void>((resolve) => (this.endFollowers = resolve));
   private draining: Promise<string[]> | null = null;
 
-  constructor(private readonly paths: HerdPaths, private readonly logs: LogSink, private readonly onKill: () => void) {
-    this.supervisor = new Supervisor(logs);
+  /** `hosts`: where apps' workers run; in this process unless told (`herd run`). */
+  constructor(private readonly paths: HerdPaths, private readonly logs: LogSink, private readonly onKill: () => void, hosts?: HostFactory) {
+    this.supervisor = new Supervisor(logs, hosts);
     this.prometheus = new PrometheusServer(() => this.supervisor.prometheus());
     this.control = new ControlServer(this.handlers());
     this.health = new HealthEndpoint(this.supervisor);
@@ -147,6 +148,7 @@ export class Daemon {
           if ((r.name === null || line.app === r.name) && r.streams.includes(line.stream) && !stream.line(line)) skipped++;
         });
         // Tells the client it is subscribed: history read from the files after this misses nothing.
+        await this.logs.whenFollowing?.();
         progress('following');
         await Promise.race([stream.closed, this.closing]);
         off();

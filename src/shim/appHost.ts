@@ -158,10 +158,8 @@ export class AppHost {
         : null;
       return null;
     },
-    flushLogs: async () => {
-      await this.logs.flush(this.app);
-      return null;
-    },
+    // The apps whose files were removed (this one, or none).
+    flushLogs: () => this.logs.flush(this.app),
     sockets: (m) => this.socketsAction(m.action),
     ackExits: (m) => this.journal.ack(m.upTo),
     exit: () => {

@@ -34,6 +34,8 @@ export interface AppHostClient {
   release(): Promise<void>;
   /** The app is gone: the host closes everything. */
   close(): Promise<void>;
+  /** The host's own process, when it has one (a shim; not in process). */
+  info?(): { pid: number; version: string; memory: number } | null;
 }
 
 /** What a host link tells beyond its workers. */
@@ -110,8 +112,10 @@ export class HostClient implements AppHostClient {
     await this.call({ type: 'follow', on });
   }
 
-  async flushLogs(): Promise<void> {
-    await this.call({ type: 'flushLogs' });
+  /** Empty the app's log files; resolves with the apps whose files were removed. */
+  async flushLogs(): Promise<string[]> {
+    const names = await this.call({ type: 'flushLogs' });
+    return Array.isArray(names) ? names.map(String) : [];
   }
 
   /** An in-process host stays as it is: it costs nothing while the app is stopped. */
@@ -153,7 +157,7 @@ export class HostClient implements AppHostClient {
       worker.onExit({
         type: 'exit', seq: 0, worker: worker.uniqueId, slot: worker.slot, pid: worker.pid,
         info: { code: null, signal: null, intended: false, reason, uptimeMs: worker.uptimeMs },
-        stderrTail: [], drainReport: null, forcedExit: null,
+        stderrTail: [`herd: ${reason}`], drainReport: null, forcedExit: null,
       });
     }
   }
