@@ -110,3 +110,24 @@ test('a shim killed with SIGKILL: the app comes back with new workers under a ne
   const apps = await list(herd);
   assert.equal(apps[0]?.status, 'online');
 });
+
+test('the daemon killed with SIGKILL: the app keeps serving under its shim, herd list says so, herd kill stops it', async (t) => {
+  const { home, herd } = herdHome(t);
+  const port = await freePort();
+  assert.equal((await herd(['start', path.join(FIXTURES, 'hello.js'), '--name', 'api', '-i', '2'], { PORT: String(port) })).code, 0);
+  const shim = (await describe(herd, 'api')).shim?.pid as number;
+  const daemonPid = Number(readFileSync(path.join(home, 'daemon.pid'), 'utf8'));
+  process.kill(daemonPid, 'SIGKILL');
+  await eventually(() => (alive(daemonPid) ? undefined : true), 10_000, 'the daemon to die');
+  // Nothing on the data path noticed.
+  assert.equal((await get(port)).status, 200);
+  assert.equal(alive(shim), true);
+  const r = await herd(['list']);
+  assert.equal(r.code, 1);
+  assert.match(r.stderr, /HERD_ERR_DAEMON_DIED/);
+  assert.match(r.stderr, new RegExp(`keep running under their shims.*api \\(shim pid ${shim}\\)`));
+  const k = await herd(['kill']);
+  assert.equal(k.code, 0, k.stderr);
+  assert.match(k.stdout, /had died; 1 app shim\(s\) it left running stopped/);
+  assert.deepEqual(processesOf(home), []);
+});
