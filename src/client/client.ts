@@ -5,8 +5,8 @@ import type { LogLine } from '../logs/format';
 import type { HelloData, RequestOf, RequestType, ResultOf } from '../protocol/control';
 import { HERD_VERSION, PROTOCOL_VERSION } from '../protocol/version';
 import { ensureHome, herdPaths, type HerdPaths } from '../util/paths';
-import { processAlive } from '../util/procStat';
-import { readRecords, type ShimRecord } from '../shim/runRecord';
+import { liveShims as liveShimsIn, stopLeftShims as stopShims } from '../shim/leftShims';
+import type { ShimRecord } from '../shim/runRecord';
 import { Connection } from './connection';
 
 const DAEMON_PATH = require.resolve('../daemon/main');
@@ -132,14 +132,9 @@ function deadDaemon(paths: HerdPaths): HerdError | null {
     pid,
     reason: `it was started at ${since.toISOString()} and did not shut down${lastLog ? `; its log was last written at ${lastLog}` : ''}`,
   }, [
-    survivorsNote(liveShims(paths), paths),
+    survivorsNote(liveShimsIn(paths.run), paths),
     '`herd start <script|config>` starts a new daemon; `herd kill` clears this state.',
   ]);
-}
-
-/** Shims of this home still running: their apps outlived the daemon. */
-function liveShims(paths: HerdPaths): ShimRecord[] {
-  return readRecords(paths.run).filter((r) => processAlive(r.pid, r.startTime));
 }
 
 function survivorsNote(shims: readonly ShimRecord[], paths: HerdPaths): string {
@@ -149,22 +144,9 @@ function survivorsNote(shims: readonly ShimRecord[], paths: HerdPaths): string {
     `\`herd kill\` stops them; see ${paths.daemonLog}.`;
 }
 
-/**
- * `herd kill` with no daemon: the shims a dead daemon left are told to stop
- * (SIGTERM: each drains its workers, then exits); resolves with how many,
- * once they are gone.
- */
+/** `herd kill` with no daemon: the shims a dead daemon left drain their workers and exit; resolves with how many. */
 export async function stopLeftShims(home?: string): Promise<number> {
-  const shims = liveShims(herdPaths(home));
-  for (const shim of shims) {
-    try {
-      process.kill(shim.pid, 'SIGTERM');
-    } catch {
-      // gone meanwhile
-    }
-  }
-  while (shims.some((s) => processAlive(s.pid, s.startTime))) await new Promise((resolve) => setTimeout(resolve, 50));
-  return shims.length;
+  return (await stopShims(herdPaths(home).run)).length;
 }
 
 /** A live process with this pid that is a herd daemon (pid reuse by another program does not count). */

@@ -6,6 +6,7 @@ import { HERD_VERSION, PROTOCOL_VERSION } from '../protocol/version';
 import { DEFAULTS, type DaemonSettings } from '../config/types';
 import { DashboardServer } from '../dashboard/server';
 import { ensureHome, type HerdPaths } from '../util/paths';
+import { stopLeftShims } from '../shim/leftShims';
 import { parseSignal } from '../util/signals';
 import type { HealthEndpointSpec } from '../config/types';
 import { ControlServer, type HandlerTable } from './control/controlServer';
@@ -69,6 +70,7 @@ export class Daemon {
     ensureHome(this.paths);
     await removeStaleSocket(this.paths.socket, this.paths.home);
     await this.control.listen(this.paths.socket);
+    await stopLeftover(this.paths);
     fs.writeFileSync(this.paths.pidFile, `${process.pid}\n`, { mode: 0o600 });
   }
 
@@ -167,6 +169,18 @@ export class Daemon {
       },
     };
   }
+}
+
+/**
+ * Shims a daemon that died left running (with their apps) are stopped, each
+ * draining its workers, so the apps started again find their ports free;
+ * taking them over instead is a later step.
+ */
+async function stopLeftover(paths: HerdPaths): Promise<void> {
+  const stopped = await stopLeftShims(paths.run);
+  if (stopped.length === 0) return;
+  const names = stopped.map((s) => `${s.app} (shim pid ${s.pid})`).join(', ');
+  console.error(`${new Date().toISOString()} daemon: stopped the shims a daemon that died left running: ${names}`);
 }
 
 /**

@@ -131,3 +131,20 @@ test('the daemon killed with SIGKILL: the app keeps serving under its shim, herd
   assert.match(k.stdout, /had died; 1 app shim\(s\) it left running stopped/);
   assert.deepEqual(processesOf(home), []);
 });
+
+test('a new daemon after a SIGKILLed one stops the shims left running, so the app starts again on its port', async (t) => {
+  const { home, herd } = herdHome(t);
+  const port = await freePort();
+  const script = path.join(FIXTURES, 'hello.js');
+  assert.equal((await herd(['start', script, '--name', 'api'], { PORT: String(port) })).code, 0);
+  const old = await describe(herd, 'api');
+  process.kill(Number(readFileSync(path.join(home, 'daemon.pid'), 'utf8')), 'SIGKILL');
+  const r = await herd(['start', script, '--name', 'api'], { PORT: String(port) });
+  assert.equal(r.code, 0, r.stderr);
+  assert.equal(alive(old.shim?.pid as number), false);
+  assert.equal(alive(old.workers[0]?.pid as number), false);
+  const now = await describe(herd, 'api');
+  assert.notEqual(now.shim?.pid, old.shim?.pid);
+  assert.equal((await get(port)).status, 200);
+  assert.match(readFileSync(path.join(home, 'daemon.log'), 'utf8'), /stopped the shims a daemon that died left running: api/);
+});
