@@ -1,5 +1,5 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import * as http from 'node:http';
 import * as net from 'node:net';
 import { tmpdir } from 'node:os';
@@ -25,6 +25,7 @@ export function herdHome(t: TestContext): { home: string; herd: (args: string[],
   const herd = (args: string[], env: Record<string, string> = {}) => runCli(args, { HERD_HOME: home, ...env });
   t.after(async () => {
     await runCli(['kill'], { HERD_HOME: home });
+    await killLeftShims(home);
     // The daemon reports a lifecycle transition its table forbids (a herd bug) and goes on; a test fails on it.
     const log = existsSync(path.join(home, 'daemon.log')) ? readFileSync(path.join(home, 'daemon.log'), 'utf8') : '';
     rmSync(home, { recursive: true, force: true });
@@ -32,6 +33,49 @@ export function herdHome(t: TestContext): { home: string; herd: (args: string[],
     if (illegal.length > 0) throw new Error(`the daemon reported illegal transitions:\n${illegal.join('\n')}`);
   });
   return { home, herd };
+}
+
+/**
+ * A safety net behind `herd kill`: a shim still listed in HERD_HOME/run
+ * (a daemon killed by the test, a herd bug) is asked to stop its workers,
+ * then killed with its process group.
+ */
+async function killLeftShims(home: string): Promise<void> {
+  let names: string[] = [];
+  try {
+    names = readdirSync(path.join(home, 'run')).filter((n) => n.endsWith('.json'));
+  } catch {
+    return;
+  }
+  const isAlive = (pid: number) => {
+    try {
+      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+      return !/^[ZX]$/.test(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[0] ?? '');
+    } catch {
+      return false;
+    }
+  };
+  for (const name of names) {
+    let pid = 0;
+    try {
+      pid = Number((JSON.parse(readFileSync(path.join(home, 'run', name), 'utf8')) as { pid?: unknown }).pid);
+    } catch {
+      continue;
+    }
+    if (!Number.isInteger(pid) || pid <= 1 || !isAlive(pid)) continue;
+    try {
+      process.kill(pid, 'SIGTERM');
+    } catch {
+      continue;
+    }
+    const deadline = Date.now() + 5000;
+    while (isAlive(pid) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    try {
+      process.kill(-pid, 'SIGKILL');
+    } catch {
+      // gone
+    }
+  }
 }
 
 export function runCli(args: string[], env: Record<string, string>, cwd = ROOT): Promise<CliResult> {

@@ -57,6 +57,8 @@ trackListeningServers();
  * loaded (a queue consumer, a cron job) counts as ready.
  */
 const SETTLE_MS = 1000;
+/** How long a worker whose parent (the app's shim) died may take to finish its requests. */
+const ORPHAN_DRAIN_MS = 5000;
 // Timers run once the main module's synchronous code is done, so this counts from there.
 const settled = new Promise<void>((resolve) => setImmediate(() => setTimeout(resolve, SETTLE_MS).unref()));
 
@@ -123,14 +125,34 @@ if (settings.metrics !== '0' && typeof process.send === 'function') {
   agent.attachMetrics(collector);
 }
 
-// Workers run in their own process group, so nothing else ends them when the
-// supervisor dies. Cluster workers exit on disconnect through Node's own
-// cluster code; fork-mode workers drain and exit here. The listener must not
-// keep a worker that finished its work alive, hence the unref.
+// Workers run in their own process group, so nothing else ends them when
+// their app's shim (the parent holding the IPC channel) dies: they drain and
+// exit. Fork-mode workers do so here. The listener must not keep a worker
+// that finished its work alive, hence the unref.
 if (!cluster.isWorker && process.channel) {
-  process.once('disconnect', () => void agent.shutdown(5000));
+  process.once('disconnect', () => void agent.shutdown(ORPHAN_DRAIN_MS));
   process.channel.unref();
 }
+// Node's cluster child exits at once when its channel to the primary closes
+// (lib/internal/cluster/child.js: process.once('disconnect', () =>
+// process.exit(0)) unless the primary asked for it), which drops every
+// request in flight. That channel goes to the app's shim, which closes it only
+// by dying (a herd bug, the OOM killer): drain instead, like a fork-mode
+// worker. Node installs that listener before preload modules run
+// (pre_execution.js: initializeClusterIPC), so it is the only one here; it
+// is replaced, which no public API offers.
+if (cluster.isWorker) {
+  for (const listener of process.rawListeners('disconnect')) process.removeListener('disconnect', listener as () => void);
+  process.once('disconnect', () => {
+    // As Node's own listener: the worker's 'disconnect' event, and nothing more when the app asked for it (worker.disconnect()).
+    cluster.worker?.emit('disconnect');
+    if (cluster.worker?.exitedAfterDisconnect !== true) void agent.shutdown(ORPHAN_DRAIN_MS);
+  });
+}
+// A reader that died (the shim was killed) turns the next write to stdout or
+// stderr into EPIPE, an uncaught exception that would end an app with no
+// handler of its own in the middle of its drain; those lines have nowhere to go.
+for (const stream of [process.stdout, process.stderr]) stream.on('error', () => {});
 
 // Fork mode: the daemon binds nothing, so the agent reports what the app
 // listens on (readiness, `herd describe`) and passes its sockets on.

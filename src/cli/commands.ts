@@ -1,6 +1,6 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { clearDeadDaemon, HerdClient, launchDaemon } from '../client/client';
+import { clearDeadDaemon, HerdClient, launchDaemon, stopLeftShims } from '../client/client';
 import { HerdError } from '../errors';
 import type { AlertsView, AppDetail } from '../protocol/control';
 import { stringFlag, usage, type CommandFlags, type FlagName } from './args';
@@ -191,7 +191,9 @@ const kill: Command = async (args) => {
   none(args);
   if (!(await HerdClient.isRunning())) {
     const dead = clearDeadDaemon();
-    process.stdout.write(dead === null ? 'no daemon running\n' : `no daemon running (the last one, pid ${dead}, had died; its pid file is removed, the app list kept)\n`);
+    const shims = await stopLeftShims();
+    const stopped = shims > 0 ? `; ${shims} app shim(s) it left running stopped` : '';
+    process.stdout.write(dead === null ? `no daemon running${stopped}\n` : `no daemon running (the last one, pid ${dead}, had died${stopped}; its pid file is removed, the app list kept)\n`);
     return EXIT.ok;
   }
   const result = await withClient((c) => {

@@ -55,6 +55,7 @@ export function describeText(d: AppDetail): string {
     ...(d.runAs ? [`  user        ${userText(d.runAs)}`] : []),
     `  listening   ${d.listening.length > 0 ? d.listening.join(', ') : '-'}`,
     `  restarts    ${d.restarts}`,
+    ...(d.shim ? [`  shim        pid ${d.shim.pid}, herd ${d.shim.version}, ${Math.round(d.shim.memory / 1048576)} MB`] : []),
     `  config      ${d.configFile ?? '-'}${d.envName ? ` (--env ${d.envName})` : ''}`,
   ];
   if (d.cron) lines.push(`  cron reload ${d.cron.schedule} (next ${d.cron.next !== null ? new Date(d.cron.next).toISOString() : d.status === 'stopped' ? '-, stopped' : '-'})`);

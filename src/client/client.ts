@@ -5,6 +5,8 @@ import type { LogLine } from '../logs/format';
 import type { HelloData, RequestOf, RequestType, ResultOf } from '../protocol/control';
 import { HERD_VERSION, PROTOCOL_VERSION } from '../protocol/version';
 import { ensureHome, herdPaths, type HerdPaths } from '../util/paths';
+import { liveShims as liveShimsIn, stopLeftShims as stopShims } from '../shim/leftShims';
+import type { ShimRecord } from '../shim/runRecord';
 import { Connection } from './connection';
 import { parseSavedApps } from '../daemon/state/savedApps';
 
@@ -131,7 +133,7 @@ function deadDaemon(paths: HerdPaths): HerdError | null {
     pid,
     reason: `it was started at ${since.toISOString()} and did not shut down${lastLog ? `; its log was last written at ${lastLog}` : ''}`,
   }, [
-    `its apps went down with it; see ${paths.daemonLog}.`,
+    survivorsNote(liveShimsIn(paths.run), paths),
     rememberedLine(paths),
     '`herd start <script|config>` starts a new daemon; `herd kill` forgets the dead one (the app list is kept).',
   ]);
@@ -155,6 +157,18 @@ function rememberedLine(paths: HerdPaths): string {
   } catch (err) {
     return `${(err as Error).message} (a new daemon sets it aside).`;
   }
+}
+
+function survivorsNote(shims: readonly ShimRecord[], paths: HerdPaths): string {
+  if (shims.length === 0) return `its apps went down with it; see ${paths.daemonLog}.`;
+  const names = shims.map((s) => `${s.app} (shim pid ${s.pid})`).join(', ');
+  return `its apps keep running under their shims, with no daemon to restart or reload them: ${names}; ` +
+    `\`herd kill\` stops them; see ${paths.daemonLog}.`;
+}
+
+/** `herd kill` with no daemon: the shims a dead daemon left drain their workers and exit; resolves with how many. */
+export async function stopLeftShims(home?: string): Promise<number> {
+  return (await stopShims(herdPaths(home).run)).length;
 }
 
 /** A live process with this pid that is a herd daemon (pid reuse by another program does not count). */

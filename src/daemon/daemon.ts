@@ -6,13 +6,14 @@ import { HERD_VERSION, PROTOCOL_VERSION } from '../protocol/version';
 import { DEFAULTS, type DaemonSettings } from '../config/types';
 import { DashboardServer } from '../dashboard/server';
 import { ensureHome, type HerdPaths } from '../util/paths';
+import { stopLeftShims } from '../shim/leftShims';
 import { parseSignal } from '../util/signals';
 import type { HealthEndpointSpec } from '../config/types';
 import { ControlServer, type HandlerTable } from './control/controlServer';
 import { HealthEndpoint } from './http/healthEndpoint';
 import type { LogSink } from '../logs/logSink';
 import { PrometheusServer } from './http/prometheusServer';
-import { Supervisor } from './supervision/supervisor';
+import { Supervisor, type HostFactory } from './supervision/supervisor';
 import { resurrect, saveDump } from './state/dump';
 import { restartedReason, StateKeeper } from './state/stateKeeper';
 import { writeFileAtomicSync } from '../util/atomicWrite';
@@ -24,6 +25,8 @@ export interface DaemonOptions {
    * command line, and it must not replace the list a daemon left).
    */
   keepState?: boolean;
+  /** Where apps' workers run: each app's shim for the daemon; in this process unless told (`herd run`). */
+  hosts?: HostFactory;
 }
 
 /**
@@ -44,7 +47,7 @@ export class Daemon {
   private readonly state: StateKeeper | null;
 
   constructor(private readonly paths: HerdPaths, private readonly logs: LogSink, private readonly onKill: () => void, options: DaemonOptions = {}) {
-    this.supervisor = new Supervisor(logs);
+    this.supervisor = new Supervisor(logs, options.hosts);
     const note = (line: string) => console.log(`${new Date().toISOString()} herd: ${line}`);
     this.state = options.keepState === true ? new StateKeeper(paths.stateFile, () => this.supervisor.savedApps(), note) : null;
     this.supervisor.onAppsChanged(() => this.state?.changed());
@@ -93,6 +96,8 @@ export class Daemon {
       this.supervisor.remember(apps, restartedReason(this.state.startedAt, previous));
     }
     await this.control.listen(this.paths.socket);
+    // Shims a dead daemon left hold their apps' ports: they drain and end before this one starts any (until adoption).
+    await stopLeftover(this.paths);
     writeFileAtomicSync(this.paths.pidFile, `${process.pid}\n`);
     this.state?.begin();
   }
@@ -186,6 +191,7 @@ export class Daemon {
           if ((r.name === null || line.app === r.name) && r.streams.includes(line.stream) && !stream.line(line)) skipped++;
         });
         // Tells the client it is subscribed: history read from the files after this misses nothing.
+        await this.logs.whenFollowing?.();
         progress('following');
         await Promise.race([stream.closed, this.closing]);
         off();
@@ -206,6 +212,18 @@ export class Daemon {
       },
     };
   }
+}
+
+/**
+ * Shims a daemon that died left running (with their apps) are stopped, each
+ * draining its workers, so the apps started again find their ports free;
+ * taking them over instead is a later step.
+ */
+async function stopLeftover(paths: HerdPaths): Promise<void> {
+  const stopped = await stopLeftShims(paths.run);
+  if (stopped.length === 0) return;
+  const names = stopped.map((s) => `${s.app} (shim pid ${s.pid})`).join(', ');
+  console.error(`${new Date().toISOString()} daemon: stopped the shims a daemon that died left running: ${names}`);
 }
 
 /**

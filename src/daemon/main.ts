@@ -2,7 +2,7 @@ import * as fs from 'node:fs';
 import { toErrorData } from '../errors';
 import { herdPaths, resolveHome } from '../util/paths';
 import { Daemon } from './daemon';
-import { FileLogSink } from '../logs/logSink';
+import { ShimHosts } from './hosts/shimHosts';
 
 /**
  * Entry of the background daemon. The CLI that spawned it waits on fd 3 for
@@ -19,10 +19,11 @@ function report(line: string): void {
 
 async function main(): Promise<void> {
   const paths = herdPaths(resolveHome());
-  const logs = new FileLogSink(paths.logs);
+  // Each app's shim writes its log files: the daemon is off the log path.
+  const logs = new ShimHosts(paths);
   const daemon = new Daemon(paths, logs, () => {
     void logs.close().finally(() => process.exit(0));
-  }, { keepState: true });
+  }, { keepState: true, hosts: (app) => logs.host(app) });
   try {
     await daemon.listen();
   } catch (err) {

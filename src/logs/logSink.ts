@@ -19,6 +19,8 @@ export interface LogSink {
   write(line: LogLine): void;
   /** Every line, as it arrives (`herd logs --follow`). Returns an unsubscribe function. */
   subscribe(listener: LogListener): () => void;
+  /** Resolves once lines reach the subscribers (where the lines are written by other processes). */
+  whenFollowing?(): Promise<void>;
   /** Lines dropped because the destination could not keep up or failed. */
   dropped(app: string): number;
   /** Empty the logs of `app` (every app when null); resolves with the apps whose files were removed. */

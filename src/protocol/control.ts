@@ -139,6 +139,12 @@ export interface AppDetail extends AppInfo, TriggerDetail {
    * user (`daemons`). Added by the supervisor.
    */
   runAs: { user: string; uid: number; group: string; gid: number; daemons: boolean };
+  /**
+   * The app's shim (`herd-shim <app>`, the parent of its workers; memory is
+   * its RSS in bytes); null while the app has none (stopped), and under `herd run`,
+   * whose apps run in its own process. Added by the supervisor.
+   */
+  shim: { pid: number; version: string; memory: number } | null;
 }
 
 /** Counters of the daemon's sticky-session router, since the app was created (docs/sticky.md). */

@@ -104,7 +104,7 @@ export type ExitEvent = {
 };
 
 export interface HostSnapshot {
-  host: { pid: number; protocol: number; startedAt: number };
+  host: { pid: number; protocol: number; startedAt: number; version: string };
   app: string;
   workers: HostedWorkerState[];
   /** Exits not yet acknowledged, oldest first (at most the journal's capacity). */
@@ -112,6 +112,8 @@ export interface HostSnapshot {
   /** Exits that fell out of a full journal before they were acknowledged. */
   exitsLost: number;
   sockets: SocketsState & { sticky: StickyStats | null };
+  /** Lines of the app's log dropped (a destination too slow or failing). */
+  logsDropped: number;
 }
 
 /** The app's listening sockets as the daemon shows them. */
@@ -132,7 +134,13 @@ export type SocketsAction =
   | { kind: 'inodes' };
 
 export type DaemonToShim =
-  | { type: 'hello'; id: number; protocol: number; daemonPid: number }
+  /**
+   * The first message of a connection to a shim: the token of its run/<id>.json
+   * proves the daemon may drive it. A shim serves one daemon at a time;
+   * `takeover` replaces the one connected (it is told `replaced`), otherwise
+   * a second daemon is refused.
+   */
+  | { type: 'hello'; id: number; protocol: number; daemonPid: number; token: string; takeover: boolean }
   | { type: 'snapshot'; id: number }
   /** The app's log settings and PM2 log paths; sticky mode and hold time for sockets bound from now on. */
   | { type: 'configure'; id: number; logs: LogsSpec; files: LogFilesSpec; sockets: { sticky: boolean; holdMs: number } }
@@ -147,6 +155,10 @@ export type DaemonToShim =
   | { type: 'openInspector'; id: number; worker: number; timeoutMs: number }
   /** A line herd writes into the app's log (a stalled worker's stack). */
   | { type: 'writeLog'; line: LogLine }
+  /** Send every line of the app's log as it is written (`line` events) while on: `herd logs --follow`, the dashboard. */
+  | { type: 'follow'; id: number; on: boolean }
+  /** `herd flush`: empty the app's log files (queued lines are dropped) and remove them. */
+  | { type: 'flushLogs'; id: number }
   | { type: 'sockets'; id: number; action: SocketsAction }
   | { type: 'ackExits'; upTo: number }
   /** The app is gone: close every socket and stop answering. */
@@ -167,6 +179,12 @@ export type ShimToDaemon =
   | { type: 'agent'; worker: number; message: AgentToDaemon }
   /** The app's listening sockets changed (bound, listened on, closed). */
   | { type: 'sockets'; state: SocketsState }
+  /** A line of the app's log, while the daemon follows it. */
+  | { type: 'line'; line: LogLine }
+  /** The count of dropped log lines changed. */
+  | { type: 'logStats'; dropped: number }
+  /** Another daemon took this shim over (hello with takeover): this connection is closed after it. */
+  | { type: 'replaced' }
   | ExitEvent;
 
 export type ShimRequest = Extract<DaemonToShim, { id: number }>;

@@ -1,6 +1,7 @@
 import { readlink } from 'node:fs/promises';
 import { HerdError } from '../errors';
 import type { LogSink } from '../logs/logSink';
+import { HERD_VERSION } from '../protocol/version';
 import {
   SHIM_PROTOCOL_VERSION, isShimMessage,
   type DaemonToShim, type HostSnapshot, type ShimRequest, type ShimToDaemon, type SocketsAction, type SocketsState,
@@ -10,6 +11,8 @@ import { ListenSockets, type SocketSettings } from '../daemon/sockets/listenSock
 import { WorkerProcess, type WorkerReport } from '../daemon/worker/workerProcess';
 import { ExitJournal } from './exitJournal';
 import type { HostLink } from './link';
+
+const STATS_INTERVAL_MS = 1000;
 
 type Handler<T extends DaemonToShim['type']> = (message: Extract<DaemonToShim, { type: T }>) => unknown;
 /** A new message type without a handler does not compile. */
@@ -37,20 +40,51 @@ export class AppHost {
   private readonly startedAt = Date.now();
   private lastSockets = '';
   private closed = false;
+  /** The daemon follows the log (`line` events): how to stop. */
+  private unfollow: (() => void) | null = null;
+  private lastDropped = 0;
+  private readonly statsTimer: NodeJS.Timeout;
+  private readonly closedWaiters: (() => void)[] = [];
 
   constructor(private readonly app: string, private readonly link: HostLink, private readonly logs: LogSink) {
     link.onMessage((message) => this.receive(message));
+    // describe's count of dropped lines follows the host's sink, at most once a second.
+    this.statsTimer = setInterval(() => this.reportDropped(), STATS_INTERVAL_MS);
+    this.statsTimer.unref();
+  }
+
+  /** Workers alive now (spawned, not yet exited). */
+  get workerCount(): number {
+    return this.workers.size;
+  }
+
+  /** Resolves once the daemon said `exit` (the app is gone): the shim ends when its workers are gone too. */
+  whenClosed(): Promise<void> {
+    if (this.closed) return Promise.resolve();
+    return new Promise((resolve) => this.closedWaiters.push(resolve));
+  }
+
+  /** Resolves once no worker is alive. */
+  async whenNoWorkers(): Promise<void> {
+    while (this.workers.size > 0) await Promise.all([...this.workers.values()].map((w) => w.waitExit()));
+  }
+
+  /** Drain every worker (SIGKILL after its kill timeout) and wait for their exits: a shim told to stop by a signal. */
+  async stopAll(): Promise<void> {
+    for (const proc of this.workers.values()) void proc.stop(proc.killTimeout, Math.min(1000, proc.killTimeout));
+    await this.whenNoWorkers();
   }
 
   /** What the host knows now: its workers, unacknowledged exits, sockets. */
   snapshot(): HostSnapshot {
     return {
-      host: { pid: process.pid, protocol: SHIM_PROTOCOL_VERSION, startedAt: this.startedAt },
+      host: { pid: process.pid, protocol: SHIM_PROTOCOL_VERSION, startedAt: this.startedAt, version: HERD_VERSION },
       app: this.app,
       workers: [...this.workers.values()].map((w) => w.state()),
       exits: this.journal.pending(),
       exitsLost: this.journal.lost,
       sockets: { ...this.socketsState(), sticky: this.sockets.stickyStats() },
+      logsDropped: this.logs.dropped(this.app),
     };
   }
 
@@ -80,7 +114,7 @@ export class AppHost {
 
   /** What each message of the daemon does; a request's reply is what its handler returns. */
   private readonly handlers: Handlers = {
-    hello: () => ({ pid: process.pid, protocol: SHIM_PROTOCOL_VERSION, app: this.app }),
+    hello: () => ({ pid: process.pid, protocol: SHIM_PROTOCOL_VERSION, app: this.app, version: HERD_VERSION }),
     snapshot: () => this.snapshot(),
     configure: (m) => {
       this.logs.configure(this.app, m.logs, m.files);
@@ -115,6 +149,17 @@ export class AppHost {
     toAgent: (m) => this.worker(m.worker).toAgent(m.message),
     openInspector: (m) => this.worker(m.worker).openInspector(m.timeoutMs),
     writeLog: (m) => this.logs.write(m.line),
+    follow: (m) => {
+      this.unfollow?.();
+      this.unfollow = m.on
+        ? this.logs.subscribe((line) => {
+          if (line.app === this.app) this.send({ type: 'line', line });
+        })
+        : null;
+      return null;
+    },
+    // The apps whose files were removed (this one, or none).
+    flushLogs: () => this.logs.flush(this.app),
     sockets: (m) => this.socketsAction(m.action),
     ackExits: (m) => this.journal.ack(m.upTo),
     exit: () => {
@@ -123,7 +168,10 @@ export class AppHost {
       // After the reply has gone out.
       setImmediate(() => {
         this.closed = true;
+        this.unfollow?.();
+        clearInterval(this.statsTimer);
         this.link.close();
+        for (const waiter of this.closedWaiters.splice(0)) waiter();
       });
       return null;
     },
@@ -171,6 +219,13 @@ export class AppHost {
     if (event.type === 'ready') this.sockets.sticky?.retry();
     this.send(event);
     if (event.type === 'listening' || event.type === 'listenFailure') this.socketsChanged();
+  }
+
+  private reportDropped(): void {
+    const dropped = this.logs.dropped(this.app);
+    if (dropped === this.lastDropped) return;
+    this.lastDropped = dropped;
+    this.send({ type: 'logStats', dropped });
   }
 
   /** The daemon's copy of the sockets' state follows every change. */

@@ -14,6 +14,8 @@ export interface HerdPaths {
   stateFile: string;
   /** What `herd save` wrote and `herd resurrect` starts. */
   dumpFile: string;
+  /** Each app's shim: its socket and its record (run/<id>.sock, run/<id>.json). */
+  run: string;
 }
 
 export function resolveHome(env: NodeJS.ProcessEnv = process.env): string {
@@ -32,6 +34,7 @@ export function herdPaths(home: string = resolveHome(), env: NodeJS.ProcessEnv =
     pidFile: path.join(home, 'daemon.pid'),
     stateFile: path.join(home, 'state.json'),
     dumpFile: path.join(home, 'dump.herd.json'),
+    run: path.join(home, 'run'),
   };
 }
 
@@ -40,6 +43,8 @@ export function ensureHome(paths: HerdPaths): void {
   fs.mkdirSync(paths.home, { recursive: true, mode: 0o700 });
   fs.chmodSync(paths.home, 0o700);
   fs.mkdirSync(paths.logs, { recursive: true, mode: 0o700 });
+  fs.mkdirSync(paths.run, { recursive: true, mode: 0o700 });
+  fs.chmodSync(paths.run, 0o700);
   const unsafe = unsafeDirectory(paths.logs);
   if (unsafe) {
     throw new HerdError('HERD_ERR_LOG_DIR_UNSAFE', { dir: paths.logs, reason: unsafe },

@@ -248,6 +248,7 @@ export function fakeApp(spec: AppSpec = testSpec()) {
         retainFork: () => Promise.resolve(),
         inodes: () => Promise.resolve({ pid: process.pid, inodes: [] }),
       },
+      release: () => Promise.resolve(),
       writeLog: () => {},
       close: () => Promise.resolve(),
     },

@@ -113,7 +113,7 @@ test('jlist: one PM2-shaped entry per process, PM2 statuses, pid 0 and pm_id nul
     interpreter: 'node', nodeArgs: [], args: ['a'], restarts: 0, createdAt: 5, configFile: null, envName: null, cliOverrides: {},
     env: { SECRET: 'x' }, listening: [], logLinesDropped: 0, lastStderr: [], events: [], retryAt: null, metrics: true,
     cron: null, watch: null, logFiles: { out: null, err: null, combined: null }, sticky: null, warnings: [],
-    runAs: { user: 'root', uid: 0, group: 'root', gid: 0, daemons: true },
+    runAs: { user: 'root', uid: 0, group: 'root', gid: 0, daemons: true }, shim: null,
   });
   const list = pm2List([
     app('api', [worker(0, 11, 'online'), worker(1, null, 'backoff'), worker(1, 12, 'draining')], 'online'),

@@ -34,7 +34,7 @@ test('the in-memory link delivers a JSON copy, later, in order, and nothing afte
 
 /** One well-formed message of every type: a type added to the union without one here does not compile. */
 const samples: { [T in DaemonToShim['type']]: Omit<Extract<DaemonToShim, { type: T }>, 'id'> } = {
-  hello: { type: 'hello', protocol: 1, daemonPid: process.pid },
+  hello: { type: 'hello', protocol: 1, daemonPid: process.pid, token: 'x', takeover: false },
   snapshot: { type: 'snapshot' },
   configure: {
     type: 'configure',
@@ -47,6 +47,8 @@ const samples: { [T in DaemonToShim['type']]: Omit<Extract<DaemonToShim, { type:
   signal: { type: 'signal', worker: 1, signal: 'SIGCONT' },
   openInspector: { type: 'openInspector', worker: 99, timeoutMs: 10 },
   writeLog: { type: 'writeLog', line: { time: 1, app: 'api', worker: 0, stream: 'out', msg: 'from herd' } },
+  follow: { type: 'follow', on: false },
+  flushLogs: { type: 'flushLogs' },
   sockets: { type: 'sockets', action: { kind: 'stickyStats' } },
   stop: { type: 'stop', worker: 99, timeoutMs: 1000, websocketDrainMs: 0 },
   kill: { type: 'kill', worker: 1, reason: null },

@@ -27,8 +27,23 @@ export interface AppHostClient {
   };
   /** A line herd writes into the app's log. */
   writeLog(line: LogLine): void;
+  /**
+   * Every worker is gone (the app stopped): a host of its own may end now;
+   * the next worker starts a new one.
+   */
+  release(): Promise<void>;
   /** The app is gone: the host closes everything. */
   close(): Promise<void>;
+  /** The host's own process, when it has one (a shim; not in process). */
+  info?(): { pid: number; version: string; memory: number } | null;
+}
+
+/** What a host link tells beyond its workers. */
+export interface HostClientEvents {
+  /** A line of the app's log, while following. */
+  line?: (line: LogLine) => void;
+  /** Another daemon took the host over. */
+  replaced?: () => void;
 }
 
 type EventHandler<T extends ShimToDaemon['type']> = (message: Extract<ShimToDaemon, { type: T }>) => void;
@@ -47,8 +62,10 @@ export class HostClient implements AppHostClient {
   private readonly workers = new Map<number, HostedWorker>();
   private socketState: SocketsState = { listening: [], size: 0 };
   private closed = false;
+  /** Lines the host dropped from the app's log, as it last said. */
+  logsDropped = 0;
 
-  constructor(private readonly link: DaemonLink) {
+  constructor(private readonly link: DaemonLink, private readonly events: HostClientEvents = {}) {
     link.onMessage((message) => this.receive(message));
   }
 
@@ -88,6 +105,91 @@ export class HostClient implements AppHostClient {
 
   snapshot(): Promise<HostSnapshot> {
     return this.call({ type: 'snapshot' }) as Promise<HostSnapshot>;
+  }
+
+  /** Turn `line` events on or off; resolves once the host has. */
+  async follow(on: boolean): Promise<void> {
+    await this.call({ type: 'follow', on });
+  }
+
+  /** Empty the app's log files; resolves with the apps whose files were removed. */
+  async flushLogs(): Promise<string[]> {
+    const names = await this.call({ type: 'flushLogs' });
+    return Array.isArray(names) ? names.map(String) : [];
+  }
+
+  /** An in-process host stays as it is: it costs nothing while the app is stopped. */
+  async release(): Promise<void> {}
+
+  /** Workers alive as far as the daemon knows. */
+  get workerCount(): number {
+    return this.workers.size;
+  }
+
+  /** Pids of the workers alive as far as the daemon knows. */
+  workerPids(): number[] {
+    return [...this.workers.values()].map((w) => w.pid).filter((p): p is number => p !== null);
+  }
+
+  /**
+   * The connection to the host is down: requests in flight will get no reply.
+   * They fail with `error`; workers keep their state until a snapshot
+   * (resync) or the host's death (lost) says what became of them.
+   */
+  disconnected(error: Error): void {
+    for (const { reject } of this.pending.values()) reject(error);
+    this.pending.clear();
+  }
+
+  /**
+   * The host is dead (a shim killed or crashed): its workers are no longer
+   * anyone's children and cannot be reached; each exits, as a crash, so App's
+   * restart policy replaces it, with `reason` in its events; requests in
+   * flight fail with `error`.
+   */
+  lost(reason: string, error: Error): void {
+    this.disconnected(error);
+    this.closed = true;
+    this.socketState = { listening: [], size: 0 };
+    const workers = [...this.workers.values()];
+    this.workers.clear();
+    for (const worker of workers) {
+      worker.onExit({
+        type: 'exit', seq: 0, worker: worker.uniqueId, slot: worker.slot, pid: worker.pid,
+        info: { code: null, signal: null, intended: false, reason, uptimeMs: worker.uptimeMs },
+        stderrTail: [`herd: ${reason}`], drainReport: null, forcedExit: null,
+      });
+    }
+  }
+
+  /**
+   * After a connection was cut and made again: what happened meanwhile, from
+   * the host's snapshot. Journaled exits are acted on as if they had arrived;
+   * a worker the host no longer knows without an exit is counted lost.
+   */
+  resync(snapshot: HostSnapshot): void {
+    for (const exit of snapshot.exits) this.handlers.exit(exit);
+    const known = new Map(snapshot.workers.map((w) => [w.worker, w]));
+    for (const [id, worker] of [...this.workers]) {
+      const state = known.get(id);
+      if (!state) {
+        this.workers.delete(id);
+        worker.onExit({
+          type: 'exit', seq: 0, worker: id, slot: worker.slot, pid: worker.pid,
+          info: { code: null, signal: null, intended: worker.draining, reason: 'exited while the link to its shim was down', uptimeMs: worker.uptimeMs },
+          stderrTail: [], drainReport: null, forcedExit: null,
+        });
+        continue;
+      }
+      if (worker.pid === null) worker.onSpawned(state.pid);
+      for (const address of state.listening) worker.onListening(address, true, null);
+      for (const key of state.listenKeys) worker.listenKeys.add(key);
+      if (state.listenFailure) worker.onListenFailure(state.listenFailure);
+      if (state.draining) worker.onDraining();
+      if (state.ready && state.readyAt !== null) worker.onReady(state.readyHow ?? 'ready', state.readyAt);
+    }
+    this.socketState = { listening: snapshot.sockets.listening, size: snapshot.sockets.size };
+    this.logsDropped = snapshot.logsDropped;
   }
 
   async close(): Promise<void> {
@@ -135,6 +237,11 @@ export class HostClient implements AppHostClient {
     sockets: (m) => {
       this.socketState = m.state;
     },
+    line: (m) => this.events.line?.(m.line),
+    logStats: (m) => {
+      this.logsDropped = m.dropped;
+    },
+    replaced: () => this.events.replaced?.(),
     exit: (m) => {
       const worker = this.workers.get(m.worker);
       this.workers.delete(m.worker);

@@ -133,6 +133,8 @@ export class App {
     return this.exclusive('stopping', async () => {
       await this.stopAll('stopped by user');
       await this.deps.host.sockets.closeAll();
+      // A stopped app has no shim: it ends once its workers are gone.
+      await this.deps.host.release();
       this.reason = 'stopped by user';
     });
   }
@@ -331,8 +333,8 @@ export class App {
     return { name: this.name, status: this.status, workers };
   }
 
-  /** The rest (cron, watch, log paths from the supervisor's ReloadTriggers; who the workers run as) is added by the supervisor. */
-  detail(): Omit<AppDetail, keyof TriggerDetail | 'runAs'> {
+  /** The rest (cron, watch, log paths from the supervisor's ReloadTriggers; who the workers run as; the shim) is added by the supervisor. */
+  detail(): Omit<AppDetail, keyof TriggerDetail | 'runAs' | 'shim'> {
     const s = this.spec;
     return {
       ...this.info(),

@@ -19,6 +19,7 @@ import type { LogSink } from '../../logs/logSink';
 import { findPortHolders, type PortHolders } from '../sockets/portConflict';
 import type { ProcessEntry } from '../worker/procNet';
 import { ProcStats } from '../worker/procStats';
+import type { AppHostClient } from '../hosts/hostClient';
 import { localHost } from '../hosts/localHost';
 import { ReloadTriggers } from '../reloads/reloadTriggers';
 import { WorkerMonitor } from './workerMonitor';
@@ -28,12 +29,16 @@ import type { SavedApp } from '../state/savedApps';
 
 const SAMPLE_INTERVAL_MS = 1000;
 
+/** Where an app's workers run: a shim of its own (the daemon), or this process (`herd run`, tests). */
+export type HostFactory = (app: string) => AppHostClient;
+
 /**
  * The registry of apps. It routes commands to apps and samples worker usage;
  * everything about one app's workers lives in App.
  */
 export class Supervisor {
   private readonly apps = new Map<string, App>();
+  private readonly hosts = new Map<string, AppHostClient>();
   private readonly stats = new ProcStats();
   private uniqueId = 0;
   private readonly sampler: NodeJS.Timeout;
@@ -50,7 +55,7 @@ export class Supervisor {
   /** Alert rules from the config's top-level `alerts`, evaluated after each metrics tick. */
   readonly alerts = new AlertManager((line) => console.error(`${new Date().toISOString()} herd: ${line}`));
 
-  constructor(private readonly logs: LogSink) {
+  constructor(private readonly logs: LogSink, private readonly hostFor: HostFactory = (app) => localHost(app, logs)) {
     this.sampler = setInterval(() => void this.sample(), SAMPLE_INTERVAL_MS);
     this.sampler.unref();
     this.monitor = new WorkerMonitor(() => this.apps.values());
@@ -128,10 +133,12 @@ export class Supervisor {
 
   /** A listed app, not started: its changes (status, spec, stop) reach the state file's listeners. */
   private create(spec: AppSpec): App {
+    const host = this.hostFor(spec.name);
+    this.hosts.set(spec.name, host);
     const app = new App(spec, {
       logs: this.logs,
       stats: this.stats,
-      host: localHost(spec.name, this.logs),
+      host,
       clock: systemClock,
       nextUniqueId: () => ++this.uniqueId,
       portHolders: (wanted) => this.portHolders(wanted),
@@ -281,6 +288,7 @@ export class Supervisor {
     for (const app of apps) {
       this.apps.delete(app.name);
       this.awaiting.delete(app.name);
+      this.hosts.delete(app.name);
       this.triggers.get(app.name)?.close();
       this.triggers.delete(app.name);
       await app.closeHost();
@@ -311,6 +319,7 @@ export class Supervisor {
     return {
       ...app.detail(),
       runAs: runAsView(app.spec),
+      shim: this.hosts.get(name)?.info?.() ?? null,
       ...(triggers ? triggers.detail() : { cron: null, watch: null, logFiles: { ...app.spec.logFiles } }),
     };
   }

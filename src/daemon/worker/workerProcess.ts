@@ -184,6 +184,11 @@ export class WorkerProcess {
     return this.child.pid ?? null;
   }
 
+  /** How long a stop may drain before SIGKILL, as the plan says. */
+  get killTimeout(): number {
+    return this.plan.killTimeout;
+  }
+
   /** Resolves when the process has exited (immediately if it already has). */
   waitExit(): Promise<ExitInfo> {
     if (this.exited) return Promise.resolve(this.exited);
