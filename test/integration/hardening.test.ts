@@ -51,7 +51,7 @@ test('a worker that crashes at boot still backs off, growing, into the crash loo
   for (let i = 1; i < delays.length; i++) assert.ok((delays[i] as number) > (delays[i - 1] as number), delays.join());
 });
 
-test('herd list after the daemon died says so, with its pid and the apps herd remembers, and exits 1; herd kill clears it, herd resurrect brings the apps back', async (t) => {
+test('herd list after the daemon died says so, with its pid, the apps still serving under their shims and the apps herd remembers, and exits 1; herd kill stops them, herd resurrect brings them back', async (t) => {
   const { home, herd } = herdHome(t);
   const port = await freePort();
   assert.equal((await herd(['start', path.join(FIXTURES, 'hello.js'), '--name', 'api'], { PORT: String(port) })).code, 0);
@@ -65,8 +65,9 @@ test('herd list after the daemon died says so, with its pid and the apps herd re
   assert.equal(r.code, 1, r.stdout);
   assert.match(r.stderr, /HERD_ERR_DAEMON_DIED/);
   assert.match(r.stderr, new RegExp(`pid ${daemonPid}`));
-  // Its apps went down with it, but the list did not: herd says what it remembers and how to start it.
-  assert.match(r.stderr, /its apps went down with it/);
+  // Its app keeps serving under its shim; herd says so, and what it remembers.
+  assert.match(r.stderr, /its apps keep running under their shims, with no daemon to restart or reload them: api \(shim pid \d+\)/);
+  assert.equal((await get(port)).status, 200, 'the app serves with no daemon');
   assert.match(r.stderr, /1 app\(s\) remembered in .*state\.json; 1 ran: api\. `herd resurrect` starts them again/);
   const d = await herd(['describe', 'api']);
   assert.equal(d.code, 1);
