@@ -192,6 +192,20 @@ export function kill(pid: number, signal: NodeJS.Signals = 'SIGKILL'): void {
   }
 }
 
+/**
+ * Running, and not a zombie: a process whose parent died is reparented to
+ * init, and an init that does not reap (this machine's) leaves it a zombie
+ * for ever, which `alive` (signal 0) still counts.
+ */
+export function running(pid: number): boolean {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return !/^[ZX]$/.test(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[0] ?? '');
+  } catch {
+    return false;
+  }
+}
+
 /** Whether a process with this pid exists (signal 0 probes without sending anything). */
 export function alive(pid: number): boolean {
   try {

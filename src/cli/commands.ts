@@ -1,6 +1,7 @@
+import { herdPaths } from '../util/paths';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { clearDeadDaemon, HerdClient, launchDaemon, stopLeftShims } from '../client/client';
+import { adoptLeftShims, clearDeadDaemon, HerdClient, launchDaemon, stopLeftShims } from '../client/client';
 import { HerdError } from '../errors';
 import type { AlertsView, AppDetail } from '../protocol/control';
 import { stringFlag, usage, type CommandFlags, type FlagName } from './args';
@@ -189,7 +190,8 @@ const dashboard: Command = async (args) => {
 
 const kill: Command = async (args) => {
   none(args);
-  if (!(await HerdClient.isRunning())) {
+  // Apps a dead daemon left serving are taken over first, so they stop like any other (and state.json says who stopped them).
+  if (!(await HerdClient.isRunning()) && !(await adoptLeftShims(herdPaths()))) {
     const dead = clearDeadDaemon();
     const shims = await stopLeftShims();
     const stopped = shims > 0 ? `; ${shims} app shim(s) it left running stopped` : '';

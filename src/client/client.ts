@@ -38,7 +38,9 @@ export class HerdClient {
     try {
       connection = await Connection.open(paths.socket);
     } catch (err) {
-      if (!options.autoStart || !isNoDaemon(err)) throw unreachable(paths, err);
+      // Apps serving under the shims of a daemon that died are taken over by a new one, whatever the command.
+      const adopt = isNoDaemon(err) && liveShimsIn(paths.run).length > 0;
+      if (!(options.autoStart === true || adopt) || !isNoDaemon(err)) throw unreachable(paths, err);
       await startDaemon(paths);
       connection = await Connection.open(paths.socket).catch((e: unknown) => {
         throw unreachable(paths, e);
@@ -79,6 +81,8 @@ export class HerdClient {
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code;
       if (code === 'EACCES' || code === 'EPERM') throw permissionDenied(paths);
+      // Apps serve under their shims with no daemon (it died): a new one takes them over, and the command goes on with it.
+      if (isNoDaemon(err) && (await adoptLeftShims(paths))) return true;
       const dead = deadDaemon(paths);
       if (dead) throw dead;
       if (!isNoDaemon(err)) throw unreachable(paths, err);
@@ -164,6 +168,21 @@ function survivorsNote(shims: readonly ShimRecord[], paths: HerdPaths): string {
   const names = shims.map((s) => `${s.app} (shim pid ${s.pid})`).join(', ');
   return `its apps keep running under their shims, with no daemon to restart or reload them: ${names}; ` +
     `\`herd kill\` stops them; see ${paths.daemonLog}.`;
+}
+
+/**
+ * Start a daemon to take over the shims a dead daemon left running; true
+ * when there were some and it did. A daemon that cannot start leaves the
+ * caller to say what it would have said without it.
+ */
+export async function adoptLeftShims(paths: HerdPaths): Promise<boolean> {
+  if (liveShimsIn(paths.run).length === 0) return false;
+  try {
+    await startDaemon(paths);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 /** `herd kill` with no daemon: the shims a dead daemon left drain their workers and exit; resolves with how many. */

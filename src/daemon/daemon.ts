@@ -17,6 +17,8 @@ import { Supervisor, type HostFactory } from './supervision/supervisor';
 import { resurrect, saveDump } from './state/dump';
 import { restartedReason, StateKeeper } from './state/stateKeeper';
 import { writeFileAtomicSync } from '../util/atomicWrite';
+import { adoptShims } from './state/adoption';
+import type { ShimHosts } from './hosts/shimHosts';
 
 export interface DaemonOptions {
   /**
@@ -27,6 +29,12 @@ export interface DaemonOptions {
   keepState?: boolean;
   /** Where apps' workers run: each app's shim for the daemon; in this process unless told (`herd run`). */
   hosts?: HostFactory;
+  /**
+   * The background daemon's shims: at start, those a daemon that died left
+   * running are taken over (their apps keep their workers). Without it
+   * (`herd run`), shims found are stopped instead.
+   */
+  shims?: ShimHosts;
 }
 
 /**
@@ -46,7 +54,7 @@ export class Daemon {
   private draining: Promise<string[]> | null = null;
   private readonly state: StateKeeper | null;
 
-  constructor(private readonly paths: HerdPaths, private readonly logs: LogSink, private readonly onKill: () => void, options: DaemonOptions = {}) {
+  constructor(private readonly paths: HerdPaths, private readonly logs: LogSink, private readonly onKill: () => void, private readonly options: DaemonOptions = {}) {
     this.supervisor = new Supervisor(logs, options.hosts);
     const note = (line: string) => console.log(`${new Date().toISOString()} herd: ${line}`);
     this.state = options.keepState === true ? new StateKeeper(paths.stateFile, () => this.supervisor.savedApps(), note) : null;
@@ -90,16 +98,32 @@ export class Daemon {
   async listen(): Promise<void> {
     ensureHome(this.paths);
     await removeStaleSocket(this.paths.socket, this.paths.home);
-    // No other supervisor owns this HERD_HOME: the apps the last one ran are listed again, stopped.
-    if (this.state) {
-      const { apps, previous } = this.state.load();
-      this.supervisor.remember(apps, restartedReason(this.state.startedAt, previous));
-    }
+    const { apps, previous } = this.state?.load() ?? { apps: [], previous: null };
+    // The bound socket is the lock: no other daemon adopts the same shims. Requests wait until the apps are listed.
     await this.control.listen(this.paths.socket);
-    // Shims a dead daemon left hold their apps' ports: they drain and end before this one starts any (until adoption).
-    await stopLeftover(this.paths);
-    writeFileAtomicSync(this.paths.pidFile, `${process.pid}\n`);
-    this.state?.begin();
+    let listed!: () => void;
+    this.control.holdUntil(new Promise<void>((resolve) => (listed = resolve)));
+    try {
+      const adopted = new Set<string>();
+      if (this.options.shims) {
+        // Apps a daemon that died left serving under their shims are taken over, workers and all.
+        const why = previous === null ? 'the last daemon left no state' : `the last daemon, pid ${previous.pid}, did not shut down`;
+        const result = await adoptShims(this.paths.run, this.options.shims, this.supervisor, apps, why);
+        for (const a of result.adopted) adopted.add(a.app);
+        const say = (line: string) => console.error(`${new Date().toISOString()} daemon: ${line}`);
+        for (const a of result.adopted) say(`adopted ${a.app} from shim pid ${a.shim}: workers ${a.workers.join(', ') || 'none'}`);
+        for (const problem of result.problems) say(problem);
+      } else {
+        // `herd run`: shims a dead daemon left hold their apps' ports; they drain and end before this one starts any.
+        await stopLeftover(this.paths);
+      }
+      // The rest of the list the last daemon kept is listed again, stopped, waiting for `herd resurrect`.
+      if (this.state) this.supervisor.remember(apps.filter((a) => !adopted.has(a.name)), restartedReason(this.state.startedAt, previous));
+      writeFileAtomicSync(this.paths.pidFile, `${process.pid}\n`);
+      this.state?.begin();
+    } finally {
+      listed();
+    }
   }
 
   /** Drain every app, then close the socket. Safe to call more than once. `by` is recorded in state.json. */

@@ -23,7 +23,7 @@ async function main(): Promise<void> {
   const logs = new ShimHosts(paths);
   const daemon = new Daemon(paths, logs, () => {
     void logs.close().finally(() => process.exit(0));
-  }, { keepState: true, hosts: (app) => logs.host(app) });
+  }, { keepState: true, hosts: (app) => logs.host(app), shims: logs });
   try {
     await daemon.listen();
   } catch (err) {

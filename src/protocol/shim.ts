@@ -114,6 +114,8 @@ export interface HostSnapshot {
   sockets: SocketsState & { sticky: StickyStats | null };
   /** Lines of the app's log dropped (a destination too slow or failing). */
   logsDropped: number;
+  /** The spec of the last `configure` (the app as its newest workers were spawned), or null. */
+  spec: unknown;
 }
 
 /** The app's listening sockets as the daemon shows them. */
@@ -142,8 +144,12 @@ export type DaemonToShim =
    */
   | { type: 'hello'; id: number; protocol: number; daemonPid: number; token: string; takeover: boolean }
   | { type: 'snapshot'; id: number }
-  /** The app's log settings and PM2 log paths; sticky mode and hold time for sockets bound from now on. */
-  | { type: 'configure'; id: number; logs: LogsSpec; files: LogFilesSpec; sockets: { sticky: boolean; holdMs: number } }
+  /**
+   * The app's log settings and PM2 log paths; sticky mode and hold time for
+   * sockets bound from now on; and the app's spec (opaque to the shim), kept
+   * for a daemon that must adopt the app without its own state.
+   */
+  | { type: 'configure'; id: number; logs: LogsSpec; files: LogFilesSpec; sockets: { sticky: boolean; holdMs: number }; spec?: unknown }
   | { type: 'spawn'; id: number; worker: number; slot: number; plan: SpawnPlan }
   | { type: 'stop'; id: number; worker: number; timeoutMs: number; websocketDrainMs: number }
   /** SIGKILL; with a reason the exit is a crash reported with it, without one an intended kill. */

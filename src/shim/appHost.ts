@@ -34,6 +34,8 @@ export class AppHost {
   private readonly workers = new Map<number, WorkerProcess>();
   private readonly journal = new ExitJournal();
   private settings: SocketSettings = { sticky: false, holdMs: 0 };
+  /** The app's spec as the daemon last sent it; the host does not read it. */
+  private spec: unknown = null;
   // The mode of a socket is read when it is bound; the hold time at each use.
   private readonly sockets = new ListenSockets(() => this.settings);
   private readonly forkSockets = new ForkSockets();
@@ -85,6 +87,7 @@ export class AppHost {
       exitsLost: this.journal.lost,
       sockets: { ...this.socketsState(), sticky: this.sockets.stickyStats() },
       logsDropped: this.logs.dropped(this.app),
+      spec: this.spec,
     };
   }
 
@@ -119,6 +122,7 @@ export class AppHost {
     configure: (m) => {
       this.logs.configure(this.app, m.logs, m.files);
       this.settings = m.sockets;
+      if (m.spec !== undefined) this.spec = m.spec;
       return null;
     },
     spawn: (m) => {

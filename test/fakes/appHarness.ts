@@ -9,6 +9,7 @@ import { throwOnIllegal } from '../../src/daemon/supervision/slot';
 import type { StackCapture } from '../../src/daemon/worker/stackCapture';
 import type { ExitInfo, HealthOutcome, ReadyOutcome, Worker, WorkerOptions } from '../../src/daemon/worker/worker';
 import { Ring } from '../../src/util/ring';
+import type { HostedWorkerState } from '../../src/protocol/shim';
 
 export class FakeClock implements Clock {
   time = 1_000_000;
@@ -62,7 +63,7 @@ let nextPid = 10_000;
 export class FakeWorker implements Worker {
   readonly spec: AppSpec;
   readonly slot: number;
-  readonly pid = nextPid++;
+  readonly pid: number;
   readonly startedAt: number;
   ready = false;
   readyAt: number | null = null;
@@ -88,11 +89,18 @@ export class FakeWorker implements Worker {
   private readonly readyWaiters = new Set<(o: ReadyOutcome) => void>();
   private readonly exitWaiters: ((i: ExitInfo) => void)[] = [];
 
-  constructor(private readonly options: WorkerOptions, private readonly clock: FakeClock) {
+  /** `adopted`: a worker a host ran already (adoption), with the facts its snapshot gave. */
+  constructor(private readonly options: WorkerOptions, private readonly clock: FakeClock, adopted?: HostedWorkerState) {
     this.spec = options.spec;
     this.slot = options.slot;
-    this.startedAt = clock.now();
+    this.pid = adopted?.pid ?? nextPid++;
+    this.startedAt = adopted?.startedAt ?? clock.now();
     this.lastPongAt = clock.now();
+    if (adopted?.ready) {
+      this.ready = true;
+      this.readyAt = adopted.readyAt;
+    }
+    this.draining = adopted?.draining ?? false;
   }
 
   get uptimeMs(): number {
@@ -236,6 +244,11 @@ export function fakeApp(spec: AppSpec = testSpec()) {
     host: {
       createWorker: (options) => {
         const w = new FakeWorker(options, clock);
+        workers.push(w);
+        return w;
+      },
+      adoptWorker: (options, state) => {
+        const w = new FakeWorker(options, clock, state);
         workers.push(w);
         return w;
       },

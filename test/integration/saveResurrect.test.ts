@@ -4,7 +4,7 @@ import { mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync }
 import * as path from 'node:path';
 import { test } from 'node:test';
 import { HerdClient } from '../../src/client/client';
-import { alive, eventually, FIXTURES, freePort, get, herdHome, kill, list, NODE, ROOT, type CliResult } from '../helpers';
+import { alive, eventually, FIXTURES, freePort, get, herdHome, kill, list, NODE, ROOT, type CliResult, running } from '../helpers';
 
 interface Detail { reason: string; instances: number; env: Record<string, string> }
 type Herd = (args: string[], env?: Record<string, string>) => Promise<CliResult>;
@@ -146,8 +146,11 @@ test('state.json survives kill -9 of the daemon: a new daemon lists the apps sto
   const daemonPid = Number(readFileSync(path.join(home, 'daemon.pid'), 'utf8'));
   const workers = (await list(herd)).flatMap((a) => a.workers.map((w) => w.pid)).filter((p): p is number => p !== null);
   t.after(() => workers.forEach((pid) => kill(pid)));
-  kill(daemonPid);
-  await eventually(() => (alive(daemonPid) ? undefined : true), 10_000, 'the daemon to die');
+  // A reboot: the daemon, the shims and the workers all gone, state.json is what is left.
+  const shims = readdirSync(path.join(home, 'run')).filter((n) => n.endsWith('.json'))
+    .map((n) => (JSON.parse(readFileSync(path.join(home, 'run', n), 'utf8')) as { pid: number }).pid);
+  for (const pid of [daemonPid, ...shims, ...workers]) kill(pid);
+  await eventually(() => ([daemonPid, ...shims, ...workers].some(running) ? undefined : true), 10_000, 'every process to die');
 
   // A new daemon (as systemd's Restart= would start one), before any resurrect.
   const daemon = spawn(NODE, [path.join(ROOT, 'dist', 'daemon', 'main.js')], { env: { ...process.env, HERD_HOME: home }, detached: true, stdio: 'ignore' });
@@ -220,3 +223,4 @@ test('a state.json that cannot be written is logged once, tried again on the nex
   }, 10_000, 'state.json written again');
   assert.match(readFileSync(path.join(home, 'daemon.log'), 'utf8'), new RegExp(`${state.replace(/[.]/g, '\\.')} is written again`));
 });
+

@@ -52,6 +52,8 @@ export class ControlServer {
   private readonly server: net.Server;
   private readonly sockets = new Map<net.Socket, ClientState>();
   private readonly sweeper: NodeJS.Timeout;
+  /** Requests wait for this before they run (a new daemon adopting its apps). */
+  private gate: Promise<unknown> = Promise.resolve();
 
   constructor(private readonly handlers: HandlerTable, private readonly limits = { halfSentMs: HALF_SENT_TIMEOUT_MS, maxConnections: MAX_CONNECTIONS }) {
     this.server = net.createServer((socket) => this.accept(socket));
@@ -186,7 +188,13 @@ export class ControlServer {
     }
   }
 
-  private dispatch(request: ControlRequest, progress: (message: string) => void, stream: ReplyStream): Promise<unknown> {
+  /** Requests received from now on run once `until` settles (those running already go on). */
+  holdUntil(until: Promise<unknown>): void {
+    this.gate = until.catch(() => undefined);
+  }
+
+  private async dispatch(request: ControlRequest, progress: (message: string) => void, stream: ReplyStream): Promise<unknown> {
+    await this.gate;
     const handler = this.handlers[request.type] as Handler<typeof request.type>;
     return handler(request as never, progress, stream);
   }

@@ -2,7 +2,7 @@ import type { AppSpec } from '../../config/types';
 import { HerdError } from '../../errors';
 import type { LogLine } from '../../logs/format';
 import type { StickyStats } from '../../protocol/control';
-import { isShimMessage, type HostSnapshot, type ShimToDaemon, type SocketsState } from '../../protocol/shim';
+import { isShimMessage, type HostedWorkerState, type HostSnapshot, type ShimToDaemon, type SocketsState } from '../../protocol/shim';
 import type { DaemonLink } from '../../shim/link';
 import { HostedWorker, type HostRequest } from '../worker/hostedWorker';
 import { spawnPlan } from '../worker/spawnPlan';
@@ -11,6 +11,11 @@ import type { Worker, WorkerOptions } from '../worker/worker';
 /** What an App needs of its host: workers, and the sockets and log the host holds for it. */
 export interface AppHostClient {
   createWorker(options: WorkerOptions): Worker;
+  /**
+   * A worker the host runs already (a restarted daemon adopts it), as its
+   * snapshot shows it: its facts are taken as they are, with no event fired.
+   */
+  adoptWorker(options: WorkerOptions, state: HostedWorkerState): Worker;
   readonly sockets: {
     /** The sockets workers listen on, as the host last reported them. */
     listening(): string[];
@@ -62,6 +67,11 @@ export class HostClient implements AppHostClient {
   private readonly workers = new Map<number, HostedWorker>();
   private socketState: SocketsState = { listening: [], size: 0 };
   private closed = false;
+  /**
+   * While a daemon adopts the host, events about workers it has not placed
+   * yet wait here (the snapshot's reply may share a read with them), in order.
+   */
+  private held: ShimToDaemon[] | null = null;
   /** Lines the host dropped from the app's log, as it last said. */
   logsDropped = 0;
 
@@ -99,12 +109,44 @@ export class HostClient implements AppHostClient {
     return worker;
   }
 
+  adoptWorker(options: WorkerOptions, state: HostedWorkerState): Worker {
+    const plan = spawnPlan(options.spec, options.slot, options.uniqueId);
+    const worker = new HostedWorker(options, plan.hasAgent, (request) => this.call(request), state);
+    this.workers.set(options.uniqueId, worker);
+    return worker;
+  }
+
+  /** The daemon acted on the host's exits up to `seq` (adoption): the host forgets them. */
+  acknowledgeExits(seq: number): void {
+    if (!this.closed && seq > 0) this.link.send({ type: 'ackExits', upTo: seq });
+  }
+
   writeLog(line: LogLine): void {
     if (!this.closed) this.link.send({ type: 'writeLog', line });
   }
 
   snapshot(): Promise<HostSnapshot> {
     return this.call({ type: 'snapshot' }) as Promise<HostSnapshot>;
+  }
+
+  /**
+   * Adoption: the snapshot of a host that runs already; events about its
+   * workers are held from now until `adopted()`, when the App has placed
+   * them, so none is lost or acknowledged unread in between.
+   */
+  async adoptionSnapshot(): Promise<HostSnapshot> {
+    this.held ??= [];
+    const snapshot = await this.snapshot();
+    this.socketState = { listening: snapshot.sockets.listening, size: snapshot.sockets.size };
+    this.logsDropped = snapshot.logsDropped;
+    return snapshot;
+  }
+
+  /** The App placed the adopted workers: what their host said meanwhile is delivered now. */
+  adopted(): void {
+    const held = this.held ?? [];
+    this.held = null;
+    for (const message of held) this.receive(message);
   }
 
   /** Turn `line` events on or off; resolves once the host has. */
@@ -217,6 +259,10 @@ export class HostClient implements AppHostClient {
 
   private receive(message: unknown): void {
     if (!isShimMessage<ShimToDaemon>(message) || !Object.hasOwn(this.handlers, message.type)) return;
+    if (this.held && 'worker' in message && !this.workers.has(message.worker)) {
+      this.held.push(message);
+      return;
+    }
     (this.handlers[message.type] as EventHandler<ShimToDaemon['type']>)(message as never);
   }
 
@@ -260,5 +306,6 @@ function configureRequest(spec: AppSpec): HostRequest {
     files: spec.logFiles,
     // A sticky connection may wait as long as a restart takes: drain, then a new worker's start.
     sockets: { sticky: spec.sticky && spec.execMode === 'cluster', holdMs: spec.killTimeout + spec.listenTimeout },
+    spec,
   };
 }

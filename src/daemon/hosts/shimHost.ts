@@ -1,12 +1,14 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import { HerdError, type ErrorData } from '../../errors';
+import type { HostSnapshot } from '../../protocol/shim';
 import type { LogLine } from '../../logs/format';
 import type { HerdPaths } from '../../util/paths';
 import { procStat, processAlive } from '../../util/procStat';
 import { procUnits } from '../worker/procUnits';
 import { newShimId, readRecord, removeRecord, socketPath, socketPathProblem, type ShimRecord } from '../../shim/runRecord';
 import type { Worker, WorkerOptions } from '../worker/worker';
+import type { HostedWorkerState } from '../../protocol/shim';
 import { HostClient, type AppHostClient } from './hostClient';
 import { SocketLink } from './socketLink';
 
@@ -51,13 +53,47 @@ export class ShimProcess {
   private ending = false;
   private dead = false;
 
-  constructor(private readonly app: string, private readonly paths: HerdPaths, following: boolean, private readonly events: ShimEvents) {
-    this.id = newShimId(paths.run);
+  /**
+   * Without `running`, a new shim is spawned; with it, the shim it names
+   * (left by a daemon that died, or by the one that hands over in `herd
+   * update`) is taken over by `attach()`.
+   */
+  constructor(private readonly app: string, private readonly paths: HerdPaths, following: boolean, private readonly events: ShimEvents, running?: ShimRecord) {
+    this.id = running?.id ?? newShimId(paths.run);
     this.link = new SocketLink(app);
     this.client = new HostClient(this.link, { line: events.line, replaced: () => this.die('another daemon took its shim over') });
     // Sent first, before any spawn, once the connection is up.
     if (following) void this.client.follow(true).catch(() => undefined);
-    void this.start();
+    if (running) this.record = running;
+    else void this.start();
+  }
+
+  /**
+   * Take over the running shim this was made for: connect with takeover (a
+   * daemon still connected is told `replaced`) and read its snapshot. On
+   * failure the shim is stopped (its workers drain) and this one is dead.
+   */
+  async attach(): Promise<HostSnapshot> {
+    try {
+      if (!this.alive()) throw this.unreachable('it is not running');
+      await this.connect(true);
+      const snapshot = await this.client.adoptionSnapshot();
+      this.poll = setInterval(() => this.check(), POLL_MS);
+      this.poll.unref();
+      return snapshot;
+    } catch (err) {
+      const record = this.record as ShimRecord;
+      if (this.alive()) {
+        try {
+          // Its workers drain and exit: the app starts afresh under a new shim.
+          process.kill(record.pid, 'SIGTERM');
+        } catch {
+          // gone meanwhile
+        }
+      }
+      this.die(`its shim (pid ${record.pid}) could not be taken over: ${err instanceof Error ? err.message : String(err)}`, err);
+      throw err;
+    }
   }
 
   get pid(): number | null {
@@ -265,6 +301,27 @@ export class ShimHost implements AppHostClient {
     return this.ensure().client.createWorker(options);
   }
 
+  adoptWorker(options: WorkerOptions, state: HostedWorkerState): Worker {
+    return this.ensure().client.adoptWorker(options, state);
+  }
+
+  acknowledgeExits(seq: number): void {
+    this.current?.client.acknowledgeExits(seq);
+  }
+
+  /** Take over the app's running shim (`record`); resolves with its snapshot. */
+  attach(record: ShimRecord): Promise<HostSnapshot> {
+    if (this.current) throw new HerdError('HERD_ERR_INTERNAL', { reason: `app ${this.app} has a shim already` });
+    const shim = this.newShim(record);
+    this.current = shim;
+    return shim.attach();
+  }
+
+  /** The adopted workers are placed: what the shim said meanwhile is delivered. */
+  adopted(): void {
+    this.current?.client.adopted();
+  }
+
   readonly sockets: AppHostClient['sockets'] = ((host: ShimHost) => ({
     listening: () => host.current?.client.sockets.listening() ?? [],
     get size(): number {
@@ -311,12 +368,16 @@ export class ShimHost implements AppHostClient {
   }
 
   private ensure(): ShimProcess {
-    this.current ??= new ShimProcess(this.app, this.paths, this.following, {
+    this.current ??= this.newShim();
+    return this.current;
+  }
+
+  private newShim(running?: ShimRecord): ShimProcess {
+    return new ShimProcess(this.app, this.paths, this.following, {
       line: this.onLine,
       died: (shim) => {
         if (this.current === shim) this.current = null;
       },
-    });
-    return this.current;
+    }, running);
   }
 }

@@ -9,8 +9,9 @@ import { portLabel, type ListenFailure, type PortHolders } from '../sockets/port
 import { treeListening } from '../worker/listenWatch';
 import { processTable } from '../worker/procNet';
 import type { ProcStats } from '../worker/procStats';
-import type { ExitInfo, Worker } from '../worker/worker';
+import type { ExitInfo, Worker, WorkerOptions } from '../worker/worker';
 import type { AppHostClient } from '../hosts/hostClient';
+import type { HostedWorkerState, HostSnapshot } from '../../protocol/shim';
 import type { StickyStats } from '../../protocol/control';
 import type { Clock } from './clock';
 import { CrashLoop } from './crashLoop';
@@ -436,10 +437,18 @@ export class App {
   }
 
   private createProcess(slot: Slot, spec: AppSpec): Worker {
-    const proc = this.deps.host.createWorker({
+    const proc = this.deps.host.createWorker(this.workerOptions(slot, spec));
+    void proc.whenSpawned().then(() => this.addEvent(slot.id, `pid ${proc.pid ?? '?'} starting`));
+    this.watchStart(slot, proc, spec, spec.listenTimeout);
+    return proc;
+  }
+
+  /** What a worker of `slot` reports reaches the app's policy. */
+  private workerOptions(slot: Slot, spec: AppSpec, uniqueId = this.deps.nextUniqueId()): WorkerOptions {
+    return {
       spec,
       slot: slot.id,
-      uniqueId: this.deps.nextUniqueId(),
+      uniqueId,
       onReady: (p, how) => this.onReady(slot, p, how),
       onServersGone: (p) => this.serversGone(slot, p),
       onExit: (p, info) => this.onExit(slot, p, info),
@@ -452,14 +461,18 @@ export class App {
           : `pid ${p.pid} clusters itself: ${how}, which is false in every herd cluster worker`);
         this.changed();
       },
-    });
-    void proc.whenSpawned().then(() => this.addEvent(slot.id, `pid ${proc.pid ?? '?'} starting`));
-    // A start that never reports ready still counts as up after the timeout,
-    // so apps that never listen (queue consumers) are not stuck in 'starting'.
-    // With waitReady the app promised a ready signal: not sending one within
-    // listenTimeout is a failed start, like a reload's new worker that is not
-    // ready in time (it is killed, and restart policy and the crash loop apply).
-    void proc.whenReady(spec.listenTimeout).then((outcome) => {
+    };
+  }
+
+  /**
+   * A start that never reports ready still counts as up after the timeout,
+   * so apps that never listen (queue consumers) are not stuck in 'starting'.
+   * With waitReady the app promised a ready signal: not sending one within
+   * listenTimeout is a failed start, like a reload's new worker that is not
+   * ready in time (it is killed, and restart policy and the crash loop apply).
+   */
+  private watchStart(slot: Slot, proc: Worker, spec: AppSpec, timeoutMs: number): void {
+    void proc.whenReady(timeoutMs).then((outcome) => {
       if (outcome.kind !== 'timeout' || slot.proc !== proc || slot.status !== 'starting') return;
       if (spec.waitReady) {
         proc.killWith(`no ready signal within ${formatDuration(spec.listenTimeout)} (waitReady)`);
@@ -473,7 +486,93 @@ export class App {
       }
       this.changed();
     });
-    return proc;
+  }
+
+  /**
+   * A daemon that restarted takes over the app its host runs already. The
+   * snapshot's live workers go into their slots as they are (same pids);
+   * a reload that the last daemon's death cut short is settled one way (a
+   * ready replacement stays, one not ready is stopped and the old worker
+   * keeps serving); exits that happened while no daemon listened go through
+   * the ordinary restart policy, unless their slot has a live worker (then
+   * they are history, not a trigger: a replacement is started once); then
+   * the slot count is brought back to `instances`. Returns the journal
+   * position acted on, for the host to forget.
+   */
+  adopt(snapshot: HostSnapshot, why: string): number {
+    this.stopped = false;
+    this.reason = why;
+    this.slots = [];
+    this.addEvent(null, why);
+    const bySlot = new Map<number, HostedWorkerState[]>();
+    for (const state of [...snapshot.workers].sort((a, b) => a.worker - b.worker)) {
+      if (state.draining || state.intended) {
+        // Told to stop by the last daemon: it goes on draining (its host keeps the kill deadline).
+        const proc = this.adoptProcess(new Slot(state.slot, this.illegal), state);
+        this.retiring.add(proc);
+        void proc.stop(this.spec.killTimeout);
+        continue;
+      }
+      bySlot.set(state.slot, [...(bySlot.get(state.slot) ?? []), state]);
+    }
+    for (const [id, states] of [...bySlot].sort(([a], [b]) => a - b)) {
+      const slot = new Slot(id, this.illegal);
+      this.slots.push(slot);
+      const newest = states[states.length - 1] as HostedWorkerState;
+      const kept = newest.ready ? newest : [...states].reverse().find((w) => w.ready) ?? newest;
+      for (const state of states) {
+        const proc = this.adoptProcess(slot, state);
+        if (state === kept) {
+          slot.proc = proc;
+          continue;
+        }
+        this.retiring.add(proc);
+        if (state.ready) {
+          this.addEvent(id, `reload interrupted by a daemon restart: draining old pid ${state.pid}, its replacement pid ${kept.pid} serves; run \`herd reload ${this.name}\` again`);
+          void proc.stop(this.spec.killTimeout);
+        } else {
+          this.addEvent(id, `reload interrupted by a daemon restart: stopping pid ${state.pid}, which was not ready; pid ${kept.pid} keeps serving; run \`herd reload ${this.name}\` again`);
+          void proc.kill();
+        }
+      }
+      const proc = slot.proc as Worker;
+      if (proc.ready) slot.transition('online', `adopted: pid ${proc.pid} serving`);
+      else this.watchStart(slot, proc, this.spec, Math.max(0, this.spec.listenTimeout - proc.uptimeMs));
+      this.addEvent(id, `pid ${proc.pid} adopted (${proc.ready ? 'online' : 'starting'})`);
+    }
+    let acted = 0;
+    for (const exit of snapshot.exits) {
+      acted = Math.max(acted, exit.seq);
+      const slot = this.slots.find((s) => s.id === exit.slot);
+      const what = `pid ${exit.pid ?? '?'} ${exit.info.reason} while no daemon was running`;
+      if (exit.info.intended || slot?.proc) {
+        this.addEvent(exit.slot, slot?.proc ? `${what} (pid ${slot.proc.pid} serves in its place)` : what);
+        continue;
+      }
+      this.addEvent(exit.slot, `${what}, after ${formatDuration(exit.info.uptimeMs)}`);
+      if (exit.stderrTail.length > 0) this.lastStderr = exit.stderrTail;
+      if (slot || this.slots.length >= this.spec.instances) continue;
+      const empty = new Slot(exit.slot, this.illegal);
+      this.slots.push(empty);
+      this.slots.sort((a, b) => a.id - b.id);
+      empty.lastExit = exit.info.reason;
+      if (!this.spec.autorestart) {
+        empty.transition('stopped', `${exit.info.reason}; autorestart is off`);
+        continue;
+      }
+      // Readiness is not in the journal: a worker that lived past minUptime is taken to have served.
+      const served = exit.info.uptimeMs >= this.spec.crashLoop.minUptime;
+      this.crashed(empty, { ready: served, readyAt: served ? this.deps.clock.now() - exit.info.uptimeMs : null }, exit.info);
+    }
+    this.changed();
+    // Slots missing (a worker that left no exit) or too many (a scale cut short) are put right, as `herd scale` would.
+    if (this.slots.length !== this.spec.instances) void this.exclusive('scaling', () => this.resize(this.spec.instances, () => {}));
+    return acted;
+  }
+
+  /** A worker its host runs already, in `slot`, keeping its NODE_UNIQUE_ID. */
+  private adoptProcess(slot: Slot, state: HostedWorkerState): Worker {
+    return this.deps.host.adoptWorker(this.workerOptions(slot, this.spec, state.worker), state);
   }
 
   private async replace(slot: Slot, spec: AppSpec, progress: Progress): Promise<void> {
@@ -678,7 +777,7 @@ export class App {
   }
 
   /** A worker crashed: restart it after its backoff, or hold the app in the errored state on a crash loop. */
-  private crashed(slot: Slot, proc: Worker, info: ExitInfo): void {
+  private crashed(slot: Slot, proc: Pick<Worker, 'ready' | 'readyAt'>, info: ExitInfo): void {
     const now = this.deps.clock.now();
     const unstable = !proc.ready || info.uptimeMs < this.spec.crashLoop.minUptime;
     if (this.crashLoop.crashed(unstable)) {

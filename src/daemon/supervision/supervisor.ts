@@ -26,6 +26,7 @@ import { WorkerMonitor } from './workerMonitor';
 import { prepareRunAs, runAsView, runsAsRootUnasked } from '../worker/runAs';
 import { workerFiles } from '../worker/workerCommand';
 import type { SavedApp } from '../state/savedApps';
+import type { HostSnapshot } from '../../protocol/shim';
 
 const SAMPLE_INTERVAL_MS = 1000;
 
@@ -168,6 +169,22 @@ export class Supervisor {
       if (!s.stopped) this.awaiting.add(s.name);
     }
     this.appsChanged();
+  }
+
+  /**
+   * Take over an app whose host runs already (a daemon that restarted
+   * adopts what the last one left serving): listed with `spec`, its live
+   * workers placed as they are. NODE_UNIQUE_ID goes on above every id the
+   * host has used, so no new worker takes the id of a live one. Returns the
+   * host's journal position acted on.
+   */
+  adopt(spec: AppSpec, snapshot: HostSnapshot, why: string): number {
+    for (const id of [...snapshot.workers.map((w) => w.worker), ...snapshot.exits.map((e) => e.worker)]) this.uniqueId = Math.max(this.uniqueId, id);
+    this.awaiting.delete(spec.name);
+    const app = this.apps.get(spec.name) ?? this.create(spec);
+    const acted = app.adopt(snapshot, why);
+    this.appsChanged();
+    return acted;
   }
 
   /** `herd resurrect`: check `run` whole, list `keep` as stopped, then start `run`. */

@@ -1,7 +1,7 @@
 import * as http from 'node:http';
 import type { AppSpec } from '../../config/types';
 import type { AgentToDaemon, DaemonToAgent } from '../../protocol/agent';
-import type { DrainReport, ExitEvent, ExitInfo, ListenFailure, ShimRequest } from '../../protocol/shim';
+import type { DrainReport, ExitEvent, ExitInfo, HostedWorkerState, ListenFailure, ShimRequest } from '../../protocol/shim';
 import { Ring } from '../../util/ring';
 import { captureStack, type StackCapture } from './stackCapture';
 import type { HealthOutcome, ReadyOutcome, Worker, WorkerOptions } from './worker';
@@ -27,7 +27,7 @@ export class HostedWorker implements Worker {
   readonly spec: AppSpec;
   readonly slot: number;
   readonly uniqueId: number;
-  readonly startedAt = Date.now();
+  readonly startedAt: number;
   /** Until the exit, only what the daemon adds (a stalled worker's stack); then the host's tail with those after it. */
   stderrTail = new Ring<string>(20);
   pid: number | null = null;
@@ -63,11 +63,28 @@ export class HostedWorker implements Worker {
   private readonly exitWaiters: ((info: ExitInfo) => void)[] = [];
   private readonly readyWaiters = new Set<(outcome: ReadyOutcome) => void>();
 
-  constructor(private readonly opts: WorkerOptions, hasAgent: boolean, private readonly call: HostCall) {
+  /**
+   * `adopted`: a worker that runs already, as its host's snapshot shows it (a
+   * daemon that restarted takes it over). Its facts are taken as they are,
+   * without the events that report them: the App places it in its slot.
+   */
+  constructor(private readonly opts: WorkerOptions, hasAgent: boolean, private readonly call: HostCall, adopted?: HostedWorkerState) {
     this.spec = opts.spec;
     this.slot = opts.slot;
     this.uniqueId = opts.uniqueId;
     this.hasAgent = hasAgent;
+    this.startedAt = adopted?.startedAt ?? Date.now();
+    if (!adopted) return;
+    this.pid = adopted.pid;
+    this.spawned = true;
+    this.ready = adopted.ready;
+    this.readyAt = adopted.readyAt;
+    this.draining = adopted.draining || adopted.intended;
+    this.listenFailure = adopted.listenFailure;
+    for (const address of adopted.listening) this.listening.push(address);
+    for (const key of adopted.listenKeys) this.listenKeys.add(key);
+    // Sockets it listens on now were its own (cluster protocol, or the agent in fork mode).
+    this.listened = adopted.listening.length > 0;
   }
 
   get uptimeMs(): number {
