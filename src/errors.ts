@@ -20,6 +20,8 @@ export const ERROR_CODES = {
   HERD_ERR_DAEMON_UNREACHABLE: 'cannot reach the herd daemon at {socket}: {reason}',
   HERD_ERR_DAEMON_START: 'the herd daemon did not start: {reason}',
   HERD_ERR_DAEMON_RUNNING: 'a herd supervisor is already running for {home}',
+  HERD_ERR_UPDATING: 'the daemon is being replaced (herd update): {reason}',
+  HERD_ERR_UPDATE_FAILED: 'herd update failed, the running daemon (pid {pid}) stays: {reason}',
   HERD_ERR_DAEMON_DIED: 'the herd daemon (pid {pid}) is gone: {reason}',
   HERD_ERR_SHIM_START: 'the shim of app {name} did not start: {reason}',
   HERD_ERR_SHIM_UNREACHABLE: 'the shim of app {name} (pid {pid}) cannot be reached: {reason}',

@@ -39,6 +39,11 @@ export class AlertManager {
     private readonly delivery: DeliveryOptions = DEFAULT_DELIVERY,
   ) {}
 
+  /** The rules as configured, for `herd update` to pass on; null when none. */
+  get current(): AlertsSettings | null {
+    return this.settings;
+  }
+
   /** New rules replace the old ones; alerts still firing under a removed rule are dropped without an event. */
   configure(settings: AlertsSettings | null): void {
     this.settings = settings;

@@ -211,6 +211,28 @@ const kill: Command = async (args) => {
   return EXIT.ok;
 };
 
+/**
+ * `herd update` (PM2's verb): the running daemon is replaced by the herd
+ * this CLI belongs to, the one installed now; every app keeps its workers
+ * (their pids do not change) and its sockets. With no daemon running there
+ * is nothing to replace: the next command starts the installed one anyway.
+ */
+const update: Command = async (args) => {
+  none(args);
+  if (!(await HerdClient.isRunning()) && !(await adoptLeftShims(herdPaths()))) {
+    process.stdout.write('no daemon running; the next command starts the installed herd\n');
+    return EXIT.ok;
+  }
+  const daemonMain = require.resolve('../daemon/main');
+  const result = await withClient((c) => c.request({ type: 'update', execPath: process.execPath, daemonMain }, progressPrinter(args)), false, true);
+  if (args.flags.json === true) printJson(result);
+  else {
+    process.stdout.write(`herd ${result.from.version} -> ${result.to.version}: daemon pid ${result.from.pid} -> ${result.to.pid}; ` +
+      `${result.apps} app(s), ${result.workers} worker(s) kept (pids unchanged)\n`);
+  }
+  return EXIT.ok;
+};
+
 /** `herd daemon`: the background daemon without apps (systemd's ExecStart); exits once it answers. */
 const daemon: Command = async (args) => {
   none(args);
@@ -286,6 +308,7 @@ export const COMMANDS: Record<string, CommandDef> = {
   dump: cmd(save, ['force', 'json']),
   resurrect: cmd(resurrect, ['json']),
   kill: cmd(kill, ['json']),
+  update: cmd(update, ['json']),
   daemon: cmd(daemon, ['json']),
   startup: cmd(startup, ['user', 'print']),
   unstartup: cmd(unstartup, ['user']),

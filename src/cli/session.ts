@@ -1,3 +1,4 @@
+import { HerdError } from '../errors';
 import { HerdClient } from '../client/client';
 import type { AppDetail } from '../protocol/control';
 import { usage, type ParsedArgs } from './args';
@@ -21,12 +22,22 @@ export const progressPrinter = (args: ParsedArgs) => (message: string) => {
   if (args.flags.json !== true) process.stdout.write(`${message}\n`);
 };
 
+/** How long a command refused because the daemon is being replaced (`herd update`) keeps trying. */
+const UPDATING_RETRY_MS = 10_000;
+
 export async function withClient<T>(fn: (client: HerdClient) => Promise<T>, autoStart = false, anyVersion = false): Promise<T> {
-  const client = await HerdClient.connect({ autoStart, anyVersion });
-  try {
-    return await fn(client);
-  } finally {
-    client.close();
+  const deadline = Date.now() + UPDATING_RETRY_MS;
+  for (;;) {
+    const client = await HerdClient.connect({ autoStart, anyVersion });
+    try {
+      return await fn(client);
+    } catch (err) {
+      // Refused before it ran, by a daemon handing over to a new one: the new one answers the same command.
+      if (!(err instanceof HerdError && err.code === 'HERD_ERR_UPDATING') || Date.now() > deadline) throw err;
+    } finally {
+      client.close();
+    }
+    await new Promise((resolve) => setTimeout(resolve, 100));
   }
 }
 

@@ -8,6 +8,7 @@ import { ensureHome, herdPaths, type HerdPaths } from '../util/paths';
 import { liveShims as liveShimsIn, stopLeftShims as stopShims } from '../shim/leftShims';
 import type { ShimRecord } from '../shim/runRecord';
 import { Connection } from './connection';
+import { webSocketFlag } from '../util/nodeFlags';
 import { parseSavedApps } from '../daemon/state/savedApps';
 
 const DAEMON_PATH = require.resolve('../daemon/main');
@@ -216,14 +217,6 @@ function unreachable(paths: HerdPaths, err: unknown): HerdError {
   return new HerdError('HERD_ERR_DAEMON_UNREACHABLE', { socket: paths.socket, reason });
 }
 
-/**
- * The stall watchdog reads a stuck worker's stack with Node's WebSocket client
- * (see stackCapture.ts), global from Node 22 on; Node 20 has it behind a flag.
- */
-function webSocketFlag(): string[] {
-  const flag = '--experimental-websocket';
-  return !('WebSocket' in globalThis) && process.allowedNodeEnvironmentFlags.has(flag) ? [flag] : [];
-}
 
 /**
  * `herd daemon`: start the background daemon of this home, without apps, and

@@ -18,6 +18,10 @@ import { resurrect, saveDump } from './state/dump';
 import { restartedReason, StateKeeper } from './state/stateKeeper';
 import { writeFileAtomicSync } from '../util/atomicWrite';
 import { adoptShims } from './state/adoption';
+import { startSuccessor, type Handover } from './handover';
+import type { ResultOf } from '../protocol/control';
+import { webSocketFlag } from '../util/nodeFlags';
+import { retireServer } from './http/listen';
 import type { ShimHosts } from './hosts/shimHosts';
 
 export interface DaemonOptions {
@@ -53,6 +57,7 @@ export class Daemon {
   private readonly closing = new Promise<void>((resolve) => (this.endFollowers = resolve));
   private draining: Promise<string[]> | null = null;
   private readonly state: StateKeeper | null;
+  private updating = false;
 
   constructor(private readonly paths: HerdPaths, private readonly logs: LogSink, private readonly onKill: () => void, private readonly options: DaemonOptions = {}) {
     this.supervisor = new Supervisor(logs, options.hosts);
@@ -95,19 +100,26 @@ export class Daemon {
     return this.draining;
   }
 
-  async listen(): Promise<void> {
+  /**
+   * Own HERD_HOME: bind the control socket (or serve on the one handed over
+   * by the daemon this one replaces, `herd update`), take over the apps
+   * left serving under their shims, list the rest of the remembered ones.
+   */
+  async listen(handover?: Handover): Promise<void> {
     ensureHome(this.paths);
-    await removeStaleSocket(this.paths.socket, this.paths.home);
+    if (!handover) await removeStaleSocket(this.paths.socket, this.paths.home);
     const { apps, previous } = this.state?.load() ?? { apps: [], previous: null };
     // The bound socket is the lock: no other daemon adopts the same shims. Requests wait until the apps are listed.
-    await this.control.listen(this.paths.socket);
+    if (handover) await this.control.listenOn(handover.control);
+    else await this.control.listen(this.paths.socket);
     let listed!: () => void;
     this.control.holdUntil(new Promise<void>((resolve) => (listed = resolve)));
     try {
       const adopted = new Set<string>();
       if (this.options.shims) {
         // Apps a daemon that died left serving under their shims are taken over, workers and all.
-        const why = previous === null ? 'the last daemon left no state' : `the last daemon, pid ${previous.pid}, did not shut down`;
+        const why = handover ? `herd update from herd ${handover.from.version}, daemon pid ${handover.from.pid}`
+          : previous === null ? 'the last daemon left no state' : `the last daemon, pid ${previous.pid}, did not shut down`;
         const result = await adoptShims(this.paths.run, this.options.shims, this.supervisor, apps, why);
         for (const a of result.adopted) adopted.add(a.app);
         const say = (line: string) => console.error(`${new Date().toISOString()} daemon: ${line}`);
@@ -134,6 +146,8 @@ export class Daemon {
       await this.prometheus.close();
       await this.dashboard.close();
       await this.control.close();
+      // A socket handed over by `herd update` is not unlinked by its close (this process did not bind it).
+      fs.rmSync(this.paths.socket, { force: true });
       await this.health.close();
       fs.rmSync(this.paths.pidFile, { force: true });
       return names;
@@ -171,6 +185,73 @@ export class Daemon {
       token: current?.token ?? null,
     });
     return { url };
+  }
+
+  /**
+   * `herd update`: hand this daemon over to the one at `daemonMain` (the
+   * herd installed now). Requests wait meanwhile; operations running are
+   * let finish (60 s at most); the app list is written; the supervisor
+   * stops acting on workers; the new daemon is started with the sockets
+   * and settings, adopts every app and says ready. Then this one answers
+   * and exits without closing its sockets. On any failure everything is
+   * taken back and this daemon goes on as it was.
+   */
+  private async update(execPath: string, daemonMain: string, progress: (message: string) => void): Promise<ResultOf['update']> {
+    const shims = this.options.shims;
+    const failed = (reason: string) => new HerdError('HERD_ERR_UPDATE_FAILED', { pid: process.pid, reason });
+    if (!shims) throw failed('`herd run` runs in the foreground, with no shims to hand over: restart it instead');
+    if (this.updating) throw new HerdError('HERD_ERR_UPDATING', { reason: 'another herd update is running' });
+    for (const file of [execPath, daemonMain]) if (!path.isAbsolute(file) || !fs.existsSync(file)) throw failed(`${file} does not exist`);
+    this.updating = true;
+    let release!: () => void;
+    this.control.holdUntil(new Promise<void>((resolve) => (release = resolve)));
+    try {
+      const deadline = Date.now() + UPDATE_IDLE_TIMEOUT_MS;
+      while (!this.supervisor.idle()) {
+        if (Date.now() > deadline) throw failed(`an operation did not end within ${UPDATE_IDLE_TIMEOUT_MS / 1000} s (${this.supervisor.names().join(', ')})`);
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+      progress('the app list is written; handing the apps over');
+      await this.state?.suspend();
+      this.supervisor.pause(true);
+      shims.handOver();
+      const from = { pid: process.pid, version: HERD_VERSION };
+      try {
+        const to = await startSuccessor(execPath, daemonMain, webSocketFlag(), this.paths.daemonLog, {
+          control: this.control.listening,
+          endpoints: [this.health.handover(), this.prometheus.handover(), this.dashboard.handover()]
+            .filter((e) => e !== null).map((e) => ({ at: 'spec' in e ? e.spec : e.settings, server: e.server })),
+          settings: {
+            health: this.health.handover()?.spec ?? null,
+            prometheus: this.prometheus.handover()?.settings ?? null,
+            dashboard: this.dashboard.handover()?.settings ?? null,
+            alerts: this.supervisor.alerts.current,
+          },
+          from,
+        });
+        progress(`daemon pid ${to.pid} (herd ${to.version}) serves; this one (pid ${from.pid}) exits`);
+        this.control.refuseAll(new HerdError('HERD_ERR_UPDATING', { reason: `daemon pid ${process.pid} was replaced by pid ${to.pid}; run the command again` }));
+        console.log(`${new Date().toISOString()} daemon: herd update: replaced by daemon pid ${to.pid} (herd ${to.version}); exiting`);
+        // The new daemon accepts on the same sockets already: this one stops accepting HTTP and lets requests in
+        // flight finish, answers its control connections `HERD_ERR_UPDATING` meanwhile (the CLI asks again), and
+        // exits without closing the control socket (closing it would unlink the path the new daemon serves).
+        const servers = [this.health, this.prometheus, this.dashboard].map((e) => e.handover()?.server).filter((s) => s !== undefined);
+        void Promise.all([
+          ...servers.map((server) => retireServer(server, HANDOVER_GRACE_MS)),
+          new Promise((resolve) => setTimeout(resolve, HANDOVER_MIN_MS)),
+        ]).then(() => process.exit(0));
+        return { from, to, apps: this.supervisor.names().length, workers: this.supervisor.workerCount() };
+      } catch (err) {
+        console.error(`${new Date().toISOString()} daemon: herd update failed: ${(err as Error).message}; this daemon stays`);
+        await shims.resume();
+        this.supervisor.pause(false);
+        this.state?.begin();
+        throw err instanceof HerdError && err.code === 'HERD_ERR_UPDATE_FAILED' ? err : failed((err as Error).message);
+      }
+    } finally {
+      this.updating = false;
+      release();
+    }
   }
 
   /** What every CLI may show: a state file that could not be used, apps waiting for `herd resurrect`. */
@@ -228,6 +309,7 @@ export class Daemon {
       dashboard: async (r) => this.serveDashboard(r.port, r.host),
       save: async (r) => saveDump(this.paths.dumpFile, s.savedApps(), r.force),
       resurrect: async (_r, progress) => resurrect(s, { dump: this.paths.dumpFile, state: this.state ? this.paths.stateFile : null }, progress),
+      update: async (r, progress) => this.update(r.execPath, r.daemonMain, progress),
       kill: async () => {
         const stopped = await this.drainAll('herd kill');
         // Answer first, then close the socket and leave.
@@ -237,6 +319,13 @@ export class Daemon {
     };
   }
 }
+
+/** How long `herd update` waits for operations in progress (a reload) to end. */
+const UPDATE_IDLE_TIMEOUT_MS = 60_000;
+/** After a hand-over: how long the old daemon lets requests in flight on its HTTP endpoints finish, at most. */
+const HANDOVER_GRACE_MS = 2000;
+/** ... and at least how long it stays, answering control connections it accepted that the CLI should retry. */
+const HANDOVER_MIN_MS = 300;
 
 /**
  * Shims a daemon that died left running (with their apps) are stopped, each

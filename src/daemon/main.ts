@@ -3,6 +3,9 @@ import { toErrorData } from '../errors';
 import { herdPaths, resolveHome } from '../util/paths';
 import { Daemon } from './daemon';
 import { ShimHosts } from './hosts/shimHosts';
+import { receiveHandover, reportTakeover, TAKEOVER_FLAG } from './handover';
+import { inheritListening } from './http/listen';
+import { HERD_VERSION } from '../protocol/version';
 
 /**
  * Entry of the background daemon. The CLI that spawned it waits on fd 3 for
@@ -25,9 +28,11 @@ async function main(): Promise<void> {
     void logs.close().finally(() => process.exit(0));
   }, { keepState: true, hosts: (app) => logs.host(app), shims: logs });
   try {
-    await daemon.listen();
+    if (process.argv.includes(TAKEOVER_FLAG)) await takeOver(daemon);
+    else await daemon.listen();
   } catch (err) {
     report(`error ${JSON.stringify(toErrorData(err))}`);
+    await reportTakeover({ error: err });
     process.exitCode = 1;
     return;
   }
@@ -45,6 +50,22 @@ async function main(): Promise<void> {
   });
   console.log(`${new Date().toISOString()} daemon: pid ${process.pid} listening on ${paths.socket}`);
   report('ready');
+}
+
+/**
+ * `herd update`: this daemon takes over from the running one, its parent:
+ * it serves on the sockets handed over, adopts every app, applies the
+ * settings (the endpoints take their handed-over sockets), and says ready
+ * over the IPC channel, which it then cuts.
+ */
+async function takeOver(daemon: Daemon): Promise<void> {
+  const handover = await receiveHandover();
+  for (const e of handover.endpoints) inheritListening(e.at, e.server);
+  await daemon.listen(handover);
+  await daemon.configureHealth(handover.settings.health);
+  await daemon.configure(handover.settings);
+  console.log(`${new Date().toISOString()} daemon: took over from daemon pid ${handover.from.pid} (herd ${handover.from.version})`);
+  await reportTakeover({ pid: process.pid, version: HERD_VERSION });
 }
 
 void main();

@@ -103,6 +103,11 @@ export class DashboardServer {
     return this.url as string;
   }
 
+  /** The listening server and its settings (the bound port), for `herd update` to hand to the next daemon; null when off. */
+  handover(): { server: http.Server; settings: DashboardSettings } | null {
+    return this.server && this.current ? { server: this.server, settings: this.current } : null;
+  }
+
   /** Where it serves now (for `herd dashboard` without --port), or null. */
   get settings(): DashboardSettings | null {
     return this.server ? this.current : null;

@@ -38,7 +38,14 @@ export type ControlRequest =
   | { type: 'save'; force: boolean }
   /** Start the apps of the dump (or, without one, the remembered ones) that were not stopped on purpose and are not running. */
   | { type: 'resurrect' }
-  | { type: 'kill' };
+  | { type: 'kill' }
+  /**
+   * `herd update`: replace this daemon by the one at `daemonMain`, run with
+   * `execPath` (the installed herd the CLI comes from). The new daemon takes
+   * over the control socket, the HTTP endpoints and every app's shim; no
+   * worker is restarted.
+   */
+  | { type: 'update'; execPath: string; daemonMain: string };
 
 export type RequestType = ControlRequest['type'];
 export type RequestOf<T extends RequestType> = Extract<ControlRequest, { type: T }>;
@@ -198,6 +205,7 @@ export interface ResultOf {
    */
   resurrect: { file: string; source: 'dump' | 'state'; started: string[]; skipped: string[]; stopped: string[]; left: string[] };
   kill: { stopped: string[] };
+  update: { from: { pid: number; version: string }; to: { pid: number; version: string }; apps: number; workers: number };
 }
 
 export interface AlertEvent {

@@ -21,7 +21,7 @@ export type HandlerTable = { [T in RequestType]: Handler<T> };
 
 // Types every version must understand, so an old daemon can always be
 // identified and stopped by a newer CLI.
-const VERSIONLESS: ReadonlySet<RequestType> = new Set(['hello', 'kill']);
+const VERSIONLESS: ReadonlySet<RequestType> = new Set(['hello', 'kill', 'update']);
 // A follower that does not read is skipped past this much unread output,
 // so it cannot grow the daemon's memory.
 const MAX_UNREAD = 4 * 1024 * 1024;
@@ -49,11 +49,12 @@ interface ClientState {
 
 /** The daemon's private control socket: newline-delimited JSON, one result per request id. */
 export class ControlServer {
-  private readonly server: net.Server;
+  private server: net.Server;
   private readonly sockets = new Map<net.Socket, ClientState>();
   private readonly sweeper: NodeJS.Timeout;
   /** Requests wait for this before they run (a new daemon adopting its apps). */
   private gate: Promise<unknown> = Promise.resolve();
+  private refusal: HerdError | null = null;
 
   constructor(private readonly handlers: HandlerTable, private readonly limits = { halfSentMs: HALF_SENT_TIMEOUT_MS, maxConnections: MAX_CONNECTIONS }) {
     this.server = net.createServer((socket) => this.accept(socket));
@@ -64,6 +65,23 @@ export class ControlServer {
   /** Connections open now (for tests and describe). */
   get connections(): number {
     return this.sockets.size;
+  }
+
+  /** The listening server, for `herd update` to hand to the next daemon. */
+  get listening(): net.Server {
+    return this.server;
+  }
+
+  /**
+   * Serve on the socket the daemon this one replaces listened on (`herd
+   * update`): the server received over IPC listens already. It is used as
+   * it is: a second server on a Unix socket's fd cannot be made (libuv
+   * watches the fd once).
+   */
+  async listenOn(received: net.Server): Promise<void> {
+    this.server = received;
+    received.on('connection', (socket: net.Socket) => this.accept(socket));
+    received.on('error', () => {});
   }
 
   async listen(socketPath: string): Promise<void> {
@@ -193,8 +211,14 @@ export class ControlServer {
     this.gate = until.catch(() => undefined);
   }
 
+  /** Every request from now on (held ones too) fails with `error`: this daemon was replaced. */
+  refuseAll(error: HerdError): void {
+    this.refusal = error;
+  }
+
   private async dispatch(request: ControlRequest, progress: (message: string) => void, stream: ReplyStream): Promise<unknown> {
     await this.gate;
+    if (this.refusal) throw this.refusal;
     const handler = this.handlers[request.type] as Handler<typeof request.type>;
     return handler(request as never, progress, stream);
   }

@@ -29,6 +29,7 @@ const STRING_FIELDS: Record<RequestType, readonly string[]> = {
   save: [],
   resurrect: [],
   kill: [],
+  update: ['execPath', 'daemonMain'],
 };
 
 export function requestProblem(request: unknown): string | null {

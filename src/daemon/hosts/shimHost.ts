@@ -30,6 +30,8 @@ export interface ShimInfo {
 
 interface ShimEvents {
   line: (line: LogLine) => void;
+  /** The daemon hands its shims to the one replacing it (`herd update`): a shim taken over is let go, not mourned. */
+  handingOver: () => boolean;
   /** The shim died (or never started): the host starts a new one for the next worker. */
   died: (shim: ShimProcess) => void;
 }
@@ -52,6 +54,8 @@ export class ShimProcess {
   private poll: NodeJS.Timeout | null = null;
   private ending = false;
   private dead = false;
+  /** Taken over by the daemon this one hands over to: its link is closed and nothing is done about it. */
+  private handedOver = false;
 
   /**
    * Without `running`, a new shim is spawned; with it, the shim it names
@@ -61,7 +65,7 @@ export class ShimProcess {
   constructor(private readonly app: string, private readonly paths: HerdPaths, following: boolean, private readonly events: ShimEvents, running?: ShimRecord) {
     this.id = running?.id ?? newShimId(paths.run);
     this.link = new SocketLink(app);
-    this.client = new HostClient(this.link, { line: events.line, replaced: () => this.die('another daemon took its shim over') });
+    this.client = new HostClient(this.link, { line: events.line, replaced: () => this.onReplaced() });
     // Sent first, before any spawn, once the connection is up.
     if (following) void this.client.follow(true).catch(() => undefined);
     if (running) this.record = running;
@@ -181,14 +185,30 @@ export class ShimProcess {
     await this.link.connect(record.socket, { token: record.token, takeover }, () => this.onClose());
   }
 
+  private onReplaced(): void {
+    if (this.events.handingOver()) this.handedOver = true;
+    else this.die('another daemon took its shim over');
+  }
+
+  /** A hand-over failed: a shim the next daemon took already is taken back, and caught up from its snapshot. */
+  async resume(): Promise<void> {
+    if (!this.handedOver || this.dead) return;
+    this.handedOver = false;
+    await this.reconnect();
+  }
+
   /** The connection ended: the shim exited as told, died, or closed a link that fell too far behind. */
   private onClose(): void {
-    if (this.dead) return;
+    if (this.dead || this.handedOver) return;
     this.client.disconnected(this.unreachable('its connection closed'));
     if (this.ending) return;
     if (!this.alive()) return this.die(this.deathReason());
     // Alive: it closed a connection that fell behind. Connect again and catch up from a snapshot.
-    void this.connect(true)
+    void this.reconnect();
+  }
+
+  private reconnect(): Promise<void> {
+    return this.connect(true)
       .then(() => this.client.snapshot())
       .then((snapshot) => this.client.resync(snapshot))
       .catch((err: unknown) => {
@@ -290,7 +310,8 @@ export class ShimHost implements AppHostClient {
   private current: ShimProcess | null = null;
   private following = false;
 
-  constructor(private readonly app: string, private readonly paths: HerdPaths, private readonly onLine: (line: LogLine) => void) {}
+  constructor(private readonly app: string, private readonly paths: HerdPaths, private readonly onLine: (line: LogLine) => void,
+    private readonly handingOver: () => boolean = () => false) {}
 
   /** The shim now running, if any. */
   get shim(): ShimProcess | null {
@@ -315,6 +336,11 @@ export class ShimHost implements AppHostClient {
     const shim = this.newShim(record);
     this.current = shim;
     return shim.attach();
+  }
+
+  /** A hand-over failed: the shim is taken back if the next daemon had it. */
+  resume(): Promise<void> {
+    return this.current?.resume() ?? Promise.resolve();
   }
 
   /** The adopted workers are placed: what the shim said meanwhile is delivered. */
@@ -375,6 +401,7 @@ export class ShimHost implements AppHostClient {
   private newShim(running?: ShimRecord): ShimProcess {
     return new ShimProcess(this.app, this.paths, this.following, {
       line: this.onLine,
+      handingOver: this.handingOver,
       died: (shim) => {
         if (this.current === shim) this.current = null;
       },

@@ -16,6 +16,8 @@ export class ShimHosts implements LogSink {
   private readonly hosts = new Map<string, ShimHost>();
   private readonly listeners = new Set<LogListener>();
   private follows: Promise<void> = Promise.resolve();
+  /** `herd update`: the shims are being handed to the next daemon; one it takes over is let go. */
+  private handingOver = false;
 
   constructor(private readonly paths: HerdPaths) {
     this.dir = paths.logs;
@@ -25,11 +27,22 @@ export class ShimHosts implements LogSink {
   host(name: string): ShimHost {
     let host = this.hosts.get(name);
     if (!host) {
-      host = new ShimHost(name, this.paths, (line) => this.emit(line));
+      host = new ShimHost(name, this.paths, (line) => this.emit(line), () => this.handingOver);
       this.hosts.set(name, host);
       if (this.listeners.size > 0) void host.follow(true);
     }
     return host;
+  }
+
+  /** `herd update` begins: from now on a shim the next daemon takes over is let go. */
+  handOver(): void {
+    this.handingOver = true;
+  }
+
+  /** The hand-over failed: every shim the next daemon took is taken back. */
+  async resume(): Promise<void> {
+    this.handingOver = false;
+    await Promise.all([...this.hosts.values()].map((h) => h.resume()));
   }
 
   /** Each shim gets its app's log settings with every spawn. */

@@ -1,7 +1,7 @@
 import * as http from 'node:http';
 import type { HealthEndpointSpec } from '../../config/types';
 import { HerdError } from '../../errors';
-import { closeServer, daemonNote, rebind, type Endpoint } from './listen';
+import { closeServer, daemonNote, rebind, withBoundPort, type Endpoint } from './listen';
 
 /**
  * Readiness and liveness of the supervisor, for load balancers and
@@ -54,6 +54,11 @@ export class HealthEndpoint {
     server.unref();
     this.server = server;
     this.spec = spec;
+  }
+
+  /** The listening server and its settings, for `herd update` to hand to the next daemon; null when off. */
+  handover(): { server: http.Server; spec: HealthEndpointSpec } | null {
+    return this.server && this.spec ? { server: this.server, spec: withBoundPort(this.spec, this.server) } : null;
   }
 
   /** /ready answers 503 from now on. */

@@ -1,4 +1,5 @@
 import type * as http from 'node:http';
+import type * as net from 'node:net';
 import type { HerdError } from '../../errors';
 
 /** Where an endpoint listens. */
@@ -34,6 +35,17 @@ export async function rebind(next: http.Server, at: ListenAt, endpoint: Endpoint
 }
 
 /**
+ * Listening sockets a daemon was handed by the one it replaces (`herd
+ * update`), by the address they listen on. An endpoint that listens there
+ * takes the socket over instead of binding it: nothing is refused meanwhile.
+ */
+const inherited = new Map<string, net.Server>();
+
+export function inheritListening(at: ListenAt, handle: net.Server): void {
+  inherited.set(`${at.host}:${at.port}`, handle);
+}
+
+/**
  * Listen with `server` on `at`. From then on its errors (EMFILE on accept,
  * say) are noted in the daemon log: an 'error' event with no listener would
  * be an uncaught exception in the daemon.
@@ -43,14 +55,22 @@ export function listen(server: http.Server, at: ListenAt, endpoint: Endpoint): P
   return new Promise<void>((resolve, reject) => {
     const failed = (err: Error) => reject(endpoint.failure(address, err.message));
     server.once('error', failed);
+    const onListening = () => {
+      server.off('error', failed);
+      const bound = server.address();
+      const where = bound !== null && typeof bound === 'object' ? `${at.host}:${bound.port}` : address;
+      server.on('error', (err) => endpoint.note(`${endpoint.name} on ${where}: ${err.message}`));
+      resolve();
+    };
+    const handed = inherited.get(address);
+    if (handed) {
+      inherited.delete(address);
+      // The socket the old daemon listened on: its _handle becomes this server's.
+      server.listen(handed, onListening);
+      return;
+    }
     try {
-      server.listen(at.port, at.host, () => {
-        server.off('error', failed);
-        const bound = server.address();
-        const where = bound !== null && typeof bound === 'object' ? `${at.host}:${bound.port}` : address;
-        server.on('error', (err) => endpoint.note(`${endpoint.name} on ${where}: ${err.message}`));
-        resolve();
-      });
+      server.listen(at.port, at.host, onListening);
     } catch (err) {
       // A port out of range throws here instead of emitting 'error'.
       server.off('error', failed);
@@ -65,5 +85,30 @@ export function closeServer(server: http.Server | null): Promise<void> {
   return new Promise((resolve) => {
     server.close(() => resolve());
     server.closeAllConnections();
+  });
+}
+
+/** `settings` with the port the server is bound to (port 0 asked for one). */
+export function withBoundPort<T extends ListenAt>(settings: T, server: http.Server): T {
+  const bound = server.address();
+  return bound !== null && typeof bound === 'object' ? { ...settings, port: bound.port } : settings;
+}
+
+/**
+ * Stop accepting and let the requests in flight finish (`herd update`: the
+ * next daemon accepts on the same socket already); connections still open
+ * after `graceMs` are closed.
+ */
+export function retireServer(server: http.Server, graceMs: number): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => {
+      server.closeAllConnections();
+      resolve();
+    }, graceMs);
+    server.close(() => {
+      clearTimeout(timer);
+      resolve();
+    });
+    server.closeIdleConnections();
   });
 }

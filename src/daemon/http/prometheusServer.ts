@@ -2,7 +2,7 @@ import * as http from 'node:http';
 import type { PrometheusSettings } from '../../config/types';
 import { HerdError } from '../../errors';
 import { secretMatches } from '../../util/secret';
-import { closeServer, daemonNote, rebind, type Endpoint } from './listen';
+import { closeServer, daemonNote, rebind, withBoundPort, type Endpoint } from './listen';
 
 /**
  * The opt-in Prometheus endpoint (`metrics: { prometheus: { port, host } }`).
@@ -59,6 +59,11 @@ export class PrometheusServer {
     this.current = settings;
     this.guard = guard;
     return this.address;
+  }
+
+  /** The listening server and its settings, for `herd update` to hand to the next daemon; null when off. */
+  handover(): { server: http.Server; settings: PrometheusSettings } | null {
+    return this.server && this.current ? { server: this.server, settings: withBoundPort(this.current, this.server) } : null;
   }
 
   close(): Promise<void> {

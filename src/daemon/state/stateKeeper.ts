@@ -70,6 +70,17 @@ export class StateKeeper {
     this.changed();
   }
 
+  /**
+   * `herd update`: write what changed so far, then stop writing (the next
+   * daemon owns the file from now on); begin() takes it back if the
+   * hand-over fails.
+   */
+  async suspend(): Promise<void> {
+    this.changed();
+    await this.writer.idle();
+    this.writing = false;
+  }
+
   /** The app set, a spec, a stopped flag or an instance count may have changed. */
   changed(): void {
     if (this.writing && !this.readOnly) this.writer.changed();

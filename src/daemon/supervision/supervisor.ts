@@ -52,6 +52,8 @@ export class Supervisor {
   /** Remembered apps that were running when the daemon went down, not started since. */
   private readonly awaiting = new Set<string>();
   private readonly changeListeners = new Set<() => void>();
+  /** `herd update` hands the apps over: no stall kill, health check, memory limit or sample acts meanwhile. */
+  private paused = false;
 
   /** Alert rules from the config's top-level `alerts`, evaluated after each metrics tick. */
   readonly alerts = new AlertManager((line) => console.error(`${new Date().toISOString()} herd: ${line}`));
@@ -59,7 +61,7 @@ export class Supervisor {
   constructor(private readonly logs: LogSink, private readonly hostFor: HostFactory = (app) => localHost(app, logs)) {
     this.sampler = setInterval(() => void this.sample(), SAMPLE_INTERVAL_MS);
     this.sampler.unref();
-    this.monitor = new WorkerMonitor(() => this.apps.values());
+    this.monitor = new WorkerMonitor(() => (this.paused ? [] : this.apps.values()));
   }
 
   /** True when every app that is not stopped has its `minReady` workers serving (the supervisor's /ready). */
@@ -422,8 +424,23 @@ export class Supervisor {
     return [this.get(target)];
   }
 
+  /** Stop (or resume) acting on the workers while they are handed to another daemon. */
+  pause(on: boolean): void {
+    this.paused = on;
+  }
+
+  /** No app is in the middle of an operation (reload, restart, stop, scale). */
+  idle(): boolean {
+    return [...this.apps.values()].every((a) => a.busy === null);
+  }
+
+  /** Workers alive now, over every app. */
+  workerCount(): number {
+    return [...this.apps.values()].reduce((n, a) => n + a.processes().length, 0);
+  }
+
   private async sample(): Promise<void> {
-    if (this.sampling) return;
+    if (this.sampling || this.paused) return;
     this.sampling = true;
     try {
       await this.stats.sample(this.livePids());
