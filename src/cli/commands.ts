@@ -224,7 +224,14 @@ const update: Command = async (args) => {
     return EXIT.ok;
   }
   const daemonMain = require.resolve('../daemon/main');
-  const result = await withClient((c) => c.request({ type: 'update', execPath: process.execPath, daemonMain }, progressPrinter(args)), false, true);
+  const result = await withClient((c) => {
+    // `update` came with protocol 6: an older daemon cannot hand over, and is not restarted behind the user's back.
+    if (c.daemon.protocol < 6) {
+      throw new HerdError('HERD_ERR_UPDATE_FAILED', { pid: c.daemon.pid, reason: `the running daemon is herd ${c.daemon.version}, which cannot hand over its apps` },
+        ['`herd save && herd kill && herd resurrect` restarts every app under the installed herd (new pids)']);
+    }
+    return c.request({ type: 'update', execPath: process.execPath, daemonMain }, progressPrinter(args));
+  }, false, true);
   if (args.flags.json === true) printJson(result);
   else {
     process.stdout.write(`herd ${result.from.version} -> ${result.to.version}: daemon pid ${result.from.pid} -> ${result.to.pid}; ` +
