@@ -211,8 +211,8 @@ export class Daemon {
         if (Date.now() > deadline) throw failed(`an operation did not end within ${UPDATE_IDLE_TIMEOUT_MS / 1000} s (${this.supervisor.names().join(', ')})`);
         await new Promise((resolve) => setTimeout(resolve, 50));
       }
-      progress('the app list is written; handing the apps over');
       await this.state?.suspend();
+      progress('the app list is written; handing the apps over');
       this.supervisor.pause(true);
       shims.handOver();
       const from = { pid: process.pid, version: HERD_VERSION };

@@ -101,7 +101,9 @@ test('a worker killed while no daemon runs is replaced once a new one is up; one
   const { home, herd } = herdHome(t);
   const port = await freePort();
   assert.equal((await herd(['start', path.join(FIXTURES, 'hello.js'), '--name', 'api', '-i', '2'], { PORT: String(port) })).code, 0);
-  await saved(home, 'api');
+  // A reload counts a restart in each slot: the count survives the daemon (state.json keeps it).
+  assert.equal((await herd(['reload', 'api'])).code, 0);
+  await eventually(() => (readFileSync(path.join(home, 'state.json'), 'utf8').includes('"restarts":{"0":1,"1":1}') ? true : undefined), 10_000, 'restarts in state.json');
   const [w0, w1] = (await list(herd))[0]?.workers.map((w) => w.pid as number) ?? [];
   await killDaemon(home);
   kill(w0 as number);
@@ -112,6 +114,7 @@ test('a worker killed while no daemon runs is replaced once a new one is up; one
     return ws.length === 2 && ws.every((w) => w.status === 'online') && ws[0]?.pid !== w0 ? ws : undefined;
   }, 15_000, 'slot 0 replaced');
   assert.equal(replaced[1]?.pid, w1, 'worker 1 adopted as it was');
+  assert.deepEqual(replaced.map((w) => w.restarts), [2, 1], 'restart counts go on from the saved ones');
   const d = await describe(herd, 'api');
   assert.ok(d.events.some((e) => e.worker === 0 && new RegExp(`pid ${w0} killed by SIGKILL while no daemon was running`).test(e.message)), JSON.stringify(d.events));
   // After adoption the new daemon hears of an exit from the shim at once (it is the worker's parent).

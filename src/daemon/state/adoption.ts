@@ -50,7 +50,8 @@ export async function adoptShims(runDir: string, shims: ShimHosts, supervisor: S
       problems.push(`app ${record.app}: shim pid ${record.pid} could not be taken over (${(err as Error).message}); it was told to stop`);
       return null;
     }
-    const spec = saved.find((a) => a.name === record.app)?.spec ?? specFrom(snapshot.spec, record.app);
+    const remembered = saved.find((a) => a.name === record.app);
+    const spec = remembered?.spec ?? specFrom(snapshot.spec, record.app);
     if (spec === null) {
       problems.push(`app ${record.app}: neither state.json nor its shim (pid ${record.pid}) has its spec; the shim was told to stop`);
       await host.release().catch(() => undefined);
@@ -58,7 +59,7 @@ export async function adoptShims(runDir: string, shims: ShimHosts, supervisor: S
       stopShim(record);
       return null;
     }
-    const acted = supervisor.adopt(spec, snapshot, `adopted from shim pid ${record.pid} by a new daemon (${why})`);
+    const acted = supervisor.adopt(spec, snapshot, `adopted from shim pid ${record.pid} by a new daemon (${why})`, remembered?.restarts ?? {});
     host.acknowledgeExits(acted);
     host.adopted();
     return { app: record.app, shim: record.pid, workers: snapshot.workers.map((w) => w.pid).filter((p): p is number => p !== null) };

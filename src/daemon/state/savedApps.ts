@@ -25,6 +25,8 @@ export interface SavedApp {
   reason: string;
   /** Epoch ms the app was first started. */
   createdAt: number;
+  /** Restarts of each worker slot by slot id, so a daemon that adopts the app goes on counting; absent in older files. */
+  restarts?: Record<string, number>;
 }
 
 /** The daemon that wrote a state file; `stopped` is set by its last write when it shut down cleanly. */
@@ -116,6 +118,7 @@ export function parseSavedApps(text: string, file: string, kind: SavedAppsKind):
     stopped: a.stopped as boolean,
     reason: a.reason as string,
     createdAt: a.createdAt as number,
+    ...(restartCounts(a.restarts) ? { restarts: restartCounts(a.restarts) as Record<string, number> } : {}),
   }));
   return {
     version: SAVED_APPS_VERSION,
@@ -125,6 +128,13 @@ export function parseSavedApps(text: string, file: string, kind: SavedAppsKind):
     ...(kind === 'herd-state' ? { daemon: savedDaemon(d.daemon) } : {}),
     apps,
   };
+}
+
+/** Restart counts as saved, when they are what herd writes (slot id -> a count); anything else is left out, not refused. */
+function restartCounts(value: unknown): Record<string, number> | null {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return null;
+  const entries = Object.entries(value).filter(([k, v]) => /^\d+$/.test(k) && Number.isInteger(v) && (v as number) >= 0);
+  return entries.length > 0 ? Object.fromEntries(entries) as Record<string, number> : null;
 }
 
 function failWith(kind: SavedAppsKind, file: string, reason: string): never {

@@ -499,7 +499,7 @@ export class App {
    * the slot count is brought back to `instances`. Returns the journal
    * position acted on, for the host to forget.
    */
-  adopt(snapshot: HostSnapshot, why: string): number {
+  adopt(snapshot: HostSnapshot, why: string, restarts: Readonly<Record<string, number>> = {}): number {
     this.stopped = false;
     this.reason = why;
     this.slots = [];
@@ -517,6 +517,7 @@ export class App {
     }
     for (const [id, states] of [...bySlot].sort(([a], [b]) => a - b)) {
       const slot = new Slot(id, this.illegal);
+      slot.restarts = restarts[String(id)] ?? 0;
       this.slots.push(slot);
       const newest = states[states.length - 1] as HostedWorkerState;
       const kept = newest.ready ? newest : [...states].reverse().find((w) => w.ready) ?? newest;
@@ -553,6 +554,7 @@ export class App {
       if (exit.stderrTail.length > 0) this.lastStderr = exit.stderrTail;
       if (slot || this.slots.length >= this.spec.instances) continue;
       const empty = new Slot(exit.slot, this.illegal);
+      empty.restarts = restarts[String(exit.slot)] ?? 0;
       this.slots.push(empty);
       this.slots.sort((a, b) => a.id - b.id);
       empty.lastExit = exit.info.reason;

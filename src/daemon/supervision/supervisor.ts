@@ -180,11 +180,11 @@ export class Supervisor {
    * host has used, so no new worker takes the id of a live one. Returns the
    * host's journal position acted on.
    */
-  adopt(spec: AppSpec, snapshot: HostSnapshot, why: string): number {
+  adopt(spec: AppSpec, snapshot: HostSnapshot, why: string, restarts: Readonly<Record<string, number>> = {}): number {
     for (const id of [...snapshot.workers.map((w) => w.worker), ...snapshot.exits.map((e) => e.worker)]) this.uniqueId = Math.max(this.uniqueId, id);
     this.awaiting.delete(spec.name);
     const app = this.apps.get(spec.name) ?? this.create(spec);
-    const acted = app.adopt(snapshot, why);
+    const acted = app.adopt(snapshot, why, restarts);
     this.appsChanged();
     return acted;
   }
@@ -206,6 +206,7 @@ export class Supervisor {
       stopped: a.stopped && !this.awaiting.has(a.name),
       reason: a.reason,
       createdAt: a.createdAt,
+      restarts: Object.fromEntries(a.slots.map((s) => [String(s.id), s.restarts])),
     }));
   }
 
