@@ -275,6 +275,29 @@ export function isAlive(pid) {
   }
 }
 
+/**
+ * Whether pid is a running process: a zombie (state Z or X, killed but not yet
+ * reaped, e.g. under an init that does not reap) counts as dead, unlike isAlive.
+ */
+export function isRunning(pid) {
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return !/^[ZX]$/.test(stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3));
+  } catch {
+    return false;
+  }
+}
+
+/** Parent pid of pid (from /proc/<pid>/stat), null when it is gone. */
+export function parentOf(pid) {
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+  } catch {
+    return null;
+  }
+}
+
 export const mb = (bytes) => bytes / (1024 * 1024);
 export const fmt = (n, digits = 1) => (n == null || Number.isNaN(n) ? 'n/a' : Number(n).toFixed(digits));
 export const median = (xs) => {

@@ -28,14 +28,15 @@ const UPDATING_RETRY_MS = 10_000;
 export async function withClient<T>(fn: (client: HerdClient) => Promise<T>, autoStart = false, anyVersion = false): Promise<T> {
   const deadline = Date.now() + UPDATING_RETRY_MS;
   for (;;) {
-    const client = await HerdClient.connect({ autoStart, anyVersion });
+    let client: HerdClient | null = null;
     try {
+      client = await HerdClient.connect({ autoStart, anyVersion });
       return await fn(client);
     } catch (err) {
-      // Refused before it ran, by a daemon handing over to a new one: the new one answers the same command.
+      // Refused before it ran (its hello too), by a daemon handing over to a new one: the new one answers the same command.
       if (!(err instanceof HerdError && err.code === 'HERD_ERR_UPDATING') || Date.now() > deadline) throw err;
     } finally {
-      client.close();
+      client?.close();
     }
     await new Promise((resolve) => setTimeout(resolve, 100));
   }

@@ -69,6 +69,9 @@ test('herd update under load: the daemon pid changes, worker and shim pids do no
   const metrics = probe(t, async () => (await httpStatus(promPort, '/metrics')) === 200);
   const r = await herd(['update']);
   assert.equal(r.code, 0, r.stderr);
+  // A command right after is answered (by the new daemon; the old one, still exiting, refuses and the CLI asks again).
+  const next = await herd(['list', '--json']);
+  assert.equal(next.code, 0, next.stderr);
   const newDaemon = Number(readFileSync(path.join(home, 'daemon.pid'), 'utf8'));
   assert.match(r.stdout, new RegExp(`daemon pid ${oldDaemon} -> ${newDaemon}; 1 app\\(s\\), 2 worker\\(s\\) kept`));
   assert.notEqual(newDaemon, oldDaemon);
