@@ -148,7 +148,7 @@ test('a fork-mode app and a stopped app come back after kill -9: the fork worker
   assert.notEqual((await list(herd)).find((a) => a.name === 'forked')?.workers[0]?.pid, pid);
 });
 
-test('state.json corrupt when a daemon died: the new daemon still adopts the app from its shim, and its log names the file', async (t) => {
+test('state.json corrupt when a daemon died: the new daemon still adopts the app from its shim (reload and scale work), and its log names the file', async (t) => {
   const { home, herd } = herdHome(t);
   const port = await freePort();
   assert.equal((await herd(['start', path.join(FIXTURES, 'hello.js'), '--name', 'api', '-i', '2'], { PORT: String(port) })).code, 0);
@@ -162,8 +162,14 @@ test('state.json corrupt when a daemon died: the new daemon still adopts the app
   assert.deepEqual(apps[0]?.workers.map((w) => w.pid), before);
   assert.match(r.stderr, /state\.json.*truncated/);
   assert.match(readFileSync(path.join(home, 'daemon.log'), 'utf8'), /state\.json.*truncated/);
-  // Its spec came from the shim: a reload works with it.
+  // Its spec came from the shim: a reload and a scale work with it.
   assert.equal((await herd(['reload', 'api'])).code, 0);
+  const up = await herd(['scale', 'api', '3']);
+  assert.equal(up.code, 0, up.stderr);
+  const three = (await list(herd))[0]?.workers ?? [];
+  assert.equal(three.filter((w) => w.status === 'online').length, 3, JSON.stringify(three));
+  assert.equal((await herd(['scale', 'api', '1'])).code, 0);
+  assert.equal((await list(herd))[0]?.workers.length, 1);
   assert.equal((await get(port)).status, 200);
 });
 

@@ -40,10 +40,13 @@ function probe(t: TestContext, once: () => Promise<boolean>): { stop: () => Prom
 
 function httpStatus(port: number, urlPath: string): Promise<number> {
   return new Promise((resolve, reject) => {
-    http.get({ host: '127.0.0.1', port, path: urlPath, agent: false }, (res) => {
+    const req = http.get({ host: '127.0.0.1', port, path: urlPath, agent: false, timeout: 5000 }, (res) => {
       res.resume();
       resolve(res.statusCode ?? 0);
-    }).on('error', reject);
+    });
+    // A request left unanswered is a failure to count, not a test that never ends.
+    req.on('timeout', () => req.destroy(new Error(`no answer from ${urlPath} within 5 s`)));
+    req.on('error', reject);
   });
 }
 
@@ -64,7 +67,7 @@ test('herd update under load: the daemon pid changes, worker and shim pids do no
 
   const traffic = load(port, 50);
   t.after(() => traffic.stop());
-  const control = probe(t, () => HerdClient.isRunning(home));
+  const control = probe(t, () => Promise.race([HerdClient.isRunning(home), new Promise<boolean>((_, reject) => setTimeout(() => reject(new Error('no connection within 5 s')), 5000).unref())]));
   const ready = probe(t, async () => (await httpStatus(healthPort, '/ready')) === 200);
   const metrics = probe(t, async () => (await httpStatus(promPort, '/metrics')) === 200);
   const r = await herd(['update']);

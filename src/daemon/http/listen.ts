@@ -1,5 +1,5 @@
 import type * as http from 'node:http';
-import type * as net from 'node:net';
+import * as net from 'node:net';
 import type { HerdError } from '../../errors';
 
 /** Where an endpoint listens. */
@@ -96,19 +96,25 @@ export function withBoundPort<T extends ListenAt>(settings: T, server: http.Serv
 
 /**
  * Stop accepting and let the requests in flight finish (`herd update`: the
- * next daemon accepts on the same socket already); connections still open
- * after `graceMs` are closed.
+ * next daemon accepts on the same socket already). net.Server's own close
+ * is used: http.Server's also closes the connections with no request in
+ * flight, and a connection just accepted, whose request has not been read
+ * yet, is one of them (its client would get a hang-up). Each response from
+ * now on closes its connection; connections still open after `graceMs`
+ * (idle keep-alive ones) are closed then.
  */
 export function retireServer(server: http.Server, graceMs: number): Promise<void> {
   return new Promise((resolve) => {
+    server.prependListener('request', (_req: http.IncomingMessage, res: http.ServerResponse) => {
+      res.shouldKeepAlive = false;
+    });
     const timer = setTimeout(() => {
       server.closeAllConnections();
       resolve();
     }, graceMs);
-    server.close(() => {
+    (net.Server.prototype.close as (this: net.Server, cb: () => void) => net.Server).call(server, () => {
       clearTimeout(timer);
       resolve();
     });
-    server.closeIdleConnections();
   });
 }
