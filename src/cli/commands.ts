@@ -15,6 +15,7 @@ import { flushCommand, logsCommand } from './logs';
 import { env, jlist, pid, reset, sendSignal } from './processCommands';
 import { serviceOf } from '../startup/systemd';
 import type * as Run from './run';
+import type * as Fleet from './fleet';
 import type * as Startup from './startup';
 import { resurrect, save } from './saveCommands';
 import { listedDetails, none, one, progressPrinter, withClient, type Command } from './session';
@@ -316,6 +317,7 @@ export const COMMANDS: Record<string, CommandDef> = {
   resurrect: cmd(resurrect, ['json']),
   kill: cmd(kill, ['json']),
   update: cmd(update, ['json']),
+  fleet: cmd((args) => (require('./fleet') as typeof Fleet).fleet(args), ['json']),
   daemon: cmd(daemon, ['json']),
   startup: cmd(startup, ['user', 'print']),
   unstartup: cmd(unstartup, ['user']),

@@ -56,6 +56,7 @@ daemon
   resurrect               start the dump's apps that were not stopped on purpose and are not running
                           (without a dump: the apps herd remembers); a bad dump changes nothing
   kill                    stop every app and the daemon; the app list is kept (herd resurrect)
+  fleet status [--json]   every host of the fleet (config key fleet: Redis), its apps, and totals per app
   update                  replace the running daemon by the herd installed now (after npm i -g);
                           every app keeps its workers, pids and sockets: nothing is restarted
   daemon                  start the daemon in the background without apps; exits once it answers

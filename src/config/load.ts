@@ -9,6 +9,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { HerdError } from '../errors';
 import { parseDuration, parseSize } from '../util/units';
+import { readFleet } from './fleet';
 import { isLoopback } from '../util/loopback';
 import { herdPaths, resolveHome } from '../util/paths';
 import { ALERT_METRICS, isAlertMetric, parseThreshold } from '../alerts/alertMetrics';
@@ -188,7 +189,7 @@ async function loadConfigFile(file: string, opts: LoadOptions): Promise<LoadResu
   const r = new Report(label);
   r.warnings.push(...warnings);
   const drafts = readTopLevel(exported, path.dirname(file), opts.env.HOME ?? os.homedir(), r);
-  const settings = readSettings(exported, r);
+  const settings = readSettings(exported, path.dirname(file), opts.env, r);
   const specs = buildSpecs(drafts, file, opts, r);
   if (r.problems.length > 0) {
     throw new HerdError('HERD_ERR_CONFIG_INVALID', { file: label }, byApp(r.problems).map((p) => `${p.path}: ${p.message}`));
@@ -299,7 +300,7 @@ function pick(raw: Record<string, unknown>, field: Field, at: string, r: Report)
 // ---------------------------------------------------------------------------
 // Top level: { apps: [...] }, a bare array, or a single app object
 
-const TOP_LEVEL_KEYS = ['apps', 'deploy', 'health', 'metrics', 'alerts', 'dashboard'];
+const TOP_LEVEL_KEYS = ['apps', 'deploy', 'health', 'metrics', 'alerts', 'dashboard', 'fleet'];
 
 function readTopLevel(exported: unknown, baseDir: string, home: string, r: Report): Draft[] {
   if (Array.isArray(exported)) return readApps(exported, 'apps', baseDir, home, r);
@@ -720,10 +721,11 @@ function readHealthCheck(s: Setting, r: Report): HealthCheckSpec | null {
 }
 
 /** Top-level settings of the supervisor (besides `apps`). */
-function readSettings(exported: unknown, r: Report): DaemonSettings {
+function readSettings(exported: unknown, baseDir: string, env: Readonly<Record<string, string>>, r: Report): DaemonSettings {
   const prometheus = readPrometheus(exported, r);
   if (!isRecord(exported) || !('apps' in exported)) return { health: null, prometheus, alerts: null, dashboard: null };
   return {
+    fleet: readFleet(exported.fleet === undefined ? undefined : { key: 'fleet', value: exported.fleet }, baseDir, env, r),
     health: readHealthEndpoint(exported.health === undefined ? undefined : { key: 'health', value: exported.health }, r),
     prometheus,
     alerts: readAlerts(exported.alerts === undefined ? undefined : { key: 'alerts', value: exported.alerts }, r),

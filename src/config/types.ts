@@ -216,6 +216,20 @@ export interface DaemonSettings {
   readonly alerts: AlertsSettings | null;
   /** `dashboard: { port, host, token }`; null leaves the dashboard as it is (on with `herd dashboard`, or off). */
   readonly dashboard: DashboardSettings | null;
+  /** `fleet: { redis, host, address, secret }`: join a fleet of hosts through Redis; null (or absent) leaves it as it is. */
+  readonly fleet?: FleetSettings | null;
+}
+
+/** A fleet this host joins, as the CLI resolved it (secret and Redis password read from files or env). */
+export interface FleetSettings {
+  /** redis:// or rediss:// URL, password included when there is one. */
+  readonly redis: string;
+  /** This host's name in the fleet (and its server name in HAProxy). */
+  readonly host: string;
+  /** How a load balancer reaches this host's apps. */
+  readonly address: string;
+  /** The key commands are signed with; never logged or shown. */
+  readonly secret: string;
 }
 
 export interface DashboardSettings {

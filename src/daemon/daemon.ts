@@ -3,7 +3,9 @@ import * as net from 'node:net';
 import * as path from 'node:path';
 import { HerdError } from '../errors';
 import { HERD_VERSION, PROTOCOL_VERSION } from '../protocol/version';
-import { DEFAULTS, type DaemonSettings } from '../config/types';
+import { DEFAULTS, type DaemonSettings, type FleetSettings } from '../config/types';
+import type * as FleetModule from '../fleet/member';
+import type { FleetMember } from '../fleet/member';
 import { DashboardServer } from '../dashboard/server';
 import { ensureHome, type HerdPaths } from '../util/paths';
 import { stopLeftShims } from '../shim/leftShims';
@@ -58,6 +60,8 @@ export class Daemon {
   private draining: Promise<string[]> | null = null;
   private readonly state: StateKeeper | null;
   private updating = false;
+  /** The fleet this host joined (config key `fleet`), or null. */
+  private fleet: FleetMember | null = null;
 
   constructor(private readonly paths: HerdPaths, private readonly logs: LogSink, private readonly onKill: () => void, private readonly options: DaemonOptions = {}) {
     this.supervisor = new Supervisor(logs, options.hosts);
@@ -143,6 +147,7 @@ export class Daemon {
     this.stopping ??= (async () => {
       const names = await this.drainAll(by);
       this.endFollowers();
+      await this.fleet?.close();
       await this.prometheus.close();
       await this.dashboard.close();
       await this.control.close();
@@ -165,6 +170,7 @@ export class Daemon {
   async configure(settings: DaemonSettings | null | undefined): Promise<{ prometheus: string | null; dashboard: string | null }> {
     if (settings !== null && settings !== undefined) {
       this.supervisor.alerts.configure(settings.alerts ?? null);
+      if (settings.fleet) await this.joinFleet(settings.fleet);
       // Both are tried even when one fails; the first failure is reported.
       const results = await Promise.allSettled([
         settings.prometheus ? this.prometheus.configure(settings.prometheus) : Promise.resolve(null),
@@ -174,6 +180,17 @@ export class Daemon {
       if (failed) throw failed.reason;
     }
     return { prometheus: this.prometheus.address, dashboard: this.dashboard.url };
+  }
+
+  /**
+   * Join the fleet (or move to another Redis, name or address): the Redis
+   * client is loaded only now, so a daemon without a fleet never loads it.
+   */
+  private async joinFleet(settings: FleetSettings): Promise<void> {
+    if (this.fleet?.sameAs(settings)) return;
+    await this.fleet?.close();
+    const { FleetMember: Member } = require('../fleet/member') as typeof FleetModule;
+    this.fleet = new Member(settings, () => this.supervisor.fleetApps(), (line) => console.error(`${new Date().toISOString()} herd: ${line}`));
   }
 
   /** `herd dashboard`: serve it (where it already serves, unless told otherwise) and answer its URL. */
@@ -226,6 +243,7 @@ export class Daemon {
             prometheus: this.prometheus.handover()?.settings ?? null,
             dashboard: this.dashboard.handover()?.settings ?? null,
             alerts: this.supervisor.alerts.current,
+            fleet: this.fleet?.settings ?? null,
           },
           from,
         });
@@ -310,6 +328,10 @@ export class Daemon {
       save: async (r) => saveDump(this.paths.dumpFile, s.savedApps(), r.force),
       resurrect: async (_r, progress) => resurrect(s, { dump: this.paths.dumpFile, state: this.state ? this.paths.stateFile : null }, progress),
       update: async (r, progress) => this.update(r.execPath, r.daemonMain, progress),
+      fleetStatus: async () => {
+        if (!this.fleet) throw new HerdError('HERD_ERR_FLEET_OFF', {}, ['add `fleet: { redis, host, secret }` to the config file and run `herd start <config>` (or `herd reload <config>`)']);
+        return this.fleet.status();
+      },
       kill: async () => {
         const stopped = await this.drainAll('herd kill');
         // Answer first, then close the socket and leave.

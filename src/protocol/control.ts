@@ -1,3 +1,4 @@
+import type { FleetView } from '../fleet/status';
 import type { AppSpec, CliOverrides, DaemonSettings } from '../config/types';
 import type { AppMetricsView, MonitApp } from '../metrics/view';
 import type { ErrorData } from '../errors';
@@ -45,7 +46,9 @@ export type ControlRequest =
    * over the control socket, the HTTP endpoints and every app's shim; no
    * worker is restarted.
    */
-  | { type: 'update'; execPath: string; daemonMain: string };
+  | { type: 'update'; execPath: string; daemonMain: string }
+  /** Every host of the fleet this daemon joined, with its apps, and totals per app (`herd fleet status`). */
+  | { type: 'fleetStatus' };
 
 export type RequestType = ControlRequest['type'];
 export type RequestOf<T extends RequestType> = Extract<ControlRequest, { type: T }>;
@@ -206,6 +209,7 @@ export interface ResultOf {
   resurrect: { file: string; source: 'dump' | 'state'; started: string[]; skipped: string[]; stopped: string[]; left: string[] };
   kill: { stopped: string[] };
   update: { from: { pid: number; version: string }; to: { pid: number; version: string }; apps: number; workers: number };
+  fleetStatus: FleetView;
 }
 
 export interface AlertEvent {

@@ -30,6 +30,7 @@ const STRING_FIELDS: Record<RequestType, readonly string[]> = {
   resurrect: [],
   kill: [],
   update: ['execPath', 'daemonMain'],
+  fleetStatus: [],
 };
 
 export function requestProblem(request: unknown): string | null {
@@ -110,6 +111,13 @@ function settingsProblem(value: unknown): string | null {
   if (alerts) return alerts;
   const dashboard = dashboardProblem((value as { dashboard?: unknown }).dashboard);
   if (dashboard) return dashboard;
+  const fleet = (value as { fleet?: unknown }).fleet;
+  if (fleet !== undefined && fleet !== null) {
+    const f = fleet as Record<string, unknown>;
+    if (typeof fleet !== 'object' || !['redis', 'host', 'address', 'secret'].every((k) => typeof f[k] === 'string')) {
+      return 'start.settings.fleet must be { redis, host, address, secret } (strings)';
+    }
+  }
   const prom = (value as { prometheus?: unknown }).prometheus;
   if (prom === null || prom === undefined) return null;
   if (typeof prom !== 'object') return 'start.settings.prometheus must be an object or null';

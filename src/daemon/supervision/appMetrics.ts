@@ -1,4 +1,5 @@
 import { HerdError } from '../../errors';
+import type { LocalApp } from '../../fleet/types';
 import type { AppContext } from '../../metrics/aggregate';
 import type { PromApp } from '../../metrics/prometheus';
 import type { AppMetricsView, MonitApp } from '../../metrics/view';
@@ -61,5 +62,26 @@ function metricsContext(app: App, currentOnly: boolean): AppContext {
     uptimeMs: Date.now() - app.createdAt,
     restarts: app.totalRestarts,
     workers: workers.map((w) => ({ id: w.id, pid: w.pid, status: w.status, restarts: w.restarts, uptimeMs: w.uptimeMs, cpu: w.cpu, rss: w.memory })),
+  };
+}
+
+/** The app as this host publishes it to its fleet each second (the fleet member adds the code revision). */
+export function fleetApp(app: App): LocalApp {
+  const info = app.info();
+  const recent = app.metrics.recent(10);
+  const seconds = Math.max(1, recent.seconds);
+  return {
+    name: app.name,
+    status: info.status,
+    workers: app.slots.length,
+    online: app.slots.filter((s) => s.status === 'online').length,
+    rps: recent.requests / seconds,
+    p99: recent.latency.percentile(0.99),
+    errorRate: recent.requests > 0 ? recent.errors / recent.requests : 0,
+    cpu: info.workers.reduce((n, w) => n + w.cpu, 0),
+    memory: info.workers.reduce((n, w) => n + w.memory, 0),
+    latency: recent.latency.toWire(),
+    cwd: app.spec.cwd,
+    script: app.spec.script,
   };
 }

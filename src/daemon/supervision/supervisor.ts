@@ -10,7 +10,8 @@ import type { AppMetricsView, MonitApp, SeriesView } from '../../metrics/view';
 import type { AppDetail, AppInfo } from '../../protocol/control';
 import { resolveHome } from '../../util/paths';
 import { App, type Progress } from './app';
-import { metricsView, monitView, promApp, tickMetrics } from './appMetrics';
+import { fleetApp, metricsView, monitView, promApp, tickMetrics } from './appMetrics';
+import type { LocalApp } from '../../fleet/types';
 import { systemClock } from './clock';
 import type { IllegalTransition } from './slot';
 import { checkCronSchedule } from '../reloads/cronReload';
@@ -392,6 +393,11 @@ export class Supervisor {
   recent(name: string, seconds: number): { requests: number; errors: number; seconds: number; p99: number | null } {
     const r = this.get(name).metrics.recent(seconds);
     return { requests: r.requests, errors: r.errors, seconds: r.seconds, p99: r.latency.count === 0 ? null : r.latency.percentile(0.99) };
+  }
+
+  /** Every app as this host publishes it to its fleet. */
+  fleetApps(): LocalApp[] {
+    return [...this.apps.values()].map((a) => fleetApp(a));
   }
 
   monit(): MonitApp[] {

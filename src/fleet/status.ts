@@ -1,0 +1,83 @@
+import { Histogram } from '../metrics/histogram';
+import type { HostSummary } from './types';
+
+/** A host's registration lives this long unless renewed (every second): a host silent for longer is down. */
+export const HOST_TTL_MS = 5000;
+
+export interface FleetHostView {
+  name: string;
+  address: string;
+  version: string;
+  online: boolean;
+  /** Seconds since its last heartbeat. */
+  lastSeenS: number;
+  apps: { name: string; status: string; workers: number; online: number; revision: string; rps: number; p99: number; errorRate: number; cpu: number; memory: number }[];
+}
+
+export interface FleetAppTotal {
+  name: string;
+  /** Hosts that run it (online ones). */
+  hosts: number;
+  workers: number;
+  online: number;
+  /** The revisions the hosts run, each once. */
+  revisions: string[];
+  rps: number;
+  /** From the hosts' latency buckets merged, never averaged. */
+  p50: number;
+  p99: number;
+  errorRate: number;
+  cpu: number;
+  memory: number;
+}
+
+export interface FleetView {
+  /** The Redis the view was read from (no password), and whether it could be read. */
+  redis: { url: string; ok: boolean; error: string | null };
+  /** This host's name. */
+  self: string;
+  hosts: FleetHostView[];
+  apps: FleetAppTotal[];
+}
+
+/**
+ * The fleet as the registry shows it: each host with its last summary
+ * (`summaries`, null when its registration expired) and when it was last
+ * seen; totals per app over the hosts that are up.
+ */
+export function fleetView(seen: readonly { name: string; lastSeen: number; summary: HostSummary | null }[], now: number): Omit<FleetView, 'redis' | 'self'> {
+  const hosts: FleetHostView[] = seen.map(({ name, lastSeen, summary }) => ({
+    name,
+    address: summary?.address ?? '',
+    version: summary?.version ?? '',
+    online: summary !== null && now - lastSeen <= HOST_TTL_MS,
+    lastSeenS: Math.max(0, Math.round((now - lastSeen) / 100) / 10),
+    apps: (summary?.apps ?? []).map(({ latency: _latency, ...app }) => app),
+  })).sort((a, b) => a.name.localeCompare(b.name));
+  const totals = new Map<string, FleetAppTotal & { latency: Histogram; requests: number; errors: number }>();
+  for (const { summary } of seen) {
+    if (summary === null) continue;
+    for (const app of summary.apps) {
+      let t = totals.get(app.name);
+      if (!t) {
+        t = { name: app.name, hosts: 0, workers: 0, online: 0, revisions: [], rps: 0, p50: 0, p99: 0, errorRate: 0, cpu: 0, memory: 0, latency: new Histogram(), requests: 0, errors: 0 };
+        totals.set(app.name, t);
+      }
+      t.hosts++;
+      t.workers += app.workers;
+      t.online += app.online;
+      if (!t.revisions.includes(app.revision)) t.revisions.push(app.revision);
+      t.rps += app.rps;
+      t.requests += app.rps;
+      t.errors += app.rps * app.errorRate;
+      t.cpu += app.cpu;
+      t.memory += app.memory;
+      t.latency.mergeWire(app.latency);
+    }
+  }
+  const apps = [...totals.values()].map(({ latency, requests, errors, ...t }) => {
+    const [p50, p99] = latency.percentiles([0.5, 0.99]);
+    return { ...t, p50: p50 ?? 0, p99: p99 ?? 0, errorRate: requests > 0 ? errors / requests : 0 };
+  }).sort((a, b) => a.name.localeCompare(b.name));
+  return { hosts, apps };
+}

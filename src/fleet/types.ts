@@ -1,0 +1,38 @@
+import type { WireHistogram } from '../metrics/histogram';
+
+/** One app on one host, as the host publishes it each second. */
+export interface FleetApp {
+  name: string;
+  status: string;
+  /** Worker slots, and those online. */
+  workers: number;
+  online: number;
+  /** The code on disk: git commit of its cwd (`-dirty` when changed), else a content hash (`sha256:` + 12 hex). */
+  revision: string;
+  /** Over the last 10 s. */
+  rps: number;
+  p99: number;
+  errorRate: number;
+  /** % of one core, and RSS bytes, over its workers. */
+  cpu: number;
+  memory: number;
+  /** The last 10 s of request latency, for fleet percentiles from merged buckets (never averaged). */
+  latency: WireHistogram;
+}
+
+/** What a host publishes under its registration key. */
+export interface HostSummary {
+  name: string;
+  address: string;
+  version: string;
+  pid: number;
+  /** Epoch ms of this summary. */
+  at: number;
+  apps: FleetApp[];
+}
+
+/** What the daemon gives the fleet member each second (the member adds the revision). */
+export interface LocalApp extends Omit<FleetApp, 'revision'> {
+  cwd: string;
+  script: string;
+}

@@ -1,0 +1,142 @@
+import assert from 'node:assert/strict';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import * as http from 'node:http';
+import { tmpdir } from 'node:os';
+import * as path from 'node:path';
+import { test, type TestContext } from 'node:test';
+import type { FleetView } from '../../src/fleet/status';
+import { CLI, eventually, FIXTURES, NODE, runCli } from '../helpers';
+import { createFleetNet, netnsProblem, type FleetHost, type FleetNet } from './netns';
+import { redisProblem, startRedis } from './redisServer';
+
+const SECRET = 'fleet-test-secret-0123456789';
+const APP_PORT = 8080;
+
+interface Member {
+  host: FleetHost;
+  home: string;
+  herd: (args: string[]) => Promise<{ code: number | null; stdout: string; stderr: string }>;
+}
+
+/** A herd host in its namespace, with its own HERD_HOME and a config that joins the fleet at `redis`. */
+function member(t: TestContext, net: FleetNet, host: FleetHost, redis: string): Member {
+  const home = mkdtempSync(path.join(tmpdir(), 'herd-fleet-'));
+  const env = { ...process.env, HERD_HOME: home };
+  const herd = (args: string[]) => net.run(host, NODE, [CLI, ...args], { env, timeoutMs: 60_000 });
+  t.after(async () => {
+    await herd(['kill']).catch(() => undefined);
+    rmSync(home, { recursive: true, force: true });
+  });
+  writeFileSync(path.join(home, 'herd.config.js'), `module.exports = ${JSON.stringify({
+    fleet: { redis, host: host.name, address: host.address, secret: SECRET },
+    apps: [{ name: 'api', script: path.join(FIXTURES, 'hello.js'), instances: 2, env: { PORT: String(APP_PORT) } }],
+  })};\n`);
+  return { host, home, herd };
+}
+
+async function fleetStatus(m: Member): Promise<{ code: number | null; view: FleetView; stderr: string }> {
+  const r = await m.herd(['fleet', 'status', '--json']);
+  return { code: r.code, view: JSON.parse(r.stdout) as FleetView, stderr: r.stderr };
+}
+
+/** GET loops against every host's app until stop(); counts failures. */
+function traffic(t: TestContext, hosts: readonly FleetHost[]): { stop: () => Promise<{ ok: number; failed: number; errors: string[] }> } {
+  let on = true;
+  const stats = { ok: 0, failed: 0, errors: [] as string[] };
+  const agent = new http.Agent({ keepAlive: true, maxSockets: 20 });
+  const one = (host: FleetHost) => new Promise<void>((resolve) => {
+    http.get({ host: host.address, port: APP_PORT, path: '/', agent }, (res) => {
+      res.resume();
+      res.on('end', () => {
+        if (res.statusCode === 200) stats.ok++;
+        else stats.failed++;
+        resolve();
+      });
+    }).on('error', (err) => {
+      stats.failed++;
+      if (stats.errors.length < 5) stats.errors.push(`${host.name}: ${err.message}`);
+      resolve();
+    });
+  });
+  const loops = hosts.flatMap((h) => [1, 2, 3].map(async () => {
+    while (on) await one(h);
+  }));
+  const stop = async () => {
+    on = false;
+    await Promise.all(loops);
+    agent.destroy();
+    return stats;
+  };
+  t.after(stop);
+  return { stop };
+}
+
+test('three hosts join a fleet through Redis: herd fleet status shows every host and app, and totals; Redis stopped: every host serves on, status says so; Redis back: every host registers again', { skip: netnsProblem() || redisProblem() }, async (t) => {
+  const net = await createFleetNet(t, 3);
+  const redis = await startRedis(t, { bind: [net.bridgeAddress] });
+  const members = net.hosts.map((h) => member(t, net, h, redis.url));
+  for (const m of members) {
+    const r = await m.herd(['start', path.join(m.home, 'herd.config.js')]);
+    assert.equal(r.code, 0, `${m.host.name}: ${r.stderr}`);
+  }
+  const [first] = members as [Member, ...Member[]];
+  const joined = await eventually(async () => {
+    const { view } = await fleetStatus(first);
+    const up = view.hosts.filter((h) => h.online && h.apps.some((a) => a.name === 'api' && a.online === 2));
+    return up.length === 3 ? view : undefined;
+  }, 20_000, 'three hosts up with api online');
+  assert.deepEqual(joined.hosts.map((h) => [h.name, h.address]), net.hosts.map((h) => [h.name, h.address]));
+  assert.equal(joined.self, 'host1');
+  assert.ok(joined.redis.ok);
+  assert.doesNotMatch(JSON.stringify(joined), new RegExp(SECRET), 'the secret is never shown');
+  const api = joined.apps.find((a) => a.name === 'api');
+  assert.equal(api?.hosts, 3);
+  assert.equal(api?.workers, 6);
+  assert.equal(api?.online, 6);
+  // One revision: the same files on every host (a content hash: FIXTURES may not be a git work tree).
+  assert.equal(api?.revisions.length, 1, JSON.stringify(api?.revisions));
+  const text = await first.herd(['fleet', 'status']);
+  assert.equal(text.code, 0, text.stderr);
+  assert.match(text.stdout, /3 of 3 host\(s\) up/);
+  assert.match(text.stdout, /host1 \(this\)/);
+
+  // Redis goes away for a while: nothing local notices.
+  const load = traffic(t, net.hosts);
+  await redis.stop();
+  const unseen = await fleetStatus(first);
+  assert.equal(unseen.code, 1);
+  assert.equal(unseen.view.redis.ok, false);
+  assert.match(unseen.stderr, /HERD_ERR_FLEET_UNSEEN|cannot be read/);
+  const local = await first.herd(['list', '--json']);
+  assert.equal(local.code, 0, 'local commands work without Redis');
+  assert.equal((await first.herd(['reload', 'api'])).code, 0, 'a local reload works without Redis');
+  await redis.start();
+  const back = Date.now();
+  await eventually(async () => {
+    const { view } = await fleetStatus(first);
+    return view.redis.ok && view.hosts.filter((h) => h.online && h.lastSeenS < 2).length === 3 ? view : undefined;
+  }, 20_000, 'every host registered again');
+  t.diagnostic(`every host registered again ${Date.now() - back} ms after Redis came back`);
+  const stats = await load.stop();
+  assert.equal(stats.failed, 0, stats.errors.join('; '));
+  assert.ok(stats.ok > 0);
+  for (const m of members) {
+    const log = readFileSync(path.join(m.home, 'daemon.log'), 'utf8');
+    assert.match(log, /fleet: Redis at redis:\/\/.* cannot be reached/);
+    assert.match(log, /fleet: Redis at redis:\/\/.* answers again/);
+    assert.doesNotMatch(log, new RegExp(SECRET));
+  }
+});
+
+test('herd fleet status on a host that joined no fleet says so (HERD_ERR_FLEET_OFF)', { skip: netnsProblem() || redisProblem() }, async (t) => {
+  const home = mkdtempSync(path.join(tmpdir(), 'herd-fleet-'));
+  t.after(async () => {
+    await runCli(['kill'], { HERD_HOME: home });
+    rmSync(home, { recursive: true, force: true });
+  });
+  assert.equal((await runCli(['daemon'], { HERD_HOME: home })).code, 0);
+  const r = await runCli(['fleet', 'status'], { HERD_HOME: home });
+  assert.equal(r.code, 1);
+  assert.match(r.stderr, /HERD_ERR_FLEET_OFF/);
+  assert.equal((await runCli(['fleet', 'reboot'], { HERD_HOME: home })).code, 2);
+});

@@ -1,0 +1,94 @@
+import assert from 'node:assert/strict';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import * as path from 'node:path';
+import { after, before, test } from 'node:test';
+import { loadTarget, type LoadOptions } from '../../src/config/load';
+import { HerdError } from '../../src/errors';
+import { fleetView } from '../../src/fleet/status';
+import type { HostSummary } from '../../src/fleet/types';
+import { Histogram } from '../../src/metrics/histogram';
+
+let dir = '';
+let seq = 0;
+
+before(async () => {
+  dir = await mkdtemp(path.join(tmpdir(), 'herd-fleet-config-'));
+  await writeFile(path.join(dir, 'server.js'), "require('node:http').createServer().listen(process.env.PORT);\n");
+});
+after(() => rm(dir, { recursive: true, force: true }));
+
+async function load(fleet: unknown, env: Record<string, string> = {}) {
+  const file = path.join(dir, `c${++seq}.config.js`);
+  await writeFile(file, `module.exports = ${JSON.stringify({ fleet, apps: [{ name: 'api', script: 'server.js' }] })};\n`);
+  const opts: LoadOptions = { cwd: dir, env: { PATH: '/usr/bin', HOME: '/home/me', ...env }, envName: null, overrides: {}, interpreter: '/usr/bin/node', cpus: 2 };
+  return loadTarget(file, opts);
+}
+
+async function problems(fleet: unknown, env: Record<string, string> = {}): Promise<string> {
+  try {
+    await load(fleet, env);
+  } catch (err) {
+    assert.ok(err instanceof HerdError);
+    assert.equal(err.code, 'HERD_ERR_CONFIG_INVALID');
+    return (err.details ?? []).join('\n');
+  }
+  throw new Error('expected a config error');
+}
+
+test('fleet: redis URL, host, address and secret are read; the password and secret may come from env', async () => {
+  const r = await load({ redis: 'redis://10.0.0.5:6379', host: 'web-1', address: '10.0.0.11' }, { HERD_FLEET_SECRET: 'a'.repeat(20), HERD_FLEET_REDIS_PASSWORD: 'pw' });
+  assert.deepEqual(r.settings?.fleet, { redis: 'redis://:pw@10.0.0.5:6379', host: 'web-1', address: '10.0.0.11', secret: 'a'.repeat(20) });
+});
+
+test('fleet: secretFile is read relative to the config file', async () => {
+  await writeFile(path.join(dir, 'fleet.secret'), `${'s'.repeat(24)}\n`);
+  const r = await load({ redis: 'rediss://user:pass@redis.internal:6380', host: 'h', address: '10.0.0.1', secretFile: 'fleet.secret' });
+  assert.equal(r.settings?.fleet?.secret, 's'.repeat(24));
+  assert.equal(r.settings?.fleet?.redis, 'rediss://user:pass@redis.internal:6380');
+});
+
+test('fleet: each bad field is named, and no secret or password is shown', async () => {
+  const text = await problems({ redis: 'http://:hunter2@x:1', host: 'bad host!', secret: 'short-secret' });
+  assert.match(text, /fleet\.redis: must be a redis:\/\/ or rediss:\/\/ URL/);
+  assert.doesNotMatch(text, /hunter2/);
+  assert.match(text, /fleet\.host: must be 1-63 letters/);
+  assert.match(text, /fleet\.secret: must be at least 16 characters/);
+  assert.doesNotMatch(text, /short-secret/);
+  assert.match(await problems({ host: 'h' }), /fleet\.redis: is required/);
+  assert.match(await problems({ redis: 'redis://r:6379' }), /fleet\.secret: is required \(or secretFile, or env HERD_FLEET_SECRET\)/);
+  assert.match(await problems({ redis: 'redis://r:6379', secretFile: 'nope' }), /fleet\.secretFile: cannot read .*nope: ENOENT/);
+  // An unknown key is a warning, as everywhere in the config.
+  assert.match((await load({ redis: 'redis://r:6379', secret: 'x'.repeat(20), extra: 1 })).warnings.join('\n'), /fleet\.extra/);
+});
+
+function summary(name: string, apps: { name: string; rps: number; errorRate: number; ms: number[]; revision?: string }[]): HostSummary {
+  return {
+    name, address: `10.0.0.${name.length}`, version: '0.1.0', pid: 1, at: 0,
+    apps: apps.map((a) => {
+      const h = new Histogram();
+      for (const ms of a.ms) h.observe(ms);
+      return { name: a.name, status: 'online', workers: 2, online: 2, revision: a.revision ?? 'r1', rps: a.rps, p99: h.percentile(0.99), errorRate: a.errorRate, cpu: 10, memory: 1000, latency: h.toWire() };
+    }),
+  };
+}
+
+test('fleet view: hosts whose registration expired are down; app totals merge latency buckets instead of averaging percentiles', () => {
+  const now = 100_000;
+  const fast = Array.from({ length: 99 }, () => 1);
+  const view = fleetView([
+    { name: 'b', lastSeen: now - 500, summary: summary('b', [{ name: 'api', rps: 100, errorRate: 0.02, ms: fast }]) },
+    { name: 'a', lastSeen: now - 300, summary: summary('a', [{ name: 'api', rps: 100, errorRate: 0, ms: [...fast, 1000], revision: 'r2' }]) },
+    { name: 'c', lastSeen: now - 60_000, summary: null },
+  ], now);
+  assert.deepEqual(view.hosts.map((h) => [h.name, h.online, h.lastSeenS]), [['a', true, 0.3], ['b', true, 0.5], ['c', false, 60]]);
+  const [api] = view.apps;
+  assert.equal(api?.hosts, 2);
+  assert.equal(api?.workers, 4);
+  assert.deepEqual(api?.revisions, ['r1', 'r2']);
+  assert.equal(api?.rps, 200);
+  assert.equal(api?.errorRate, 0.01);
+  // 199 requests at 1 ms and one at 1 s: p99 of the merged buckets is about 1 ms (averaging the hosts' p99s would say ~500 ms).
+  assert.ok((api?.p99 ?? 0) < 2, String(api?.p99));
+  assert.ok((api?.p50 ?? 0) >= 1 && (api?.p50 ?? 0) < 1.05, String(api?.p50));
+});
