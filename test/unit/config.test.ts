@@ -489,7 +489,7 @@ describe('protection settings', () => {
     };`);
     const { specs, settings, warnings } = await loadTarget(cfg, options());
     assert.deepEqual(warnings, []);
-    assert.deepEqual(settings, { health: { port: 9000, host: '127.0.0.1', shutdownDelay: 2000 }, prometheus: null, alerts: null, dashboard: null });
+    assert.deepEqual(settings, { health: { port: 9000, host: '127.0.0.1', shutdownDelay: 2000 }, prometheus: null, alerts: null, dashboard: null, fleet: null });
     const [api, plain] = specs;
     assert.deepEqual(api?.overload, {
       maxEventLoopDelay: 100, maxEventLoopUtilization: null, maxInFlight: 50, retryAfter: 1000,

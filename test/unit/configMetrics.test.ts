@@ -17,7 +17,7 @@ test('metrics are on by default; metrics: false turns them off per app', async (
 
 test('top-level metrics.prometheus: port required, host 127.0.0.1 by default, optional token', async () => {
   const r = await loadTarget(await config({ metrics: { prometheus: { port: 9464 } }, apps: [{ script: 'server.js' }] }), options());
-  assert.deepEqual(r.settings, { health: null, prometheus: { port: 9464, host: '127.0.0.1', token: null }, alerts: null, dashboard: null });
+  assert.deepEqual(r.settings, { health: null, prometheus: { port: 9464, host: '127.0.0.1', token: null }, alerts: null, dashboard: null, fleet: null });
   assert.deepEqual(r.warnings, []);
   const open = await loadTarget(await config({ metrics: { prometheus: { port: '9464', host: '0.0.0.0' } }, apps: [{ script: 'server.js' }] }), options());
   assert.equal(open.settings?.prometheus?.host, '0.0.0.0');
