@@ -84,7 +84,8 @@ function safeUrl(text: string): URL | null {
 /** A URL as it may be shown: without its password. */
 export function redacted(text: string): string {
   const url = safeUrl(text);
-  if (url === null) return text.replace(/:[^:@/]*@/, ':***@');
+  // Not a URL (a password with '/', '?' or '#' breaks the parse): everything between '://' and the last '@' may be secret.
+  if (url === null) return text.replace(/^([a-z]+:\/\/).*@/i, '$1***@');
   if (url.password !== '') url.password = '***';
   return url.toString();
 }

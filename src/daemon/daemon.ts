@@ -60,6 +60,8 @@ export class Daemon {
   private draining: Promise<string[]> | null = null;
   private readonly state: StateKeeper | null;
   private updating = false;
+  /** The control socket came from the daemon this one replaced: its path is this one's to unlink. */
+  private inheritedSocket = false;
   /** The fleet this host joined (config key `fleet`), or null. */
   private fleet: FleetMember | null = null;
 
@@ -116,6 +118,7 @@ export class Daemon {
     // The bound socket is the lock: no other daemon adopts the same shims. Requests wait until the apps are listed.
     if (handover) await this.control.listenOn(handover.control);
     else await this.control.listen(this.paths.socket);
+    this.inheritedSocket = handover !== undefined;
     let listed!: () => void;
     this.control.holdUntil(new Promise<void>((resolve) => (listed = resolve)));
     try {
@@ -124,7 +127,7 @@ export class Daemon {
         // Apps a daemon that died left serving under their shims are taken over, workers and all.
         const why = handover ? `herd update from herd ${handover.from.version}, daemon pid ${handover.from.pid}`
           : previous === null ? 'the last daemon left no state' : `the last daemon, pid ${previous.pid}, did not shut down`;
-        const result = await adoptShims(this.paths.run, this.options.shims, this.supervisor, apps, why);
+        const result = await adoptShims(this.paths.run, this.options.shims, this.supervisor, apps, why, handover !== undefined);
         for (const a of result.adopted) adopted.add(a.app);
         const say = (line: string) => console.error(`${new Date().toISOString()} daemon: ${line}`);
         for (const a of result.adopted) say(`adopted ${a.app} from shim pid ${a.shim}: workers ${a.workers.join(', ') || 'none'}`);
@@ -151,10 +154,12 @@ export class Daemon {
       await this.prometheus.close();
       await this.dashboard.close();
       await this.control.close();
-      // A socket handed over by `herd update` is not unlinked by its close (this process did not bind it).
-      fs.rmSync(this.paths.socket, { force: true });
+      // A socket handed over by `herd update` is not unlinked by its close (this process did not bind it);
+      // one it bound is, by libuv, and the path may be a newer daemon's by now.
+      if (this.inheritedSocket) fs.rmSync(this.paths.socket, { force: true });
       await this.health.close();
-      fs.rmSync(this.paths.pidFile, { force: true });
+      // Only while it names this daemon: a new one may have written it meanwhile.
+      if (readPid(this.paths.pidFile) === process.pid) fs.rmSync(this.paths.pidFile, { force: true });
       return names;
     })();
     return this.stopping;
@@ -217,7 +222,7 @@ export class Daemon {
     const shims = this.options.shims;
     const failed = (reason: string) => new HerdError('HERD_ERR_UPDATE_FAILED', { pid: process.pid, reason });
     if (!shims) throw failed('`herd run` runs in the foreground, with no shims to hand over: restart it instead');
-    if (this.updating) throw new HerdError('HERD_ERR_UPDATING', { reason: 'another herd update is running' });
+    if (this.updating) throw failed('another herd update is running');
     for (const file of [execPath, daemonMain]) if (!path.isAbsolute(file) || !fs.existsSync(file)) throw failed(`${file} does not exist`);
     this.updating = true;
     let release!: () => void;
@@ -359,6 +364,14 @@ async function stopLeftover(paths: HerdPaths): Promise<void> {
   if (stopped.length === 0) return;
   const names = stopped.map((s) => `${s.app} (shim pid ${s.pid})`).join(', ');
   console.error(`${new Date().toISOString()} daemon: stopped the shims a daemon that died left running: ${names}`);
+}
+
+function readPid(file: string): number | null {
+  try {
+    return Number(fs.readFileSync(file, 'utf8').trim());
+  } catch {
+    return null;
+  }
 }
 
 /**

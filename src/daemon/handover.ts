@@ -16,6 +16,7 @@ import type * as net from 'node:net';
 import type { DaemonSettings } from '../config/types';
 import { HerdError, toErrorData, type ErrorData } from '../errors';
 import type { ListenAt } from './http/listen';
+import { holdConnections } from '../util/heldServer';
 
 /** How long the new daemon may take to adopt every app and say ready. */
 const READY_TIMEOUT_MS = 30_000;
@@ -109,8 +110,14 @@ export function receiveHandover(): Promise<Handover> {
     let control: net.Server | null = null;
     const endpoints: Handover['endpoints'] = [];
     const onMessage = (message: ToSuccessor, handle: unknown) => {
-      if (message?.herd === 'control') control = handle as net.Server;
-      else if (message?.herd === 'endpoint') endpoints.push({ at: message.at, server: handle as net.Server });
+      // Each listens already: what it accepts before its server is ready waits (released to it then).
+      if (message?.herd === 'control') {
+        control = handle as net.Server;
+        holdConnections(control);
+      } else if (message?.herd === 'endpoint') {
+        holdConnections(handle as net.Server);
+        endpoints.push({ at: message.at, server: handle as net.Server });
+      }
       else if (message?.herd === 'settings') {
         process.off('message', onMessage);
         if (!control) return reject(new Error('the old daemon sent no control socket'));

@@ -33,8 +33,8 @@ async function main(): Promise<void> {
   } catch (err) {
     report(`error ${JSON.stringify(toErrorData(err))}`);
     await reportTakeover({ error: err });
-    process.exitCode = 1;
-    return;
+    // A control socket already bound would keep a daemon that failed to start alive, serving half an adoption.
+    process.exit(1);
   }
   const stop = (signal: string) => {
     console.log(`${new Date().toISOString()} daemon: ${signal}, stopping every app`);

@@ -38,15 +38,14 @@ export class FleetMember {
       enableOfflineQueue: false,
       maxRetriesPerRequest: 1,
       connectTimeout: 2000,
+      // A connection open but silent must not hang a heartbeat, a status or the daemon's shutdown.
+      commandTimeout: 2000,
       retryStrategy: (times) => Math.min(100 * 2 ** Math.min(times, 6), 5000),
       connectionName: `herd:${settings.host}`,
     });
     this.redis.on('error', (err: Error) => this.unavailable(err.message));
-    this.redis.on('ready', () => {
-      if (this.down !== null) this.note(`fleet: Redis at ${this.url} answers again; ${settings.host} registers again`);
-      this.down = null;
-      void this.beat();
-    });
+    // The next heartbeat registers again, and says so.
+    this.redis.on('ready', () => void this.beat());
     this.redis.connect().catch((err: Error) => this.unavailable(err.message));
     this.timer = setInterval(() => void this.beat(), HEARTBEAT_MS);
     this.timer.unref();
@@ -98,6 +97,7 @@ export class FleetMember {
     clearInterval(this.timer);
     if (this.redis.status === 'ready') await this.redis.del(hostKey(this.settings.host)).catch(() => undefined);
     this.redis.disconnect();
+    this.revisions.close();
   }
 
   private async beat(): Promise<void> {
@@ -109,6 +109,8 @@ export class FleetMember {
         .set(hostKey(summary.name), JSON.stringify(summary), 'PX', HOST_TTL_MS)
         .zadd(HOSTS, summary.at, summary.name)
         .exec();
+      if (this.down !== null) this.note(`fleet: Redis at ${this.url} answers again; ${this.settings.host} is registered`);
+      this.down = null;
     } catch (err) {
       this.unavailable((err as Error).message);
     } finally {

@@ -1,4 +1,4 @@
-import { execFileSync } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -8,36 +8,59 @@ const TTL_MS = 5000;
 
 /**
  * The revision of an app's code on disk: the git commit of its `cwd` when
- * that is a git work tree (with `-dirty` when files differ from it), else a
- * content hash of its package.json and script, so a host whose files are
- * half copied shows another revision than the rest of the fleet.
+ * that is a git work tree (with `-dirty` when tracked files differ from it),
+ * else a content hash of its package.json and script, so a host whose files
+ * are half copied shows another revision than the rest of the fleet.
+ *
+ * Read off the daemon's event loop: `of()` answers from the cache at once
+ * and starts a refresh (at most one per app) when the entry is old; the
+ * first answer for an app is its content hash until git has replied.
  */
 export class Revisions {
-  private readonly cache = new Map<string, { at: number; revision: string }>();
+  private readonly cache = new Map<string, { at: number; revision: string; refreshing: boolean }>();
+  private closed = false;
 
   constructor(private readonly now: () => number = Date.now) {}
 
   of(cwd: string, script: string): string {
     const key = `${cwd}\0${script}`;
-    const hit = this.cache.get(key);
-    if (hit && this.now() - hit.at < TTL_MS) return hit.revision;
-    const revision = gitRevision(cwd) ?? contentHash(cwd, script);
-    this.cache.set(key, { at: this.now(), revision });
-    return revision;
+    let entry = this.cache.get(key);
+    if (!entry) {
+      entry = { at: 0, revision: contentHash(cwd, script), refreshing: false };
+      this.cache.set(key, entry);
+    }
+    if (!entry.refreshing && this.now() - entry.at >= TTL_MS) {
+      const e = entry;
+      e.refreshing = true;
+      void gitRevision(cwd).then((git) => {
+        if (this.closed) return;
+        e.revision = git ?? contentHash(cwd, script);
+        e.at = this.now();
+        e.refreshing = false;
+      });
+    }
+    return entry.revision;
+  }
+
+  close(): void {
+    this.closed = true;
+    this.cache.clear();
   }
 }
 
-function gitRevision(cwd: string): string | null {
-  try {
-    const run = (args: string[]) => execFileSync('git', ['-C', cwd, ...args], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'], timeout: 2000 }).trim();
-    const commit = run(['rev-parse', 'HEAD']);
-    if (!/^[0-9a-f]{40}$/.test(commit)) return null;
-    const dirty = run(['status', '--porcelain', '--untracked-files=no']) !== '';
-    return `${commit.slice(0, 12)}${dirty ? '-dirty' : ''}`;
-  } catch {
-    // not a work tree, or no git on this machine
-    return null;
-  }
+/** `git -C cwd` with the work tree's own hooks kept out: the daemon may be root, the tree the app's. */
+function git(cwd: string, args: string[]): Promise<string | null> {
+  return new Promise((resolve) => {
+    execFile('git', ['-c', 'core.fsmonitor=', '-c', 'core.hooksPath=/dev/null', '-C', cwd, ...args], { encoding: 'utf8', timeout: 2000 },
+      (err, stdout) => resolve(err ? null : stdout.trim()));
+  });
+}
+
+async function gitRevision(cwd: string): Promise<string | null> {
+  const commit = await git(cwd, ['rev-parse', 'HEAD']);
+  if (commit === null || !/^[0-9a-f]{40}$/.test(commit)) return null;
+  const status = await git(cwd, ['status', '--porcelain', '--untracked-files=no']);
+  return `${commit.slice(0, 12)}${status ? '-dirty' : ''}`;
 }
 
 function contentHash(cwd: string, script: string): string {

@@ -42,15 +42,16 @@ export interface FleetView {
 
 /**
  * The fleet as the registry shows it: each host with its last summary
- * (`summaries`, null when its registration expired) and when it was last
- * seen; totals per app over the hosts that are up.
+ * (null when its registration expired: the host is down) and when it was
+ * last seen; totals per app over the hosts that are up.
  */
 export function fleetView(seen: readonly { name: string; lastSeen: number; summary: HostSummary | null }[], now: number): Omit<FleetView, 'redis' | 'self'> {
   const hosts: FleetHostView[] = seen.map(({ name, lastSeen, summary }) => ({
     name,
     address: summary?.address ?? '',
     version: summary?.version ?? '',
-    online: summary !== null && now - lastSeen <= HOST_TTL_MS,
+    // Up while its registration key lives (Redis expires it): no comparison of two machines' clocks.
+    online: summary !== null,
     lastSeenS: Math.max(0, Math.round((now - lastSeen) / 100) / 10),
     apps: (summary?.apps ?? []).map(({ latency: _latency, ...app }) => app),
   })).sort((a, b) => a.name.localeCompare(b.name));

@@ -6,6 +6,7 @@ import type { ControlReply, ControlRequest, RequestEnvelope, RequestOf, RequestT
 import { encode, LineDecoder } from '../../protocol/framing';
 import { PROTOCOL_VERSION } from '../../protocol/version';
 import { requestProblem } from './requestShape';
+import { releaseHeld } from '../../util/heldServer';
 
 /** For requests that stream (`logs`): send lines to this client, learn when it leaves. */
 export interface ReplyStream {
@@ -82,6 +83,7 @@ export class ControlServer {
     this.server = received;
     received.on('connection', (socket: net.Socket) => this.accept(socket));
     received.on('error', () => {});
+    for (const socket of releaseHeld(received)) this.accept(socket);
   }
 
   async listen(socketPath: string): Promise<void> {

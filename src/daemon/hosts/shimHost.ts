@@ -17,6 +17,8 @@ const SHIM_MAIN = require.resolve('../../shim/main');
 const POLL_MS = 1000;
 /** How long a shim may take to start and say ready. */
 const START_TIMEOUT_MS = 10_000;
+/** How long taking over a running shim (hello and snapshot) may take. */
+const ATTACH_TIMEOUT_MS = 5000;
 /** How long a shim told to exit may take to be gone. */
 const EXIT_TIMEOUT_MS = 5000;
 
@@ -77,17 +79,20 @@ export class ShimProcess {
    * daemon still connected is told `replaced`) and read its snapshot. On
    * failure the shim is stopped (its workers drain) and this one is dead.
    */
-  async attach(): Promise<HostSnapshot> {
+  async attach(stopOnFailure = true): Promise<HostSnapshot> {
     try {
       if (!this.alive()) throw this.unreachable('it is not running');
-      await this.connect(true);
-      const snapshot = await this.client.adoptionSnapshot();
+      // A shim that accepts but never answers (stopped, wedged) must not hold the whole daemon's start.
+      const snapshot = await withTimeout((async () => {
+        await this.connect(true);
+        return this.client.adoptionSnapshot();
+      })(), ATTACH_TIMEOUT_MS, () => this.unreachable(`no snapshot within ${ATTACH_TIMEOUT_MS / 1000} s`));
       this.poll = setInterval(() => this.check(), POLL_MS);
       this.poll.unref();
       return snapshot;
     } catch (err) {
       const record = this.record as ShimRecord;
-      if (this.alive()) {
+      if (stopOnFailure && this.alive()) {
         try {
           // Its workers drain and exit: the app starts afresh under a new shim.
           process.kill(record.pid, 'SIGTERM');
@@ -330,12 +335,12 @@ export class ShimHost implements AppHostClient {
     this.current?.client.acknowledgeExits(seq);
   }
 
-  /** Take over the app's running shim (`record`); resolves with its snapshot. */
-  attach(record: ShimRecord): Promise<HostSnapshot> {
+  /** Take over the app's running shim (`record`); resolves with its snapshot. `stopOnFailure`: one that cannot be taken over is told to stop. */
+  attach(record: ShimRecord, stopOnFailure = true): Promise<HostSnapshot> {
     if (this.current) throw new HerdError('HERD_ERR_INTERNAL', { reason: `app ${this.app} has a shim already` });
     const shim = this.newShim(record);
     this.current = shim;
-    return shim.attach();
+    return shim.attach(stopOnFailure);
   }
 
   /** A hand-over failed: the shim is taken back if the next daemon had it. */
@@ -407,4 +412,15 @@ export class ShimHost implements AppHostClient {
       },
     }, running);
   }
+}
+
+/** `work`, or `timeout()` thrown once `ms` have passed first. */
+function withTimeout<T>(work: Promise<T>, ms: number, timeout: () => Error): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  return Promise.race([
+    work,
+    new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(timeout()), ms);
+    }),
+  ]).finally(() => clearTimeout(timer));
 }

@@ -1,5 +1,6 @@
 import type * as http from 'node:http';
 import * as net from 'node:net';
+import { releaseHeld } from '../../util/heldServer';
 import type { HerdError } from '../../errors';
 
 /** Where an endpoint listens. */
@@ -65,8 +66,11 @@ export function listen(server: http.Server, at: ListenAt, endpoint: Endpoint): P
     const handed = inherited.get(address);
     if (handed) {
       inherited.delete(address);
-      // The socket the old daemon listened on: its _handle becomes this server's.
-      server.listen(handed, onListening);
+      // The socket the old daemon listened on: its _handle becomes this server's, with what it accepted meanwhile.
+      server.listen(handed, () => {
+        for (const socket of releaseHeld(handed)) server.emit('connection', socket);
+        onListening();
+      });
       return;
     }
     try {

@@ -1,5 +1,6 @@
 import type { AppSpec } from '../../config/types';
 import { specProblems } from '../../config/specCheck';
+import { HerdError } from '../../errors';
 import { processAlive } from '../../util/procStat';
 import { readRecords, removeRecord, type ShimRecord } from '../../shim/runRecord';
 import type { ShimHosts } from '../hosts/shimHosts';
@@ -23,7 +24,7 @@ export interface Adoption {
  * another) and a shim that cannot be taken over are told to stop, and their
  * workers drain.
  */
-export async function adoptShims(runDir: string, shims: ShimHosts, supervisor: Supervisor, saved: readonly SavedApp[], why: string): Promise<Adoption> {
+export async function adoptShims(runDir: string, shims: ShimHosts, supervisor: Supervisor, saved: readonly SavedApp[], why: string, handover = false): Promise<Adoption> {
   const problems: string[] = [];
   const live = new Map<string, ShimRecord>();
   for (const record of readRecords(runDir)) {
@@ -45,13 +46,16 @@ export async function adoptShims(runDir: string, shims: ShimHosts, supervisor: S
     const host = shims.host(record.app);
     let snapshot;
     try {
-      snapshot = await host.attach(record);
+      // In a hand-over nothing is stopped: the old daemon takes its shims back and stays.
+      snapshot = await host.attach(record, !handover);
     } catch (err) {
+      if (handover) throw new HerdError('HERD_ERR_UPDATE_FAILED', { pid: process.ppid, reason: `app ${record.app}: shim pid ${record.pid} could not be taken over: ${(err as Error).message}` });
       problems.push(`app ${record.app}: shim pid ${record.pid} could not be taken over (${(err as Error).message}); it was told to stop`);
       return null;
     }
     const remembered = saved.find((a) => a.name === record.app);
     const spec = remembered?.spec ?? specFrom(snapshot.spec, record.app);
+    if (spec === null && handover) throw new HerdError('HERD_ERR_UPDATE_FAILED', { pid: process.ppid, reason: `app ${record.app}: no spec in state.json nor in its shim` });
     if (spec === null) {
       problems.push(`app ${record.app}: neither state.json nor its shim (pid ${record.pid}) has its spec; the shim was told to stop`);
       await host.release().catch(() => undefined);
@@ -62,6 +66,8 @@ export async function adoptShims(runDir: string, shims: ShimHosts, supervisor: S
     const acted = supervisor.adopt(spec, snapshot, `adopted from shim pid ${record.pid} by a new daemon (${why})`, remembered?.restarts ?? {});
     host.acknowledgeExits(acted);
     host.adopted();
+    // Stopped on purpose while the last daemon died in the middle of it: the stop is finished.
+    if (remembered?.stopped === true) void supervisor.stop(record.app).catch(() => undefined);
     return { app: record.app, shim: record.pid, workers: snapshot.workers.map((w) => w.pid).filter((p): p is number => p !== null) };
   }));
   return { adopted: results.filter((r) => r !== null), problems };
