@@ -238,15 +238,23 @@ export class Daemon {
       this.supervisor.pause(true);
       shims.handOver();
       const from = { pid: process.pid, version: HERD_VERSION };
+      // Read once: the endpoints and the settings handed over are the same servers.
+      const health = this.health.handover();
+      const prometheus = this.prometheus.handover();
+      const dashboard = this.dashboard.handover();
+      const endpoints = [
+        ...(health ? [{ at: health.spec, server: health.server }] : []),
+        ...(prometheus ? [{ at: prometheus.settings, server: prometheus.server }] : []),
+        ...(dashboard ? [{ at: dashboard.settings, server: dashboard.server }] : []),
+      ];
       try {
         const to = await startSuccessor(execPath, daemonMain, webSocketFlag(), this.paths.daemonLog, {
           control: this.control.listening,
-          endpoints: [this.health.handover(), this.prometheus.handover(), this.dashboard.handover()]
-            .filter((e) => e !== null).map((e) => ({ at: 'spec' in e ? e.spec : e.settings, server: e.server })),
+          endpoints,
           settings: {
-            health: this.health.handover()?.spec ?? null,
-            prometheus: this.prometheus.handover()?.settings ?? null,
-            dashboard: this.dashboard.handover()?.settings ?? null,
+            health: health?.spec ?? null,
+            prometheus: prometheus?.settings ?? null,
+            dashboard: dashboard?.settings ?? null,
             alerts: this.supervisor.alerts.current,
             fleet: this.fleet?.settings ?? null,
           },
@@ -258,9 +266,8 @@ export class Daemon {
         // The new daemon accepts on the same sockets already: this one stops accepting HTTP and lets requests in
         // flight finish, answers its control connections `HERD_ERR_UPDATING` meanwhile (the CLI asks again), and
         // exits without closing the control socket (closing it would unlink the path the new daemon serves).
-        const servers = [this.health, this.prometheus, this.dashboard].map((e) => e.handover()?.server).filter((s) => s !== undefined);
         void Promise.all([
-          ...servers.map((server) => retireServer(server, HANDOVER_GRACE_MS)),
+          ...endpoints.map((e) => retireServer(e.server, HANDOVER_GRACE_MS)),
           new Promise((resolve) => setTimeout(resolve, HANDOVER_MIN_MS)),
         ]).then(() => process.exit(0));
         return { from, to, apps: this.supervisor.names().length, workers: this.supervisor.workerCount() };

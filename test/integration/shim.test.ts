@@ -2,19 +2,13 @@ import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { test } from 'node:test';
-import { eventually, FIXTURES, freePort, get, herdHome, list } from '../helpers';
-import { procStat } from '../../src/util/procStat';
+import { eventually, FIXTURES, freePort, get, herdHome, list, running as alive } from '../helpers';
 
 interface Detail { shim: { pid: number; version: string; memory: number } | null; workers: { pid: number | null; status: string }[] }
 
 function ppid(pid: number): number {
   const text = readFileSync(`/proc/${pid}/stat`, 'utf8');
   return Number(text.slice(text.lastIndexOf(')') + 2).split(' ')[1]);
-}
-
-function alive(pid: number): boolean {
-  const stat = procStat(pid);
-  return stat !== null && stat.state !== 'Z' && stat.state !== 'X';
 }
 
 /** Every live process whose environment names this HERD_HOME (the daemon, shims, workers and what they started). */
