@@ -144,7 +144,8 @@ export interface ListedApp { name: string; status: string; workers: ListedWorker
 
 export async function list(herd: (args: string[]) => Promise<CliResult>): Promise<ListedApp[]> {
   const r = await herd(['list', '--json']);
-  if (r.code !== 0) throw new Error(`herd list failed: ${r.stderr}`);
+  // With --json an error is printed on stdout: both are shown.
+  if (r.code !== 0) throw new Error(`herd list failed (exit ${r.code}): ${r.stderr}${r.stdout}`);
   return JSON.parse(r.stdout) as ListedApp[];
 }
 
