@@ -221,6 +221,9 @@ test('a state.json that cannot be written is logged once, tried again on the nex
       return undefined;
     }
   }, 10_000, 'state.json written again');
-  assert.match(readFileSync(path.join(home, 'daemon.log'), 'utf8'), new RegExp(`${state.replace(/[.]/g, '\\.')} is written again`));
+  // The log line follows the write's completion: waited for, not assumed to be there with the file.
+  const recovered = new RegExp(`${state.replace(/[.]/g, '\\.')} is written again`);
+  await eventually(() => (recovered.test(readFileSync(path.join(home, 'daemon.log'), 'utf8')) ? true : undefined), 10_000, 'the recovery in the daemon log');
+  assert.match(readFileSync(path.join(home, 'daemon.log'), 'utf8'), recovered);
 });
 
