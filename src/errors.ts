@@ -21,6 +21,7 @@ export const ERROR_CODES = {
   HERD_ERR_DAEMON_START: 'the herd daemon did not start: {reason}',
   HERD_ERR_DAEMON_RUNNING: 'a herd supervisor is already running for {home}',
   HERD_ERR_FLEET_OFF: 'this host has joined no fleet',
+  HERD_ERR_FLEET_COMMAND: 'fleet command refused: {reason}',
   HERD_ERR_FLEET_UNSEEN: 'the fleet registry {url} cannot be read: {reason}; this host keeps serving on its own',
   HERD_ERR_UPDATING: 'the daemon is being replaced (herd update): {reason}',
   HERD_ERR_UPDATE_FAILED: 'herd update failed, the running daemon (pid {pid}) stays: {reason}',

@@ -43,6 +43,12 @@ const FLAGS = {
   user: { value: true, alias: 'u' },
   print: { value: false },
   force: { value: false },
+  // `herd fleet reload`
+  batch: { value: true },
+  drain: { value: false },
+  'expect-revision': { value: true },
+  settle: { value: true },
+  timeout: { value: true },
   help: { value: false, alias: 'h' },
   version: { value: false, alias: 'v' },
 } as const satisfies Record<string, FlagSpec>;

@@ -317,7 +317,7 @@ export const COMMANDS: Record<string, CommandDef> = {
   resurrect: cmd(resurrect, ['json']),
   kill: cmd(kill, ['json']),
   update: cmd(update, ['json']),
-  fleet: cmd((args) => (require('./fleet') as typeof Fleet).fleet(args), ['json']),
+  fleet: cmd((args) => (require('./fleet') as typeof Fleet).fleet(args), ['json', 'host', 'batch', 'drain', 'expect-revision', 'settle', 'timeout']),
   daemon: cmd(daemon, ['json']),
   startup: cmd(startup, ['user', 'print']),
   unstartup: cmd(unstartup, ['user']),

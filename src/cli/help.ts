@@ -57,6 +57,10 @@ daemon
                           (without a dump: the apps herd remembers); a bad dump changes nothing
   kill                    stop every app and the daemon; the app list is kept (herd resurrect)
   fleet status [--json]   every host of the fleet (config key fleet: Redis), its apps, and totals per app
+  fleet reload <app> [--batch N] [--drain] [--expect-revision R] [--settle 10s] [--host H]
+                          rolling reload host by host; stops at the first host that fails
+  fleet restart|stop|start <app> [--host H]   the verb on every host that runs the app
+  fleet scale <app> <N> [--host H]
   update                  replace the running daemon by the herd installed now (after npm i -g);
                           every app keeps its workers, pids and sockets: nothing is restarted
   daemon                  start the daemon in the background without apps; exits once it answers

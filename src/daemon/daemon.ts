@@ -6,6 +6,8 @@ import { HERD_VERSION, PROTOCOL_VERSION } from '../protocol/version';
 import { DEFAULTS, type DaemonSettings, type FleetSettings } from '../config/types';
 import type * as FleetModule from '../fleet/member';
 import type { FleetMember } from '../fleet/member';
+import type { CommandExecutor } from '../fleet/commandReader';
+import type { AppSpec } from '../config/types';
 import { DashboardServer } from '../dashboard/server';
 import { ensureHome, type HerdPaths } from '../util/paths';
 import { stopLeftShims } from '../shim/leftShims';
@@ -64,6 +66,8 @@ export class Daemon {
   private inheritedSocket = false;
   /** The fleet this host joined (config key `fleet`), or null. */
   private fleet: FleetMember | null = null;
+  /** Fleet rollouts this daemon runs (`herd fleet reload`), by the name their CLI gave: Ctrl-C sets `aborted`. */
+  private readonly rollouts = new Map<string, { aborted: boolean }>();
 
   constructor(private readonly paths: HerdPaths, private readonly logs: LogSink, private readonly onKill: () => void, private readonly options: DaemonOptions = {}) {
     this.supervisor = new Supervisor(logs, options.hosts);
@@ -195,7 +199,53 @@ export class Daemon {
     if (this.fleet?.sameAs(settings)) return;
     await this.fleet?.close();
     const { FleetMember: Member } = require('../fleet/member') as typeof FleetModule;
-    this.fleet = new Member(settings, () => this.supervisor.fleetApps(), (line) => console.error(`${new Date().toISOString()} herd: ${line}`));
+    this.fleet = new Member(settings, () => this.supervisor.fleetApps(), this.fleetExecutor(), (line) => console.error(`${new Date().toISOString()} herd: ${line}`));
+  }
+
+  /** What a fleet command runs here: the same supervisor operations as the local CLI's. */
+  private fleetExecutor(): CommandExecutor {
+    const s = this.supervisor;
+    return {
+      runs: (app) => s.names().includes(app),
+      execute: async (c, progress) => {
+        switch (c.verb) {
+          case 'revision': {
+            const [spec] = s.specsOf(c.app);
+            return { revision: spec && this.fleet ? (await this.fleet.codeNow([spec]))[0] : null };
+          }
+          case 'reload': return this.withCode(s.specsOf(c.app), async () => ({ names: await s.reload(c.app, null, progress) }));
+          case 'restart': return this.withCode(s.specsOf(c.app), async () => ({ names: await s.restartWith(c.app, null) }));
+          case 'start': return this.withCode(s.specsOf(c.app), () => s.startListed(c.app));
+          case 'stop': return { names: await s.stop(c.app) };
+          case 'scale': return s.scale(c.app, c.count as string, progress);
+        }
+      },
+    };
+  }
+
+  /**
+   * Run what loads the apps' code (start, restart, reload) with the fleet
+   * told which revision that is, once it worked: the revision each host
+   * publishes is the one its workers run. The result gets the revision.
+   */
+  private async withCode<T extends object>(specs: readonly AppSpec[], run: () => Promise<T>): Promise<T & { revision?: string }> {
+    const fleet = this.fleet;
+    if (!fleet || specs.length === 0) return run();
+    const revisions = await fleet.codeNow(specs);
+    const result = await run();
+    specs.forEach((spec, i) => fleet.runsCode(spec.name, revisions[i] as string));
+    return specs.length === 1 ? { ...result, revision: revisions[0] as string } : result;
+  }
+
+  private member(): FleetMember {
+    if (!this.fleet) throw new HerdError('HERD_ERR_FLEET_OFF', {}, ['add `fleet: { redis, host, secret }` to the config file and run `herd start <config>` (or `herd reload <config>`)']);
+    return this.fleet;
+  }
+
+  /** How `--drain` takes a host out of the load balancer: HAProxy's runtime API at `fleet.lb.haproxy`. */
+  private balancer(_app: string, drain: boolean): null {
+    if (drain) throw new HerdError('HERD_ERR_FLEET_COMMAND', { reason: '--drain needs fleet.lb.haproxy (the HAProxy runtime API socket) in the config' });
+    return null;
   }
 
   /** `herd dashboard`: serve it (where it already serves, unless told otherwise) and answer its URL. */
@@ -304,16 +354,16 @@ export class Daemon {
       start: async (r) => {
         await this.configureHealth(r.settings?.health);
         // Both run even when one fails: apps start whatever happens to the endpoint.
-        const [apps, endpoints] = await Promise.allSettled([s.start(r.apps), this.configure(r.settings)]);
+        const [apps, endpoints] = await Promise.allSettled([this.withCode(r.apps, () => s.start(r.apps)), this.configure(r.settings)]);
         if (apps.status === 'rejected') throw apps.reason;
         if (endpoints.status === 'rejected') throw endpoints.reason;
         return { ...apps.value, ...endpoints.value };
       },
       stop: async (r) => ({ names: await s.stop(r.target) }),
-      restart: async (r) => ({ names: await s.restartWith(r.target, r.specs ?? null) }),
-      reload: async (r, progress) => ({ names: await s.reload(r.target, r.specs, progress) }),
+      restart: async (r) => this.withCode(r.specs ?? s.specsOf(r.target), async () => ({ names: await s.restartWith(r.target, r.specs ?? null) })),
+      reload: async (r, progress) => this.withCode(r.specs ?? s.specsOf(r.target), async () => ({ names: await s.reload(r.target, r.specs, progress) })),
       delete: async (r) => ({ names: await s.delete(r.target) }),
-      startApp: async (r) => s.startListed(r.target),
+      startApp: async (r) => this.withCode(s.specsOf(r.target), () => s.startListed(r.target)),
       reset: async (r) => ({ names: s.reset(r.target) }),
       signal: async (r) => s.signal(r.name, parseSignal(r.signal) as NodeJS.Signals, r.worker),
       scale: async (r, progress) => s.scale(r.name, r.count, progress),
@@ -340,9 +390,37 @@ export class Daemon {
       save: async (r) => saveDump(this.paths.dumpFile, s.savedApps(), r.force),
       resurrect: async (_r, progress) => resurrect(s, { dump: this.paths.dumpFile, state: this.state ? this.paths.stateFile : null }, progress),
       update: async (r, progress) => this.update(r.execPath, r.daemonMain, progress),
-      fleetStatus: async () => {
-        if (!this.fleet) throw new HerdError('HERD_ERR_FLEET_OFF', {}, ['add `fleet: { redis, host, secret }` to the config file and run `herd start <config>` (or `herd reload <config>`)']);
-        return this.fleet.status();
+      fleetStatus: async () => this.member().status(),
+      fleetCommand: async (r, progress) => {
+        const fleet = this.member();
+        const hosts = await fleetTargets(fleet, r.app, r.hosts);
+        const results = await fleet.send(hosts, r.verb, r.app, {
+          ...(r.count !== null ? { count: r.count } : {}),
+          timeoutMs: r.timeoutMs,
+          progress: (host, line) => progress(`[${host}] ${line}`),
+        });
+        return { verb: r.verb, app: r.app, results };
+      },
+      fleetReload: async (r, progress) => {
+        const fleet = this.member();
+        if (this.rollouts.has(r.rollout)) throw new HerdError('HERD_ERR_FLEET_COMMAND', { reason: `a rollout named ${r.rollout} is running` });
+        const rollout = { aborted: false };
+        this.rollouts.set(r.rollout, rollout);
+        try {
+          return await fleet.rollout(
+            { app: r.app, batch: r.batch, drain: r.drain, expectRevision: r.expectRevision, settleMs: r.settleMs, hosts: r.hosts },
+            { timeoutMs: r.timeoutMs, balancer: this.balancer(r.app, r.drain), aborted: () => rollout.aborted, progress },
+          ).catch((err: Error) => {
+            throw err instanceof HerdError ? err : new HerdError('HERD_ERR_FLEET_COMMAND', { reason: err.message });
+          });
+        } finally {
+          this.rollouts.delete(r.rollout);
+        }
+      },
+      fleetAbort: async (r) => {
+        const rollout = this.rollouts.get(r.rollout);
+        if (rollout) rollout.aborted = true;
+        return { found: rollout !== undefined };
       },
       kill: async () => {
         const stopped = await this.drainAll('herd kill');
@@ -352,6 +430,23 @@ export class Daemon {
       },
     };
   }
+}
+
+/** The hosts a fleet command goes to: those named (each must be in the registry), else every one that lists the app and is up. */
+async function fleetTargets(fleet: FleetMember, app: string, named: readonly string[] | null): Promise<string[]> {
+  const view = await fleet.status();
+  if (!view.redis.ok) throw new HerdError('HERD_ERR_FLEET_UNSEEN', { url: view.redis.url, reason: view.redis.error ?? 'unknown' });
+  if (named !== null) {
+    for (const name of named) {
+      const host = view.hosts.find((h) => h.name === name);
+      if (!host) throw new HerdError('HERD_ERR_FLEET_COMMAND', { reason: `--host ${name}: no such host in the fleet (hosts: ${view.hosts.map((h) => h.name).join(', ') || 'none'})` });
+      if (!host.online) throw new HerdError('HERD_ERR_FLEET_COMMAND', { reason: `--host ${name}: that host is down (last seen ${host.lastSeenS} s ago)` });
+    }
+    return [...named];
+  }
+  const hosts = view.hosts.filter((h) => h.online && h.apps.some((a) => a.name === app)).map((h) => h.name);
+  if (hosts.length === 0) throw new HerdError('HERD_ERR_FLEET_COMMAND', { reason: `no host of the fleet that is up runs an app "${app}"` });
+  return hosts;
 }
 
 /** How long `herd update` waits for operations in progress (a reload) to end. */

@@ -12,7 +12,11 @@ import Redis from 'ioredis';
 import { redacted } from '../config/fleet';
 import type { FleetSettings } from '../config/types';
 import { HERD_VERSION } from '../protocol/version';
+import { CommandReader, type CommandExecutor } from './commandReader';
+import { sendCommand, type HostOutcome } from './commandSender';
+import type { FleetVerb } from './commands';
 import { Revisions } from './revision';
+import { rollout, type Balancer, type RolloutOptions, type RolloutReport } from './rollout';
 import { fleetView, HOST_TTL_MS, type FleetView } from './status';
 import type { HostSummary, LocalApp } from './types';
 
@@ -30,8 +34,20 @@ export class FleetMember {
   /** Why Redis cannot be used now, or null while it answers. */
   private down: string | null = null;
   private beating = false;
+  private readonly commands: CommandReader;
+  /**
+   * The revision each app's workers run: its code on disk when it was last
+   * started, restarted or reloaded through this daemon (else when this
+   * daemon first saw it).
+   */
+  private readonly running = new Map<string, string>();
 
-  constructor(readonly settings: FleetSettings, private readonly apps: () => LocalApp[], private readonly note: (line: string) => void) {
+  constructor(
+    readonly settings: FleetSettings,
+    private readonly apps: () => LocalApp[],
+    executor: CommandExecutor,
+    private readonly note: (line: string) => void,
+  ) {
     this.redis = new Redis(settings.redis, {
       lazyConnect: true,
       // A command while Redis is away fails at once instead of piling up: the next heartbeat says it all again.
@@ -49,6 +65,47 @@ export class FleetMember {
     this.redis.connect().catch((err: Error) => this.unavailable(err.message));
     this.timer = setInterval(() => void this.beat(), HEARTBEAT_MS);
     this.timer.unref();
+    this.commands = new CommandReader(this.redis, settings.host, settings.secret, executor, note);
+  }
+
+  /** The apps' code on disk, read now (a reload loads this code). */
+  codeNow(apps: readonly { cwd: string; script: string }[]): Promise<string[]> {
+    return Promise.all(apps.map((a) => this.revisions.fresh(a.cwd, a.script)));
+  }
+
+  /** The app's workers now run this revision (it started, restarted or reloaded with it). */
+  runsCode(app: string, revision: string): void {
+    this.running.set(app, revision);
+  }
+
+  /** Runs a verb on each of the hosts through their command streams; each host's progress lines as they come. */
+  async send(hosts: readonly string[], verb: FleetVerb, app: string, options: { count?: string; timeoutMs: number; progress: (host: string, line: string) => void }): Promise<HostOutcome[]> {
+    if (this.redis.status !== 'ready') throw new Error(`Redis at ${this.url} cannot be reached: ${this.down ?? this.redis.status}`);
+    return sendCommand(this.redis, hosts, {
+      secret: this.settings.secret,
+      sender: `${this.settings.host}:${process.pid}`,
+      verb,
+      app,
+      ...(options.count !== undefined ? { count: options.count } : {}),
+      timeoutMs: options.timeoutMs,
+      alive: async (host) => (await this.redis.exists(hostKey(host))) === 1,
+      progress: options.progress,
+    });
+  }
+
+  /** The fleet-wide rolling reload (rollout.ts) from this host. */
+  rollout(o: RolloutOptions, x: { timeoutMs: number; balancer: Balancer | null; aborted: () => boolean; progress: (line: string) => void }): Promise<RolloutReport> {
+    return rollout(o, {
+      view: () => this.status(),
+      run: async (host, verb, progress) => {
+        const [outcome] = await this.send([host], verb, o.app, { timeoutMs: x.timeoutMs, progress: (_h, line) => progress(line) });
+        return outcome as HostOutcome;
+      },
+      balancer: x.balancer,
+      progress: x.progress,
+      aborted: x.aborted,
+      sleep: (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
+    });
   }
 
   /** The Redis URL as it may be shown (no password). */
@@ -70,7 +127,11 @@ export class FleetMember {
       version: HERD_VERSION,
       pid: process.pid,
       at: Date.now(),
-      apps: this.apps().map(({ cwd, script, ...app }) => ({ ...app, revision: this.revisions.of(cwd, script) })),
+      apps: this.apps().map(({ cwd, script, ...app }) => {
+        const disk = this.revisions.of(cwd, script);
+        if (!this.running.has(app.name)) this.running.set(app.name, disk);
+        return { ...app, revision: this.running.get(app.name) as string, disk };
+      }),
     };
   }
 
@@ -95,6 +156,7 @@ export class FleetMember {
   /** Leave the fleet: the registration goes (other hosts see this one down at once), then the connection. */
   async close(): Promise<void> {
     clearInterval(this.timer);
+    await this.commands.close();
     if (this.redis.status === 'ready') await this.redis.del(hostKey(this.settings.host)).catch(() => undefined);
     this.redis.disconnect();
     this.revisions.close();

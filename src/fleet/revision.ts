@@ -42,6 +42,13 @@ export class Revisions {
     return entry.revision;
   }
 
+  /** Read from the disk now (and kept): what `--expect-revision` and a reload check. */
+  async fresh(cwd: string, script: string): Promise<string> {
+    const revision = (await gitRevision(cwd)) ?? contentHash(cwd, script);
+    if (!this.closed) this.cache.set(`${cwd}\0${script}`, { at: this.now(), revision, refreshing: false });
+    return revision;
+  }
+
   close(): void {
     this.closed = true;
     this.cache.clear();

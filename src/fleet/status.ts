@@ -11,7 +11,7 @@ export interface FleetHostView {
   online: boolean;
   /** Seconds since its last heartbeat. */
   lastSeenS: number;
-  apps: { name: string; status: string; workers: number; online: number; revision: string; rps: number; p99: number; errorRate: number; cpu: number; memory: number }[];
+  apps: { name: string; status: string; workers: number; online: number; revision: string; disk: string; rps: number; p99: number; errorRate: number; cpu: number; memory: number }[];
 }
 
 export interface FleetAppTotal {

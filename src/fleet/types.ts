@@ -7,8 +7,14 @@ export interface FleetApp {
   /** Worker slots, and those online. */
   workers: number;
   online: number;
-  /** The code on disk: git commit of its cwd (`-dirty` when changed), else a content hash (`sha256:` + 12 hex). */
+  /**
+   * The code its workers run: its code on disk when it last started,
+   * restarted or reloaded. A revision is the git commit of its cwd (12 hex,
+   * `-dirty` when changed), else a content hash (`sha256:` + 12 hex).
+   */
   revision: string;
+  /** The code on disk now (a deploy copied but not reloaded yet shows here first). */
+  disk: string;
   /** Over the last 10 s. */
   rps: number;
   p99: number;
@@ -32,7 +38,7 @@ export interface HostSummary {
 }
 
 /** What the daemon gives the fleet member each second (the member adds the revision). */
-export interface LocalApp extends Omit<FleetApp, 'revision'> {
+export interface LocalApp extends Omit<FleetApp, 'revision' | 'disk'> {
   cwd: string;
   script: string;
 }

@@ -1,4 +1,6 @@
 import type { FleetView } from '../fleet/status';
+import type { HostOutcome } from '../fleet/commandSender';
+import type { RolloutReport } from '../fleet/rollout';
 import type { AppSpec, CliOverrides, DaemonSettings } from '../config/types';
 import type { AppMetricsView, MonitApp } from '../metrics/view';
 import type { ErrorData } from '../errors';
@@ -48,7 +50,20 @@ export type ControlRequest =
    */
   | { type: 'update'; execPath: string; daemonMain: string }
   /** Every host of the fleet this daemon joined, with its apps, and totals per app (`herd fleet status`). */
-  | { type: 'fleetStatus' };
+  | { type: 'fleetStatus' }
+  /**
+   * `herd fleet <restart|stop|start|scale> <app> [N] [--host H]`: the verb
+   * on each host (all that list the app, or `hosts`), through their command
+   * streams; each host's progress comes back as `[host] line`.
+   */
+  | { type: 'fleetCommand'; verb: 'restart' | 'stop' | 'start' | 'scale'; app: string; count: string | null; hosts: string[] | null; timeoutMs: number }
+  /** `herd fleet reload <app>`: the rolling reload host by host (src/fleet/rollout.ts); `rollout` names it for fleetAbort. */
+  | {
+    type: 'fleetReload'; app: string; rollout: string; hosts: string[] | null; batch: number; drain: boolean;
+    expectRevision: string | null; settleMs: number; timeoutMs: number;
+  }
+  /** Ctrl-C of `herd fleet reload`: stop the rollout at its next safe point. */
+  | { type: 'fleetAbort'; rollout: string };
 
 export type RequestType = ControlRequest['type'];
 export type RequestOf<T extends RequestType> = Extract<ControlRequest, { type: T }>;
@@ -210,6 +225,9 @@ export interface ResultOf {
   kill: { stopped: string[] };
   update: { from: { pid: number; version: string }; to: { pid: number; version: string }; apps: number; workers: number };
   fleetStatus: FleetView;
+  fleetCommand: { verb: string; app: string; results: HostOutcome[] };
+  fleetReload: RolloutReport;
+  fleetAbort: { found: boolean };
 }
 
 export interface AlertEvent {

@@ -1,75 +1,12 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import * as http from 'node:http';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
-import { test, type TestContext } from 'node:test';
-import type { FleetView } from '../../src/fleet/status';
-import { CLI, eventually, FIXTURES, NODE, runCli } from '../helpers';
-import { createFleetNet, netnsProblem, type FleetHost, type FleetNet } from './netns';
+import { test } from 'node:test';
+import { eventually, runCli } from '../helpers';
+import { fleetStatus, hostTargets, member, SECRET, traffic, type Member } from './members';
+import { createFleetNet, netnsProblem } from './netns';
 import { redisProblem, startRedis } from './redisServer';
-
-const SECRET = 'fleet-test-secret-0123456789';
-const APP_PORT = 8080;
-
-interface Member {
-  host: FleetHost;
-  home: string;
-  herd: (args: string[]) => Promise<{ code: number | null; stdout: string; stderr: string }>;
-}
-
-/** A herd host in its namespace, with its own HERD_HOME and a config that joins the fleet at `redis`. */
-function member(t: TestContext, net: FleetNet, host: FleetHost, redis: string): Member {
-  const home = mkdtempSync(path.join(tmpdir(), 'herd-fleet-'));
-  const env = { ...process.env, HERD_HOME: home };
-  const herd = (args: string[]) => net.run(host, NODE, [CLI, ...args], { env, timeoutMs: 60_000 });
-  t.after(async () => {
-    await herd(['kill']).catch(() => undefined);
-    rmSync(home, { recursive: true, force: true });
-  });
-  writeFileSync(path.join(home, 'herd.config.js'), `module.exports = ${JSON.stringify({
-    fleet: { redis, host: host.name, address: host.address, secret: SECRET },
-    apps: [{ name: 'api', script: path.join(FIXTURES, 'hello.js'), instances: 2, env: { PORT: String(APP_PORT) } }],
-  })};\n`);
-  return { host, home, herd };
-}
-
-async function fleetStatus(m: Member): Promise<{ code: number | null; view: FleetView; stderr: string }> {
-  const r = await m.herd(['fleet', 'status', '--json']);
-  return { code: r.code, view: JSON.parse(r.stdout) as FleetView, stderr: r.stderr };
-}
-
-/** GET loops against every host's app until stop(); counts failures. */
-function traffic(t: TestContext, hosts: readonly FleetHost[]): { stop: () => Promise<{ ok: number; failed: number; errors: string[] }> } {
-  let on = true;
-  const stats = { ok: 0, failed: 0, errors: [] as string[] };
-  const agent = new http.Agent({ keepAlive: true, maxSockets: 20 });
-  const one = (host: FleetHost) => new Promise<void>((resolve) => {
-    http.get({ host: host.address, port: APP_PORT, path: '/', agent }, (res) => {
-      res.resume();
-      res.on('end', () => {
-        if (res.statusCode === 200) stats.ok++;
-        else stats.failed++;
-        resolve();
-      });
-    }).on('error', (err) => {
-      stats.failed++;
-      if (stats.errors.length < 5) stats.errors.push(`${host.name}: ${err.message}`);
-      resolve();
-    });
-  });
-  const loops = hosts.flatMap((h) => [1, 2, 3].map(async () => {
-    while (on) await one(h);
-  }));
-  const stop = async () => {
-    on = false;
-    await Promise.all(loops);
-    agent.destroy();
-    return stats;
-  };
-  t.after(stop);
-  return { stop };
-}
 
 test('three hosts join a fleet through Redis: herd fleet status shows every host and app, and totals; Redis stopped: every host serves on, status says so; Redis back: every host registers again', { skip: netnsProblem() || redisProblem() }, async (t) => {
   const net = await createFleetNet(t, 3);
@@ -101,7 +38,7 @@ test('three hosts join a fleet through Redis: herd fleet status shows every host
   assert.match(text.stdout, /host1 \(this\)/);
 
   // Redis goes away for a while: nothing local notices.
-  const load = traffic(t, net.hosts);
+  const load = traffic(t, hostTargets(net.hosts));
   await redis.stop();
   const unseen = await fleetStatus(first);
   assert.equal(unseen.code, 1);

@@ -68,7 +68,7 @@ function summary(name: string, apps: { name: string; rps: number; errorRate: num
     apps: apps.map((a) => {
       const h = new Histogram();
       for (const ms of a.ms) h.observe(ms);
-      return { name: a.name, status: 'online', workers: 2, online: 2, revision: a.revision ?? 'r1', rps: a.rps, p99: h.percentile(0.99), errorRate: a.errorRate, cpu: 10, memory: 1000, latency: h.toWire() };
+      return { name: a.name, status: 'online', workers: 2, online: 2, revision: a.revision ?? 'r1', disk: a.revision ?? 'r1', rps: a.rps, p99: h.percentile(0.99), errorRate: a.errorRate, cpu: 10, memory: 1000, latency: h.toWire() };
     }),
   };
 }

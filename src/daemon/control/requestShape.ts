@@ -31,6 +31,9 @@ const STRING_FIELDS: Record<RequestType, readonly string[]> = {
   kill: [],
   update: ['execPath', 'daemonMain'],
   fleetStatus: [],
+  fleetCommand: ['verb', 'app'],
+  fleetReload: ['app', 'rollout'],
+  fleetAbort: ['rollout'],
 };
 
 export function requestProblem(request: unknown): string | null {
@@ -54,6 +57,10 @@ export function requestProblem(request: unknown): string | null {
   if (type === 'signal') {
     if (parseSignal(r.signal as string) === null) return `signal.signal: no signal named ${JSON.stringify(r.signal)}`;
     if (r.worker !== null && !Number.isInteger(r.worker)) return 'signal.worker must be an integer or null';
+  }
+  if (type === 'fleetCommand' || type === 'fleetReload') {
+    const problem = fleetProblem(type, r);
+    if (problem !== null) return problem;
   }
   if (type === 'save' && typeof r.force !== 'boolean') return 'save.force must be true or false';
   if (type === 'dashboard') {
@@ -136,4 +143,23 @@ function specsProblem(value: unknown, where: string): string | null {
     if (problems.length > 0) return problems.join('; ');
   }
   return null;
+}
+
+function fleetProblem(type: 'fleetCommand' | 'fleetReload', r: Record<string, unknown>): string | null {
+  if (r.hosts !== null && !(Array.isArray(r.hosts) && r.hosts.length > 0 && r.hosts.every((h) => typeof h === 'string'))) return `${type}.hosts must be a list of host names or null`;
+  if (!isPositive(r.timeoutMs)) return `${type}.timeoutMs must be a positive integer`;
+  if (type === 'fleetCommand') {
+    if (!['restart', 'stop', 'start', 'scale'].includes(r.verb as string)) return `fleetCommand.verb must be restart, stop, start or scale; got ${JSON.stringify(r.verb)}`;
+    if (r.verb === 'scale' ? typeof r.count !== 'string' : r.count !== null) return 'fleetCommand.count must be a string for scale, else null';
+    return null;
+  }
+  if (!isPositive(r.batch)) return 'fleetReload.batch must be a positive integer';
+  if (typeof r.drain !== 'boolean') return 'fleetReload.drain must be true or false';
+  if (r.expectRevision !== null && typeof r.expectRevision !== 'string') return 'fleetReload.expectRevision must be a string or null';
+  if (!Number.isInteger(r.settleMs) || (r.settleMs as number) < 0) return 'fleetReload.settleMs must be an integer >= 0';
+  return null;
+}
+
+function isPositive(x: unknown): boolean {
+  return Number.isInteger(x) && (x as number) > 0;
 }

@@ -420,6 +420,11 @@ export class Supervisor {
     return names;
   }
 
+  /** The specs of `target` (an app or `all`) as they run now. */
+  specsOf(target: string): AppSpec[] {
+    return this.resolve(target).map((a) => a.spec);
+  }
+
   private get(name: string): App {
     const app = this.apps.get(name);
     if (!app) throw new HerdError('HERD_ERR_APP_NOT_FOUND', { name });
