@@ -7,10 +7,9 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import * as http from 'node:http';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
-import type { TestContext } from 'node:test';
 import type { FleetView } from '../../src/fleet/status';
 import { CLI, FIXTURES, NODE } from '../helpers';
-import type { FleetHost, FleetNet } from './netns';
+import type { AfterHook, FleetHost, FleetNet } from './netns';
 
 export const SECRET = 'fleet-test-secret-0123456789';
 export const APP_PORT = 8080;
@@ -36,7 +35,7 @@ export const helloApp = (over: Record<string, unknown> = {}): Record<string, unk
 });
 
 /** A herd host in its namespace, with its own HERD_HOME (removed afterwards, its daemon killed) and herd.config.js there. */
-export function member(t: TestContext, net: FleetNet, host: FleetHost, redis: string, o: MemberOptions = {}): Member {
+export function member(t: AfterHook, net: FleetNet, host: FleetHost, redis: string, o: MemberOptions = {}): Member {
   const home = mkdtempSync(path.join(tmpdir(), 'herd-fleet-'));
   const env = { ...process.env, HERD_HOME: home };
   const herd = (args: string[], timeoutMs = 60_000) => net.run(host, NODE, [CLI, ...args], { env, timeoutMs });
@@ -66,7 +65,7 @@ export interface TrafficStats {
 }
 
 /** GET loops (`loops` each) against each target until stop(); counts failures and non-2xx answers. */
-export function traffic(t: TestContext, targets: readonly { name: string; address: string; port: number }[], loops = 3): { stop: () => Promise<TrafficStats> } {
+export function traffic(t: AfterHook, targets: readonly { name: string; address: string; port: number }[], loops = 3): { stop: () => Promise<TrafficStats> } {
   let on = true;
   const stats: TrafficStats = { ok: 0, failed: 0, non2xx: 0, errors: [] };
   const agent = new http.Agent({ keepAlive: true, maxSockets: 50 });
