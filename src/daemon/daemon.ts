@@ -66,7 +66,13 @@ export class Daemon {
   private fleet: FleetMember | null = null;
 
   constructor(private readonly paths: HerdPaths, private readonly logs: LogSink, private readonly onKill: () => void, private readonly options: DaemonOptions = {}) {
-    this.supervisor = new Supervisor(logs, options.hosts);
+    this.supervisor = new Supervisor(logs, options.hosts, {
+      jobsFile: options.keepState === true ? path.join(paths.home, 'jobs.json') : null,
+      fleet: () => {
+        const fleet = this.fleet;
+        return fleet === null ? null : { host: fleet.settings.host, claimTick: (app, tickMs, ttlMs) => fleet.claimTick(app, tickMs, ttlMs) };
+      },
+    });
     const note = (line: string) => console.log(`${new Date().toISOString()} herd: ${line}`);
     this.state = options.keepState === true ? new StateKeeper(paths.stateFile, () => this.supervisor.savedApps(), note) : null;
     this.supervisor.onAppsChanged(() => this.state?.changed());
@@ -344,6 +350,7 @@ export class Daemon {
         if (!this.fleet) throw new HerdError('HERD_ERR_FLEET_OFF', {}, ['add `fleet: { redis, host, secret }` to the config file and run `herd start <config>` (or `herd reload <config>`)']);
         return this.fleet.status();
       },
+      jobs: async () => ({ jobs: s.jobViews() }),
       kill: async () => {
         const stopped = await this.drainAll('herd kill');
         // Answer first, then close the socket and leave.

@@ -31,6 +31,7 @@ const STRING_FIELDS: Record<RequestType, readonly string[]> = {
   kill: [],
   update: ['execPath', 'daemonMain'],
   fleetStatus: [],
+  jobs: [],
 };
 
 export function requestProblem(request: unknown): string | null {
