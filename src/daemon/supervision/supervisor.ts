@@ -305,8 +305,8 @@ export class Supervisor {
   }
 
   async stop(target: string): Promise<string[]> {
-    const apps = this.resolve(target);
     const jobs = this.resolveJobs(target);
+    const apps = target !== 'all' && jobs.length > 0 ? [] : this.resolve(target);
     // Stopped on purpose now, even one that was waiting for `herd resurrect`.
     for (const a of [...apps, ...jobs]) this.awaiting.delete(a.name);
     await Promise.all([...apps.map((a) => a.stop()), ...jobs.map((j) => j.stop())]);
@@ -345,7 +345,9 @@ export class Supervisor {
 
   /** `herd start <name|all>`: start listed apps that are stopped; running ones are skipped. */
   async startListed(target: string): Promise<{ started: string[]; skipped: string[] }> {
-    return this.start([...this.resolve(target), ...this.resolveJobs(target)].map((a) => a.spec));
+    const jobs = this.resolveJobs(target);
+    const apps = target !== 'all' && jobs.length > 0 ? [] : this.resolve(target);
+    return this.start([...apps, ...jobs].map((a) => a.spec));
   }
 
   /** PM2's `reset`: zero the restart counters. */
