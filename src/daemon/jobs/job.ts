@@ -110,6 +110,8 @@ export class Job {
     this.stopped = false;
     this.reason = 'waiting for the next tick';
     const record = this.record;
+    // A run the records have that no shim gave back (the host died with it): ended, how is not known.
+    if (this.run === null && record.running !== null) this.finish(record.running, null, 'its process was gone when the job started again (how it ended is not known)');
     const now = this.now();
     let due: number | null = null;
     if (catchUp && record.lastTick !== null) {
