@@ -24,7 +24,7 @@ test('cron makes the app a job: one process in fork mode, the schedule and timez
   ] });
   assert.deepEqual(job?.job, { schedule: '*/5 * * * *', timezone: 'Europe/Berlin', fleet: false });
   assert.deepEqual([job?.execMode, job?.instances, job?.cronRestart], ['fork', 1, null]);
-  assert.deepEqual([server?.job, server?.cronRestart, server?.instances], [undefined, '0 3 * * *', 2]);
+  assert.deepEqual([server?.job, server?.cronRestart, server?.instances], [null, '0 3 * * *', 2]);
   const [plain] = await load({ apps: [{ script: 'server.js', cron: '*/10 * * * * *', instances: 1, exec_mode: 'fork' }] });
   assert.deepEqual(plain?.job, { schedule: '*/10 * * * * *', timezone: null, fleet: false });
 });
