@@ -10,6 +10,7 @@ import { alertsText, describeText, listTable } from './format';
 import { ignoredOptions } from './ignoredOptions';
 import { metricsText } from './metricsText';
 import { runMonit } from './monit';
+import { jobs } from './jobs';
 import { EXIT, printJson, printWarnings } from './output';
 import { flushCommand, logsCommand } from './logs';
 import { env, jlist, pid, reset, sendSignal } from './processCommands';
@@ -310,6 +311,7 @@ export const COMMANDS: Record<string, CommandDef> = {
   metrics: cmd(metrics, ['json', 'worker']),
   monit: cmd(monit, []),
   alerts: cmd(alerts, ['json']),
+  jobs: cmd(jobs, ['json']),
   dashboard: cmd(dashboard, ['port', 'host', 'json']),
   save: cmd(save, ['force', 'json']),
   // PM2's `pm2 dump` is its `save`.

@@ -1,9 +1,9 @@
-import type { AlertsView, AppDetail, AppInfo, StickyStats, WorkerInfo } from '../protocol/control';
+import type { AlertsView, AppDetail, AppInfo, JobRunView, JobView, StickyStats, WorkerInfo } from '../protocol/control';
 import { formatBytes, formatDuration } from '../util/units';
 
 const useColor = process.stdout.isTTY === true && !process.env.NO_COLOR;
 
-const COLORS: Record<string, string> = { online: '32', errored: '31', held: '31', replacing: '33', stopped: '90', backoff: '33', starting: '36', launching: '36', draining: '33', reloading: '36', stopping: '33' };
+const COLORS: Record<string, string> = { online: '32', errored: '31', held: '31', replacing: '33', stopped: '90', backoff: '33', starting: '36', launching: '36', draining: '33', reloading: '36', stopping: '33', waiting: '36', running: '32' };
 
 export function paint(status: string): string {
   const code = COLORS[status];
@@ -58,6 +58,7 @@ export function describeText(d: AppDetail): string {
     ...(d.shim ? [`  shim        pid ${d.shim.pid}, herd ${d.shim.version}, ${Math.round(d.shim.memory / 1048576)} MB`] : []),
     `  config      ${d.configFile ?? '-'}${d.envName ? ` (--env ${d.envName})` : ''}`,
   ];
+  if (d.job) lines.push('', 'job:', ...jobLines(d.job, '  '));
   if (d.cron) lines.push(`  cron reload ${d.cron.schedule} (next ${d.cron.next !== null ? new Date(d.cron.next).toISOString() : d.status === 'stopped' ? '-, stopped' : '-'})`);
   if (d.watch) {
     const state = d.watch.watching ? `${d.watch.directories} director${d.watch.directories === 1 ? 'y' : 'ies'}` : 'not watching';
@@ -119,4 +120,25 @@ export function alertsText(v: AlertsView): string {
     }
   }
   return lines.join('\n');
+}
+
+/** A job as `herd jobs` and `herd describe` show it. */
+export function jobLines(j: JobView, indent = ''): string[] {
+  const s = j.skipped;
+  const lines = [
+    `${indent}${j.name}: ${j.schedule} (${j.timezone})${j.fleet ? ', once per fleet' : ''}`,
+    `${indent}  next     ${j.next ?? '-, stopped'}`,
+    `${indent}  running  ${j.running ?? '-'}`,
+    `${indent}  skipped  overlap ${s.overlap}, redis unavailable ${s.redis}, missed ${s.missed}, ran on another host ${s.lost}` +
+      (j.lastLost ? ` (last: ${j.lastLost.tick} on ${j.lastLost.host ?? '?'})` : ''),
+  ];
+  if (j.runs.length === 0) return [...lines, `${indent}  no runs yet`];
+  const rows = j.runs.map((r) => [r.tick, r.host, new Date(r.startedAt).toISOString(), r.durationMs === null ? '-' : formatDuration(r.durationMs), outcome(r), String(r.fence)]);
+  return [...lines, '', ...table(['tick', 'host', 'started', 'duration', 'exit', 'fence'], rows).split('\n').map((l) => `${indent}  ${l}`)];
+}
+
+function outcome(r: JobRunView): string {
+  if (r.signal !== null) return r.signal;
+  if (r.exitCode !== null) return String(r.exitCode);
+  return r.durationMs === null && r.reason === undefined ? 'running' : '?';
 }

@@ -39,6 +39,8 @@ inspect
                           requests, latency, routes, status codes, event loop, CPU, memory,
                           custom metrics; of the app, or of one worker
   monit                   live view of every app and worker (arrows or j/k move, q quits)
+  jobs [--json]           every job (app key cron): schedule, next tick, the last runs with exit
+                          codes, skipped ticks (overlap, redis unavailable, missed, another host)
   alerts [--json]         alert rules, the alerts firing now, and recent firing/resolved events
   dashboard [--port P] [--host H]
                           serve the web dashboard from the daemon (127.0.0.1:9414 by default)

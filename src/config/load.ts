@@ -15,6 +15,7 @@ import { herdPaths, resolveHome } from '../util/paths';
 import { ALERT_METRICS, isAlertMetric, parseThreshold } from '../alerts/alertMetrics';
 import { copyOverrides, FLAGS, parseOverrides, SINGLE_APP, type ParsedOverrides } from './cliOverrides';
 import { readCronRestart } from './cronRestart';
+import { readJob } from './job';
 import { specProblemList } from './specCheck';
 import { logFilesSpec, readLogFiles, type LogFilesDraft } from './logFiles';
 import { isPm2Unsupported, PM2_UNSUPPORTED, unsupportedWarning } from './pm2Unsupported';
@@ -51,6 +52,7 @@ import {
   type LogsSpec,
   type HealthCheckSpec,
   type HealthEndpointSpec,
+  type JobSpec,
   type OverloadSpec,
   type AlertRule,
   type AlertsSettings,
@@ -148,6 +150,7 @@ function loadScript(target: string, opts: LoadOptions): LoadResult {
     sticky: false,
     websocketDrain: DEFAULTS.websocketDrain,
     cronRestart: null,
+    job: null,
     watch: o.watch === true ? { paths: [cwd], ignore: [], delay: DEFAULTS.watchDelay } : null,
     logFiles: { out: null, err: null, combined: null },
     maxMemory: o.maxMemory ?? null,
@@ -190,7 +193,9 @@ async function loadConfigFile(file: string, opts: LoadOptions): Promise<LoadResu
   r.warnings.push(...warnings);
   const drafts = readTopLevel(exported, path.dirname(file), opts.env.HOME ?? os.homedir(), r);
   const settings = readSettings(exported, path.dirname(file), opts.env, r);
-  const specs = buildSpecs(drafts, file, opts, r);
+  const built = buildSpecs(drafts, file, opts, r);
+  // Each tick of a job runs on one host of the fleet: without it, on every host that has the job.
+  const specs = settings.fleet ? built.map((s) => (s.job ? { ...s, job: { ...s.job, fleet: true } } : s)) : built;
   if (r.problems.length > 0) {
     throw new HerdError('HERD_ERR_CONFIG_INVALID', { file: label }, byApp(r.problems).map((p) => `${p.path}: ${p.message}`));
   }
@@ -253,7 +258,10 @@ const FIELD_KEYS = {
   instanceVar: ['instanceVar', 'instance_var'],
   user: ['user', 'uid'],
   group: ['group', 'gid'],
-  cronRestart: ['cronRestart', 'cron_restart', 'cron'],
+  // PM2 reads `cron` as cron_restart; in herd it makes the app a job (docs/pm2.md#cron).
+  cronRestart: ['cronRestart', 'cron_restart'],
+  job: ['cron'],
+  timezone: ['timezone'],
   watch: ['watch'],
   ignoreWatch: ['ignore_watch'],
   watchDelay: ['watch_delay'],
@@ -383,6 +391,9 @@ interface Draft {
   user: AccountSetting | null;
   group: AccountSetting | null;
   cronRestart: string | null;
+  job: JobSpec | null;
+  /** Where `cron` was found, for messages about what a job cannot be. */
+  jobKey: string | null;
   watch: WatchDraft;
   logFiles: LogFilesDraft;
   /** PM2's append_env_to_name: `--env <e>` makes the name `<name>-<e>`. */
@@ -457,6 +468,8 @@ function readApp(raw: Record<string, unknown>, at: string, baseDir: string, home
     user: readAccountSetting(get('user'), r),
     group: readAccountSetting(get('group'), r),
     cronRestart: readCronRestart(get('cronRestart'), r),
+    job: null,
+    jobKey: null,
     watch: readWatch({ watch: get('watch'), ignore: get('ignoreWatch'), delay: get('watchDelay') }, cwd, r),
     logFiles: readLogFiles({ own: get('logFiles'), out: get('outFile'), err: get('errorFile'), combined: get('logFile'), merge: get('mergeLogs') }, cwd, home, r),
     appendEnvToName: readBoolean(get('appendEnvToName'), r) ?? false,
@@ -482,6 +495,12 @@ function readApp(raw: Record<string, unknown>, at: string, baseDir: string, home
     metrics: readBoolean(get('metrics'), r) ?? DEFAULTS.metrics,
     sticky: readBoolean(get('sticky'), r) ?? false,
   };
+  const cronSetting = get('job');
+  draft.job = readJob(cronSetting, get('timezone'), r);
+  draft.jobKey = cronSetting?.key ?? null;
+  if (draft.job !== null && draft.cronRestart !== null) {
+    r.problem(join(at, 'cron_restart'), "a job (`cron`) runs to completion at each tick and has no workers to reload; remove cron_restart (or cron, to keep a server reloaded on schedule)");
+  }
   // The health-check path is never shed, whatever `overload.exempt` says.
   draft.overload = readOverload(get('overload'), draft.healthCheck, r);
   draft.ok = r.problems.length === before;
@@ -919,6 +938,7 @@ function toSpec(d: Draft, file: string, opts: LoadOptions, o: ParsedOverrides, r
     nodeArgsKey: o.nodeArgs !== undefined ? FLAGS.nodeArgs : d.nodeArgsKey,
     env: merged,
   }, warn);
+  if (d.job !== null && !jobFits(d, instances, o, r)) return null;
   if (d.sticky && fitted.execMode === 'fork') {
     r.problem(join(d.at, 'sticky'), "needs execMode 'cluster': in fork mode each worker listens on its own socket, " +
       'so there is nothing to route (use cluster mode, or balance by client address at a proxy; see docs/sticky.md)');
@@ -943,7 +963,7 @@ function toSpec(d: Draft, file: string, opts: LoadOptions, o: ParsedOverrides, r
     args: run.viaShell ? run.scriptArgs : [...run.scriptArgs, ...args],
     cwd: d.cwd,
     instances,
-    execMode: fitted.execMode,
+    execMode: d.job !== null ? 'fork' : fitted.execMode,
     env: fitted.env,
     nodeArgs: fitted.nodeArgs,
     interpreter: run.interpreter,
@@ -954,6 +974,7 @@ function toSpec(d: Draft, file: string, opts: LoadOptions, o: ParsedOverrides, r
     sticky: d.sticky,
     websocketDrain: d.websocketDrain,
     cronRestart: d.cronRestart,
+    job: d.job,
     watch: watchSpec(d.watch, d.cwd, o.watch),
     logFiles,
     maxMemory: o.maxMemory ?? d.maxMemory,
@@ -974,6 +995,25 @@ function toSpec(d: Draft, file: string, opts: LoadOptions, o: ParsedOverrides, r
     metrics: d.metrics,
     source: { configFile: file, envName: opts.envName, cliOverrides: copyOverrides(opts.overrides) },
   }, d.at, o.instances !== undefined ? FLAGS.instances : join(d.at, 'instances'), r);
+}
+
+/**
+ * A job is one process in fork mode: it runs to completion at each tick, so
+ * there is nothing to spread over workers or share a port between.
+ */
+function jobFits(d: Draft, instances: number, o: ParsedOverrides, r: Report): boolean {
+  const pm2 = "for PM2's restart on a schedule of a server, use cron_restart instead of cron";
+  let ok = true;
+  if (instances > 1) {
+    r.problem(o.instances !== undefined ? FLAGS.instances : join(d.at, 'instances'), `a job (${d.jobKey ?? 'cron'}) runs one process at each tick; got ${instances} (${pm2})`);
+    ok = false;
+  }
+  const cluster = o.execMode === 'cluster' ? FLAGS.execMode : o.execMode === undefined ? d.clusterKey : null;
+  if (cluster !== null) {
+    r.problem(cluster, `a job (${d.jobKey ?? 'cron'}) runs in fork mode, one process at each tick; remove cluster mode (${pm2})`);
+    ok = false;
+  }
+  return ok;
 }
 
 /**

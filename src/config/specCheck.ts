@@ -75,6 +75,8 @@ export const SPEC_CHECKS: Record<string, Check> = {
   sticky: isBool,
   websocketDrain: nonNegative,
   cronRestart: orNull(isString),
+  // Absent in specs saved before jobs existed.
+  job: (v) => (v === undefined || v === null ? null : object({ schedule: isString, timezone: orNull(isString), fleet: isBool })(v)),
   watch: orNull(object({ paths: stringList, ignore: stringList, delay: nonNegative })),
   logFiles: object({ out: orNull(isString), err: orNull(isString), combined: orNull(isString) }),
   maxMemory: orNull(nonNegative),

@@ -54,6 +54,11 @@ export interface AppSpec {
   readonly websocketDrain: number;
   /** PM2's `cron_restart`: a rolling reload on this cron schedule; null = none. */
   readonly cronRestart: string | null;
+  /**
+   * `cron`: the app is a job, its script run to completion at each tick (one
+   * process, fork mode, never restarted on exit); null or absent = a server.
+   */
+  readonly job?: JobSpec | null;
   /** Reload on file change (PM2's `watch`); null = off. */
   readonly watch: WatchSpec | null;
   /** Extra paths that show this app's logs (PM2's out_file, error_file, log_file); each null = none. */
@@ -86,6 +91,19 @@ export interface AppSpec {
   readonly metrics: boolean;
   /** Where the spec came from, so `herd reload <name>` can re-read it. */
   readonly source: AppSource;
+}
+
+export interface JobSpec {
+  /** The cron expression (5 fields, or 6 with seconds first), as croner reads it. */
+  readonly schedule: string;
+  /** IANA time zone of the schedule; null = the daemon's local zone. */
+  readonly timezone: string | null;
+  /**
+   * The config joins a fleet: each tick runs on one host, claimed in Redis;
+   * without Redis (or before the daemon joined) the tick is skipped, never
+   * run unclaimed.
+   */
+  readonly fleet: boolean;
 }
 
 export interface WatchSpec {

@@ -70,7 +70,13 @@ export class Daemon {
   private readonly rollouts = new Map<string, { aborted: boolean }>();
 
   constructor(private readonly paths: HerdPaths, private readonly logs: LogSink, private readonly onKill: () => void, private readonly options: DaemonOptions = {}) {
-    this.supervisor = new Supervisor(logs, options.hosts);
+    this.supervisor = new Supervisor(logs, options.hosts, {
+      jobsFile: options.keepState === true ? path.join(paths.home, 'jobs.json') : null,
+      fleet: () => {
+        const fleet = this.fleet;
+        return fleet === null ? null : { host: fleet.settings.host, claimTick: (app, tickMs, ttlMs) => fleet.claimTick(app, tickMs, ttlMs) };
+      },
+    });
     const note = (line: string) => console.log(`${new Date().toISOString()} herd: ${line}`);
     this.state = options.keepState === true ? new StateKeeper(paths.stateFile, () => this.supervisor.savedApps(), note) : null;
     this.supervisor.onAppsChanged(() => this.state?.changed());
@@ -422,6 +428,7 @@ export class Daemon {
         if (rollout) rollout.aborted = true;
         return { found: rollout !== undefined };
       },
+      jobs: async () => ({ jobs: s.jobViews() }),
       kill: async () => {
         const stopped = await this.drainAll('herd kill');
         // Answer first, then close the socket and leave.

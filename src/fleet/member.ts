@@ -15,6 +15,7 @@ import { HERD_VERSION } from '../protocol/version';
 import { CommandReader, type CommandExecutor } from './commandReader';
 import { sendCommand, type HostOutcome } from './commandSender';
 import type { FleetVerb } from './commands';
+import { claimTick, type TickClaim } from './jobLock';
 import { Revisions } from './revision';
 import { rollout, type Balancer, type RolloutOptions, type RolloutReport } from './rollout';
 import { fleetView, HOST_TTL_MS, type FleetView } from './status';
@@ -151,6 +152,12 @@ export class FleetMember {
     } catch (err) {
       return { ...base, redis: { url: this.url, ok: false, error: (err as Error).message }, hosts: [], apps: [] };
     }
+  }
+
+  /** Claim a job's tick for this host (jobLock.ts); while Redis is not ready, says so without asking. */
+  claimTick(app: string, tickMs: number, ttlMs: number): Promise<TickClaim> {
+    if (this.redis.status !== 'ready') return Promise.resolve({ won: false, error: this.down ?? `not connected (${this.redis.status})` });
+    return claimTick(this.redis, this.settings.host, app, tickMs, ttlMs);
   }
 
   /** Leave the fleet: the registration goes (other hosts see this one down at once), then the connection. */

@@ -63,7 +63,9 @@ export type ControlRequest =
     expectRevision: string | null; settleMs: number; timeoutMs: number;
   }
   /** Ctrl-C of `herd fleet reload`: stop the rollout at its next safe point. */
-  | { type: 'fleetAbort'; rollout: string };
+  | { type: 'fleetAbort'; rollout: string }
+  /** Every job (app with `cron`): its schedule, next tick, last runs and skipped ticks (`herd jobs`). */
+  | { type: 'jobs' };
 
 export type RequestType = ControlRequest['type'];
 export type RequestOf<T extends RequestType> = Extract<ControlRequest, { type: T }>;
@@ -92,7 +94,8 @@ export interface HelloData {
 
 /** A worker slot's lifecycle (src/daemon/supervision/slot.ts says what each means). */
 export type WorkerStatus = 'starting' | 'online' | 'replacing' | 'backoff' | 'held' | 'draining' | 'stopped';
-export type AppStatus = 'launching' | 'online' | 'reloading' | 'stopping' | 'stopped' | 'errored';
+/** A job (app key `cron`) is `waiting` for its next tick or `running` one, else stopped/stopping. */
+export type AppStatus = 'launching' | 'online' | 'reloading' | 'stopping' | 'stopped' | 'errored' | 'waiting' | 'running';
 
 export interface WorkerInfo {
   id: number;
@@ -170,6 +173,49 @@ export interface AppDetail extends AppInfo, TriggerDetail {
    * whose apps run in its own process. Added by the supervisor.
    */
   shim: { pid: number; version: string; memory: number } | null;
+  /** A job's schedule, runs and skipped ticks; absent (or null) for a server. */
+  job?: JobView | null;
+}
+
+/** One run of a job's tick. */
+export interface JobRunView {
+  /** ISO time of the tick as scheduled (not when the timer fired). */
+  tick: string;
+  /** The host that ran it. */
+  host: string;
+  /** Epoch ms the process started, and how long it ran (null while it runs). */
+  startedAt: number;
+  durationMs: number | null;
+  /** Its exit code, or the signal that ended it (both null while it runs, or when it is not known). */
+  exitCode: number | null;
+  signal: string | null;
+  /** HERD_JOB_FENCE of the run: grows with every tick won (the fleet's `INCR`, else this host's count). */
+  fence: number;
+  /** Why it ended when not on its own, or why it did not start. */
+  reason?: string;
+}
+
+export interface JobView {
+  name: string;
+  schedule: string;
+  /** IANA zone; the daemon's local zone when the app sets none. */
+  timezone: string;
+  /** ISO time of the next tick, null while the job is stopped. */
+  next: string | null;
+  /** The tick being run now (ISO), or null. */
+  running: string | null;
+  /** The last 20, oldest first. */
+  runs: JobRunView[];
+  /**
+   * Ticks not run here: the previous run was still going (`overlap`), the
+   * fleet's Redis could not say who runs it (`redis`), it fell due while the
+   * daemon was down (`missed`), another host ran it (`lost`).
+   */
+  skipped: { overlap: number; redis: number; missed: number; lost: number };
+  /** The last tick another host ran, and which. */
+  lastLost: { tick: string; host: string | null } | null;
+  /** The job's ticks are claimed in the fleet's Redis. */
+  fleet: boolean;
 }
 
 /** Counters of the daemon's sticky-session router, since the app was created (docs/sticky.md). */
@@ -228,6 +274,7 @@ export interface ResultOf {
   fleetCommand: { verb: string; app: string; results: HostOutcome[] };
   fleetReload: RolloutReport;
   fleetAbort: { found: boolean };
+  jobs: { jobs: JobView[] };
 }
 
 export interface AlertEvent {

@@ -312,15 +312,16 @@ describe('instance_var, cron_restart, watch', () => {
     ]);
   });
 
-  test('cron_restart (and cron) is checked with croner; 0 turns it off as in PM2', async () => {
+  test('cron_restart is checked with croner; 0 turns it off as in PM2; cron is a job, not its alias', async () => {
     assert.equal((await one({ script: 'server.js', cron_restart: '0 3 * * *' })).spec.cronRestart, '0 3 * * *');
-    assert.equal((await one({ script: 'server.js', cron: '*/15 * * * *' })).spec.cronRestart, '*/15 * * * *');
+    const job = (await one({ script: 'server.js', cron: '*/15 * * * *' })).spec;
+    assert.deepEqual([job.cronRestart, job.job], [null, { schedule: '*/15 * * * *', timezone: null, fleet: false }]);
     assert.equal((await one({ script: 'server.js', cronRestart: '@daily' })).spec.cronRestart, '@daily');
     assert.equal((await one({ script: 'server.js' })).spec.cronRestart, null);
     for (const off of [0, '0']) assert.deepEqual(await one({ script: 'server.js', cron_restart: off }).then((r) => [r.spec.cronRestart, r.warnings]), [null, []]);
-    assert.deepEqual(await problems(await json({ apps: [{ script: 'server.js', cron_restart: '61 * * * *' }, { name: 'b', script: 'server.js', cron: true }] })), [
+    assert.deepEqual(await problems(await json({ apps: [{ script: 'server.js', cron_restart: '61 * * * *' }, { name: 'b', script: 'server.js', cron_restart: true }] })), [
       'apps[0].cron_restart: not a cron expression: Invalid value for minute: 61',
-      "apps[1].cron: must be a cron expression like '0 3 * * *'; got true",
+      "apps[1].cron_restart: must be a cron expression like '0 3 * * *'; got true",
     ]);
   });
 

@@ -34,6 +34,7 @@ const STRING_FIELDS: Record<RequestType, readonly string[]> = {
   fleetCommand: ['verb', 'app'],
   fleetReload: ['app', 'rollout'],
   fleetAbort: ['rollout'],
+  jobs: [],
 };
 
 export function requestProblem(request: unknown): string | null {

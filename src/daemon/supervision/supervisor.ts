@@ -28,11 +28,22 @@ import { prepareRunAs, runAsView, runsAsRootUnasked } from '../worker/runAs';
 import { workerFiles } from '../worker/workerCommand';
 import type { SavedApp } from '../state/savedApps';
 import type { HostSnapshot } from '../../protocol/shim';
+import type { JobView } from '../../protocol/control';
+import { Job, type TickClaimer } from '../jobs/job';
+import { JobRecords } from '../jobs/jobRecords';
+import { checkJob } from '../jobs/jobCheck';
 
 const SAMPLE_INTERVAL_MS = 1000;
 
 /** Where an app's workers run: a shim of its own (the daemon), or this process (`herd run`, tests). */
 export type HostFactory = (app: string) => AppHostClient;
+
+export interface SupervisorOptions {
+  /** Where jobs' last ticks and runs are kept ($HERD_HOME/jobs.json); null or absent: in memory. */
+  jobsFile?: string | null;
+  /** The fleet the daemon joined now, which claims jobs' ticks; absent: none. */
+  fleet?: () => TickClaimer | null;
+}
 
 /**
  * The registry of apps. It routes commands to apps and samples worker usage;
@@ -40,6 +51,9 @@ export type HostFactory = (app: string) => AppHostClient;
  */
 export class Supervisor {
   private readonly apps = new Map<string, App>();
+  /** Apps with `cron`: run at each tick, never supervised as servers (src/daemon/jobs). */
+  private readonly jobs = new Map<string, Job>();
+  private readonly jobRecords: JobRecords;
   private readonly hosts = new Map<string, AppHostClient>();
   private readonly stats = new ProcStats();
   private uniqueId = 0;
@@ -59,7 +73,8 @@ export class Supervisor {
   /** Alert rules from the config's top-level `alerts`, evaluated after each metrics tick. */
   readonly alerts = new AlertManager((line) => console.error(`${new Date().toISOString()} herd: ${line}`));
 
-  constructor(private readonly logs: LogSink, private readonly hostFor: HostFactory = (app) => localHost(app, logs)) {
+  constructor(private readonly logs: LogSink, private readonly hostFor: HostFactory = (app) => localHost(app, logs), private readonly options: SupervisorOptions = {}) {
+    this.jobRecords = new JobRecords(options.jobsFile ?? null, (line) => console.error(`${new Date().toISOString()} herd: ${line}`));
     this.sampler = setInterval(() => void this.sample(), SAMPLE_INTERVAL_MS);
     this.sampler.unref();
     this.monitor = new WorkerMonitor(() => (this.paused ? [] : this.apps.values()));
@@ -72,7 +87,7 @@ export class Supervisor {
   }
 
   names(): string[] {
-    return [...this.apps.keys()];
+    return [...this.apps.keys(), ...this.jobs.keys()];
   }
 
   /** Start new apps, and stopped ones again; apps already running are skipped. */
@@ -89,7 +104,12 @@ export class Supervisor {
    * nothing. Returns the notes for each app's events.
    */
   private async check(specs: readonly AppSpec[]): Promise<Map<string, string[]>> {
-    const toStart = specs.filter((spec) => this.apps.get(spec.name)?.stopped !== false);
+    const toStart = specs.filter((spec) => (this.apps.get(spec.name) ?? this.jobs.get(spec.name))?.stopped !== false);
+    for (const spec of toStart) {
+      if (spec.job ? this.apps.has(spec.name) : this.jobs.has(spec.name)) {
+        throw new HerdError('HERD_ERR_USAGE', { message: `app "${spec.name}" is listed as a ${spec.job ? 'server' : 'job'}; \`herd delete ${spec.name}\` first to start it as a ${spec.job ? 'job (cron)' : 'server'}` });
+      }
+    }
     const problem = capacityProblem(toStart.reduce((n, s) => n + s.instances, 0));
     if (problem) throw new HerdError('HERD_ERR_CAPACITY', { name: toStart.map((s) => s.name).join(', '), reason: problem });
     const notes = new Map<string, string[]>();
@@ -102,6 +122,18 @@ export class Supervisor {
     const skipped: string[] = [];
     const runs: Promise<void>[] = [];
     for (const spec of specs) {
+      if (spec.job) {
+        const job = this.jobs.get(spec.name) ?? this.createJob(spec);
+        if (!job.stopped) {
+          skipped.push(spec.name);
+          continue;
+        }
+        this.awaiting.delete(spec.name);
+        for (const note of notes.get(spec.name) ?? []) job.note(note);
+        started.push(spec.name);
+        job.start(spec);
+        continue;
+      }
       let app = this.apps.get(spec.name);
       if (app && !app.stopped) {
         skipped.push(spec.name);
@@ -158,6 +190,29 @@ export class Supervisor {
     return app;
   }
 
+  private createJob(spec: AppSpec): Job {
+    const host = this.hostFor(spec.name);
+    this.hosts.set(spec.name, host);
+    const job = new Job(spec, {
+      host,
+      records: this.jobRecords,
+      nextUniqueId: () => ++this.uniqueId,
+      fleet: () => this.options.fleet?.() ?? null,
+      changed: () => {
+        if (!job.stopped) this.awaiting.delete(job.name);
+        this.appsChanged();
+      },
+    });
+    this.jobs.set(spec.name, job);
+    this.appsChanged();
+    return job;
+  }
+
+  /** Every job with its schedule, runs and skipped ticks (`herd jobs`). */
+  jobViews(): JobView[] {
+    return [...this.jobs.values()].map((j) => j.view());
+  }
+
   /**
    * List remembered apps without starting them (a daemon that restarted,
    * `herd resurrect` of stopped apps). Those not stopped on purpose wait
@@ -166,8 +221,8 @@ export class Supervisor {
    */
   remember(saved: readonly SavedApp[], waiting: string): void {
     for (const s of saved) {
-      if (this.apps.has(s.name)) continue;
-      const app = this.create(s.spec);
+      if (this.apps.has(s.name) || this.jobs.has(s.name)) continue;
+      const app = s.spec.job ? this.createJob(s.spec) : this.create(s.spec);
       app.reason = s.stopped ? s.reason : waiting;
       if (!s.stopped) this.awaiting.add(s.name);
     }
@@ -184,6 +239,11 @@ export class Supervisor {
   adopt(spec: AppSpec, snapshot: HostSnapshot, why: string, restarts: Readonly<Record<string, number>> = {}): number {
     for (const id of [...snapshot.workers.map((w) => w.worker), ...snapshot.exits.map((e) => e.worker)]) this.uniqueId = Math.max(this.uniqueId, id);
     this.awaiting.delete(spec.name);
+    if (spec.job) {
+      const acted = (this.jobs.get(spec.name) ?? this.createJob(spec)).adopt(snapshot, why);
+      this.appsChanged();
+      return acted;
+    }
     const app = this.apps.get(spec.name) ?? this.create(spec);
     const acted = app.adopt(snapshot, why, restarts);
     this.appsChanged();
@@ -208,12 +268,19 @@ export class Supervisor {
       reason: a.reason,
       createdAt: a.createdAt,
       restarts: Object.fromEntries(a.slots.map((s) => [String(s.id), s.restarts])),
-    }));
+    })).concat([...this.jobs.values()].map((j) => ({
+      name: j.name,
+      spec: j.spec,
+      stopped: j.stopped && !this.awaiting.has(j.name),
+      reason: j.reason,
+      createdAt: j.createdAt,
+      restarts: {},
+    })));
   }
 
   /** True when listed and not stopped, false when listed and stopped, null when not listed. */
   running(name: string): boolean | null {
-    const app = this.apps.get(name);
+    const app = this.apps.get(name) ?? this.jobs.get(name);
     return app ? !app.stopped : null;
   }
 
@@ -234,39 +301,59 @@ export class Supervisor {
 
   /** Start an app that is listed but stopped, with the spec it has; a running (or errored) one is skipped. */
   async startApp(name: string): Promise<{ started: string[]; skipped: string[] }> {
-    return this.start([this.get(name).spec]);
+    return this.start([(this.jobs.get(name) ?? this.get(name)).spec]);
   }
 
   async stop(target: string): Promise<string[]> {
-    const apps = this.resolve(target);
+    const jobs = this.resolveJobs(target);
+    const apps = target !== 'all' && jobs.length > 0 ? [] : this.resolve(target);
     // Stopped on purpose now, even one that was waiting for `herd resurrect`.
-    for (const a of apps) this.awaiting.delete(a.name);
-    await Promise.all(apps.map((a) => a.stop()));
-    return apps.map((a) => a.name);
+    for (const a of [...apps, ...jobs]) this.awaiting.delete(a.name);
+    await Promise.all([...apps.map((a) => a.stop()), ...jobs.map((j) => j.stop())]);
+    return [...apps, ...jobs].map((a) => a.name);
   }
 
   async restart(target: string): Promise<string[]> {
-    const apps = this.resolve(target);
-    await Promise.all(apps.map((a) => a.restart()));
-    return apps.map((a) => a.name);
+    return this.restartWith(target, null);
+  }
+
+  /**
+   * A job restarted or reloaded takes its new spec (schedule) from the next
+   * tick on; a run going on is left to finish.
+   */
+  private async rescheduleJobs(jobs: readonly Job[], specs: readonly AppSpec[] | null): Promise<void> {
+    for (const job of jobs) {
+      const spec = specs?.find((s) => s.name === job.name) ?? job.spec;
+      if (!spec.job) throw new HerdError('HERD_ERR_USAGE', { message: `app "${job.name}" is a job and its config no longer sets cron; \`herd delete ${job.name}\` and start it again` });
+      if (spec !== job.spec) for (const note of await checkRuntimeFields(spec)) job.note(note);
+      job.disarm();
+      job.start(spec);
+    }
   }
 
   /** Restart with re-read specs (`--update-env`, a config file target); apps without one keep theirs. */
   async restartWith(target: string, specs: readonly AppSpec[] | null): Promise<string[]> {
+    const jobs = this.resolveJobs(target);
+    await this.rescheduleJobs(jobs, specs);
+    if (target !== 'all' && jobs.length > 0) return jobs.map((j) => j.name);
     const apps = this.resolve(target);
     const next = apps.map((a) => ({ app: a, spec: specs?.find((s) => s.name === a.name) ?? a.spec }));
     for (const { app, spec } of next) if (spec !== app.spec) for (const note of await checkRuntimeFields(spec)) app.note(note);
     await Promise.all(next.map(({ app, spec }) => app.restart(spec)));
-    return apps.map((a) => a.name);
+    return [...apps, ...jobs].map((a) => a.name);
   }
 
   /** `herd start <name|all>`: start listed apps that are stopped; running ones are skipped. */
   async startListed(target: string): Promise<{ started: string[]; skipped: string[] }> {
-    return this.start(this.resolve(target).map((a) => a.spec));
+    const jobs = this.resolveJobs(target);
+    const apps = target !== 'all' && jobs.length > 0 ? [] : this.resolve(target);
+    return this.start([...apps, ...jobs].map((a) => a.spec));
   }
 
   /** PM2's `reset`: zero the restart counters. */
   reset(target: string): string[] {
+    const jobs = this.resolveJobs(target);
+    if (target !== 'all' && jobs.length > 0) return jobs.map((j) => j.name);
     const apps = this.resolve(target);
     for (const app of apps) app.resetRestarts();
     return apps.map((a) => a.name);
@@ -278,6 +365,12 @@ export class Supervisor {
    * still starting and old workers draining are left alone.
    */
   signal(name: string, signal: NodeJS.Signals, worker: number | null): { name: string; signal: string; pids: number[] } {
+    const job = this.jobs.get(name);
+    if (job) {
+      const pids = job.processes().filter((p) => p.pid !== null && p.sendSignal(signal)).map((p) => p.pid as number);
+      if (pids.length === 0) throw new HerdError('HERD_ERR_NOT_RUNNING', { name, action: `send ${signal} to` });
+      return { name, signal, pids };
+    }
     const app = this.get(name);
     if (worker !== null && !app.slots.some((s) => s.id === worker)) throw new HerdError('HERD_ERR_WORKER_NOT_FOUND', { name, worker });
     const pids: number[] = [];
@@ -292,6 +385,10 @@ export class Supervisor {
 
   /** Rolling reload, app after app. `specs` are re-read config for apps that came from a file. */
   async reload(target: string, specs: readonly AppSpec[] | null, progress: Progress): Promise<string[]> {
+    const jobs = this.resolveJobs(target);
+    await this.rescheduleJobs(jobs, specs);
+    for (const job of jobs) progress(`${job.name}: job rescheduled (${job.spec.job?.schedule ?? ''})`);
+    if (target !== 'all' && jobs.length > 0) return jobs.map((j) => j.name);
     const apps = this.resolve(target);
     for (const app of apps) {
       const spec = specs?.find((s) => s.name === app.name) ?? app.spec;
@@ -300,10 +397,24 @@ export class Supervisor {
       await app.reload(spec, progress);
       progress(`${app.name}: reloaded`);
     }
-    return apps.map((a) => a.name);
+    return [...apps, ...jobs].map((a) => a.name);
   }
 
   async delete(target: string): Promise<string[]> {
+    const jobs = this.resolveJobs(target);
+    await Promise.all(jobs.map((j) => j.stop('deleted')));
+    for (const job of jobs) {
+      this.jobs.delete(job.name);
+      this.awaiting.delete(job.name);
+      await this.hosts.get(job.name)?.close();
+      this.hosts.delete(job.name);
+      this.jobRecords.delete(job.name);
+      this.logs.closeApp(job.name);
+    }
+    if (target !== 'all' && jobs.length > 0) {
+      this.appsChanged();
+      return jobs.map((j) => j.name);
+    }
     const apps = this.resolve(target);
     await Promise.all(apps.map((a) => a.stop()));
     for (const app of apps) {
@@ -316,10 +427,11 @@ export class Supervisor {
       this.logs.closeApp(app.name);
     }
     this.appsChanged();
-    return apps.map((a) => a.name);
+    return [...apps, ...jobs].map((a) => a.name);
   }
 
   async scale(name: string, count: string, progress: Progress): Promise<{ name: string; from: number; to: number }> {
+    if (this.jobs.has(name)) throw new HerdError('HERD_ERR_USAGE', { message: `scale: "${name}" is a job (cron): one process runs at each tick` });
     const app = this.get(name);
     const to = parseScale(count, app.slots.length || app.spec.instances);
     const problem = app.stopped ? null : capacityProblem(to - app.slots.length);
@@ -330,10 +442,16 @@ export class Supervisor {
 
   async list(): Promise<AppInfo[]> {
     await this.stats.sampleNew(this.livePids());
-    return [...this.apps.values()].map((a) => a.info());
+    const usage = (pid: number) => this.stats.get(pid);
+    return [...[...this.apps.values()].map((a) => a.info()), ...[...this.jobs.values()].map((j) => j.info(usage))];
   }
 
   async describe(name: string): Promise<AppDetail> {
+    const job = this.jobs.get(name);
+    if (job) {
+      await this.stats.sampleNew(this.livePids());
+      return { ...job.detail(this.logs.dropped(name), (pid) => this.stats.get(pid)), runAs: runAsView(job.spec), shim: this.hosts.get(name)?.info?.() ?? null };
+    }
     const app = this.get(name);
     await Promise.all([this.stats.sampleNew(this.livePids()), app.refreshListening()]);
     const triggers = this.triggers.get(name);
@@ -363,7 +481,7 @@ export class Supervisor {
       for (const inode of held.inodes) ownSockets.set(`${held.pid}:${inode}`, app.name);
     }
     const workers = new Map<number, string>();
-    for (const app of this.apps.values()) for (const p of app.processes()) if (p.pid !== null) workers.set(p.pid, app.name);
+    for (const app of [...this.apps.values(), ...this.jobs.values()]) for (const p of app.processes()) if (p.pid !== null) workers.set(p.pid, app.name);
     return findPortHolders(wanted, (pid, inode, table) => {
       const own = ownSockets.get(`${pid}:${inode}`);
       if (own) return { label: `herd app ${own}`, app: own };
@@ -374,10 +492,11 @@ export class Supervisor {
   }
 
   private livePids(): number[] {
-    return [...this.apps.values()].flatMap((a) => a.processes()).map((p) => p.pid).filter((p): p is number => p !== null);
+    return [...this.apps.values(), ...this.jobs.values()].flatMap((a) => a.processes()).map((p) => p.pid).filter((p): p is number => p !== null);
   }
 
   metrics(name: string, worker: number | null): AppMetricsView {
+    if (this.jobs.has(name)) throw new HerdError('HERD_ERR_USAGE', { message: `metrics: "${name}" is a job (cron); its runs are in \`herd jobs\`` });
     return metricsView(this.get(name), worker);
   }
 
@@ -415,6 +534,8 @@ export class Supervisor {
     this.monitor.close();
     for (const t of this.triggers.values()) t.close();
     this.triggers.clear();
+    // A run going on finishes under its shim; the next daemon adopts it and records how it ended.
+    for (const j of this.jobs.values()) j.disarm();
     const names = this.names();
     await Promise.all([...this.apps.values()].map((a) => a.stop()));
     return names;
@@ -436,6 +557,13 @@ export class Supervisor {
     return [this.get(target)];
   }
 
+  /** The jobs `target` names: every one for 'all', else the one of that name, if it is a job. */
+  private resolveJobs(target: string): Job[] {
+    if (target === 'all') return [...this.jobs.values()];
+    const job = this.jobs.get(target);
+    return job ? [job] : [];
+  }
+
   /** Stop (or resume) acting on the workers while they are handed to another daemon. */
   pause(on: boolean): void {
     this.paused = on;
@@ -443,12 +571,12 @@ export class Supervisor {
 
   /** No app is in the middle of an operation (reload, restart, stop, scale). */
   idle(): boolean {
-    return [...this.apps.values()].every((a) => a.busy === null);
+    return [...this.apps.values(), ...this.jobs.values()].every((a) => a.busy === null);
   }
 
-  /** Workers alive now, over every app. */
+  /** Workers alive now, over every app (and job runs). */
   workerCount(): number {
-    return [...this.apps.values()].reduce((n, a) => n + a.processes().length, 0);
+    return [...this.apps.values(), ...this.jobs.values()].reduce((n, a) => n + a.processes().length, 0);
   }
 
   private async sample(): Promise<void> {
@@ -509,6 +637,7 @@ function workerApp(pid: number, table: readonly ProcessEntry[], workers: Readonl
  */
 async function checkRuntimeFields(spec: AppSpec): Promise<string[]> {
   if (spec.cronRestart) checkCronSchedule(spec.name, spec.cronRestart);
+  if (spec.job) checkJob(spec.name, spec.job);
   const runAs = await prepareRunAs(spec, workerFiles(spec));
   const notes = await prepareLogFiles(spec);
   if (runAs !== null) notes.push(`workers run as ${runAs.user} (uid ${runAs.uid}), group ${runAs.group} (gid ${runAs.gid}), with the user's supplementary groups`);
