@@ -78,7 +78,7 @@ export class Daemon {
       },
     });
     const note = (line: string) => console.log(`${new Date().toISOString()} herd: ${line}`);
-    this.state = options.keepState === true ? new StateKeeper(paths.stateFile, () => this.supervisor.savedApps(), note) : null;
+    this.state = options.keepState === true ? new StateKeeper(paths.stateFile, () => this.supervisor.savedApps(), note, undefined, () => this.currentSettings()) : null;
     this.supervisor.onAppsChanged(() => this.state?.changed());
     this.prometheus = new PrometheusServer(() => this.supervisor.prometheus());
     this.control = new ControlServer(this.handlers());
@@ -146,12 +146,36 @@ export class Daemon {
         // `herd run`: shims a dead daemon left hold their apps' ports; they drain and end before this one starts any.
         await stopLeftover(this.paths);
       }
+      // Its endpoints, alerts and fleet as the last daemon had them: one restarted by systemd or after a crash comes back whole.
+      if (!handover && previous?.settings) await this.restoreSettings(previous.settings);
       // The rest of the list the last daemon kept is listed again, stopped, waiting for `herd resurrect`.
       if (this.state) this.supervisor.remember(apps.filter((a) => !adopted.has(a.name)), restartedReason(this.state.startedAt, previous));
       writeFileAtomicSync(this.paths.pidFile, `${process.pid}\n`);
       this.state?.begin();
     } finally {
       listed();
+    }
+  }
+
+  /** What state.json keeps of this daemon's settings: each endpoint as it serves (its bound port), alerts, the fleet. */
+  private currentSettings(): DaemonSettings {
+    return {
+      health: this.health.handover()?.spec ?? null,
+      prometheus: this.prometheus.handover()?.settings ?? null,
+      dashboard: this.dashboard.handover()?.settings ?? null,
+      alerts: this.supervisor.alerts.current,
+      fleet: this.fleet?.settings ?? null,
+    };
+  }
+
+  private async restoreSettings(settings: DaemonSettings): Promise<void> {
+    const say = (line: string) => console.error(`${new Date().toISOString()} daemon: ${line}`);
+    try {
+      await this.configureHealth(settings.health);
+      await this.configure(settings);
+      say(`settings of the last daemon applied again: ${[settings.health && 'health', settings.prometheus && 'prometheus', settings.dashboard && 'dashboard', settings.alerts && 'alerts', settings.fleet && `fleet (${this.fleet?.url ?? ''})`].filter(Boolean).join(', ') || 'none'}`);
+    } catch (err) {
+      say(`the last daemon's settings could not all be applied again: ${(err as Error).message}; \`herd start <config>\` applies them`);
     }
   }
 
@@ -191,6 +215,7 @@ export class Daemon {
         settings.prometheus ? this.prometheus.configure(settings.prometheus) : Promise.resolve(null),
         settings.dashboard ? this.dashboard.configure(settings.dashboard) : Promise.resolve(null),
       ]);
+      this.state?.changed();
       const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
       if (failed) throw failed.reason;
     }
@@ -262,6 +287,7 @@ export class Daemon {
       host: host ?? current?.host ?? DEFAULTS.dashboard.host,
       token: current?.token ?? null,
     });
+    this.state?.changed();
     return { url };
   }
 

@@ -4,7 +4,7 @@ import * as path from 'node:path';
 import { test } from 'node:test';
 import type { RolloutReport } from '../../src/fleet/rollout';
 import type { AppInfo } from '../../src/protocol/control';
-import { eventually, FIXTURES } from '../helpers';
+import { eventually, FIXTURES, running } from '../helpers';
 import { fleetStatus, helloApp, hostTargets, member, SECRET, traffic, type Member } from './members';
 import { createFleetNet, netnsProblem } from './netns';
 import { REDIS_CLI, redisProblem, startRedis } from './redisServer';
@@ -105,4 +105,19 @@ test('fleet commands: restart and scale one host, a rolling reload of every host
   assert.match(log, /fleet: refused "stop" "billing" .*runs no app "billing"/);
   assert.doesNotMatch(log, new RegExp(SECRET));
   assert.equal((await workerPids(h2)).length, 3, 'nothing changed on host2');
+
+  // host3's daemon dies; the next herd command there starts one that adopts the app and joins the fleet again by itself.
+  const dead = Number(readFileSync(path.join(h3.home, 'daemon.pid'), 'utf8'));
+  process.kill(dead, 'SIGKILL');
+  await eventually(() => (readFileSync(path.join(h3.home, 'daemon.pid'), 'utf8').trim() === String(dead) && !running(dead) ? true : undefined), 10_000, 'host3\'s daemon to die');
+  assert.equal((await workerPids(h3)).length, 2);
+  const back = await eventually(async () => {
+    const { view } = await fleetStatus(h1);
+    const host3 = view.hosts.find((h) => h.name === 'host3');
+    return host3?.online && host3.lastSeenS < 2 ? host3 : undefined;
+  }, 15_000, 'host3 back in the fleet');
+  assert.equal(back.apps.find((a) => a.name === 'api')?.online, 2);
+  const again = await h1.herd(['fleet', 'scale', 'api', '1', '--host', 'host3']);
+  assert.equal(again.code, 0, again.stdout + again.stderr);
 });
+

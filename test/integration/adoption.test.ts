@@ -191,3 +191,23 @@ test('herd kill after the daemon died: a new daemon adopts the apps, then stops 
   assert.equal(back.code, 0, back.stderr);
   assert.equal((await list(herd))[0]?.status, 'online');
 });
+
+test('kill -9 of the daemon: the new daemon serves /ready and /metrics again where the last one did (settings kept in state.json)', async (t) => {
+  const { home, herd } = herdHome(t);
+  const [app, health, metrics] = [await freePort(), await freePort(), await freePort()];
+  const config = path.join(home, 'herd.config.js');
+  writeFileSync(config, `module.exports = ${JSON.stringify({
+    health: { port: health },
+    metrics: { prometheus: { port: metrics } },
+    apps: [{ name: 'api', script: path.join(FIXTURES, 'hello.js'), instances: 1, env: { PORT: String(app) } }],
+  })};\n`);
+  assert.equal((await herd(['start', config])).code, 0);
+  await eventually(() => (/"settings":\{"health":\{/.test(readFileSync(path.join(home, 'state.json'), 'utf8')) ? true : undefined), 10_000, 'the settings in state.json');
+  await killDaemon(home);
+  assert.equal((await list(herd)).find((a) => a.name === 'api')?.status, 'online');
+  const ready = await get(health, '/ready');
+  assert.equal(ready.status, 200, ready.body);
+  const scraped = await get(metrics, '/metrics');
+  assert.match(scraped.body, /herd_/);
+  assert.match(readFileSync(path.join(home, 'daemon.log'), 'utf8'), /settings of the last daemon applied again: health, prometheus/);
+});

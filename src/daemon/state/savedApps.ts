@@ -6,7 +6,7 @@
  * refused whole, with the file and the field named, so it never becomes a
  * shorter app list.
  */
-import type { AppSpec } from '../../config/types';
+import type { AppSpec, DaemonSettings } from '../../config/types';
 import { MAX_INSTANCES, specProblems } from '../../config/specCheck';
 import { HerdError } from '../../errors';
 
@@ -34,6 +34,12 @@ export interface SavedDaemon {
   pid: number;
   startedAt: string;
   stopped: { at: string; by: string } | null;
+  /**
+   * Its endpoints, alerts and fleet as configured last (secrets included:
+   * the file is 0600), so a daemon started after it comes back whole;
+   * absent in older files.
+   */
+  settings?: DaemonSettings;
 }
 
 export interface SavedApps {
@@ -149,6 +155,8 @@ function savedDaemon(value: unknown): SavedDaemon {
     pid: typeof v.pid === 'number' ? v.pid : 0,
     startedAt: typeof v.startedAt === 'string' ? v.startedAt : '',
     stopped: s && typeof s.at === 'string' && typeof s.by === 'string' ? { at: s.at, by: s.by } : null,
+    // Applied by the daemon, which checks each part as it configures it.
+    ...(typeof v.settings === 'object' && v.settings !== null && !Array.isArray(v.settings) ? { settings: v.settings as DaemonSettings } : {}),
   };
 }
 

@@ -1,6 +1,7 @@
 import * as fs from 'node:fs';
 import { HERD_VERSION } from '../../protocol/version';
 import { writeFileAtomic } from '../../util/atomicWrite';
+import type { DaemonSettings } from '../../config/types';
 import { CoalescingWriter } from './coalescingWriter';
 import { parseSavedApps, renderApps, renderSavedApps, SAVED_APPS_VERSION, type SavedApp, type SavedDaemon } from './savedApps';
 
@@ -32,9 +33,20 @@ export class StateKeeper {
   private writing = false;
   private readonly writer: CoalescingWriter;
 
-  constructor(private readonly file: string, apps: () => SavedApp[], private readonly note: (line: string) => void, debounceMs = DEBOUNCE_MS) {
-    this.writer = new CoalescingWriter(() => renderApps(apps()), {
-      write: (appsJson) => writeFileAtomic(file, renderSavedApps(this.header(), appsJson), 0o600),
+  constructor(
+    private readonly file: string,
+    apps: () => SavedApp[],
+    private readonly note: (line: string) => void,
+    debounceMs = DEBOUNCE_MS,
+    settings: () => DaemonSettings | null = () => null,
+  ) {
+    // What a write depends on: the settings (one JSON line, no newline in it), then the apps; the header's time is not.
+    this.writer = new CoalescingWriter(() => `${JSON.stringify(settings())}\n${renderApps(apps())}`, {
+      write: (content) => {
+        const cut = content.indexOf('\n');
+        const current = JSON.parse(content.slice(0, cut)) as DaemonSettings | null;
+        return writeFileAtomic(file, renderSavedApps(this.header(current), content.slice(cut + 1)), 0o600);
+      },
       debounceMs,
       onError: (err) => note(`cannot write ${file}: ${err.message}; the app list on disk is behind until a write succeeds (tried again on the next change)`),
       onRecover: () => note(`${file} is written again`),
@@ -108,13 +120,13 @@ export class StateKeeper {
     return this.problem === null ? [] : [this.problem];
   }
 
-  private header() {
+  private header(settings: DaemonSettings | null) {
     return {
       version: SAVED_APPS_VERSION,
       kind: 'herd-state' as const,
       herd: HERD_VERSION,
       written: new Date().toISOString(),
-      daemon: { pid: process.pid, startedAt: this.startedAt, stopped: this.stopped },
+      daemon: { pid: process.pid, startedAt: this.startedAt, stopped: this.stopped, ...(settings ? { settings } : {}) },
     };
   }
 
