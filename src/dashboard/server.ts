@@ -23,7 +23,7 @@ export interface DashboardActions {
 export interface DashboardDeps {
   source: DashboardSource;
   actions: DashboardActions;
-  /** The fleet this host joined, for the fleet page; null where there can be none (`herd run`). */
+  /** The fleet operations, for the fleet page; its status() says whether this host joined a fleet. Null: no fleet page source at all. */
   fleet: DashboardFleet | null;
   /** Every worker line as it arrives, for the live log tail. */
   subscribe(listener: (line: LogLine) => void): () => void;
