@@ -1,4 +1,4 @@
-import { CSRF_HEADER, type ActionLine, type ActionName, type AppPageView, type OverviewView } from '../src/dashboard/apiTypes';
+import { CSRF_HEADER, type ActionLine, type ActionName, type AppPageView, type FleetActionBody, type FleetActionLine, type FleetActionName, type FleetPageView, type OverviewView } from '../src/dashboard/apiTypes';
 
 /** The session's token is no longer accepted (daemon restarted with another one, cookie cleared). */
 export class Unauthorised extends Error {}
@@ -25,12 +25,26 @@ export function appPage(name: string, window: number, since: number | null, sign
   return getJson(`/api/apps/${encodeURIComponent(name)}?${q}`, signal);
 }
 
+export function fleet(signal?: AbortSignal): Promise<FleetPageView> {
+  return getJson('/api/fleet', signal);
+}
+
 /**
  * Runs an action and calls `onLine` for each progress line and the result,
  * as the daemon streams them (NDJSON). Resolves with the result line.
  */
-export async function act(name: string, action: ActionName, body: Record<string, unknown>, onLine: (line: ActionLine) => void): Promise<ActionLine> {
-  const res = await fetch(`/api/apps/${encodeURIComponent(name)}/${action}`, {
+export function act(name: string, action: ActionName, body: Record<string, unknown>, onLine: (line: ActionLine) => void): Promise<ActionLine> {
+  return postLines(`/api/apps/${encodeURIComponent(name)}/${action}`, body, onLine, (l) => l.kind === 'result');
+}
+
+/** A fleet action (every host, or `body.host`): progress lines, the hosts' answers or the rollout's report, then a result or error line. */
+export function actOnFleet(name: string, action: FleetActionName, body: FleetActionBody, onLine: (line: FleetActionLine) => void): Promise<FleetActionLine> {
+  return postLines(`/api/fleet/apps/${encodeURIComponent(name)}/${action}`, body, onLine, (l) => l.kind === 'result' || l.kind === 'error');
+}
+
+/** POSTs with the CSRF header and reads the NDJSON answer line by line; resolves with the last line that `isEnd`. */
+async function postLines<L>(path: string, body: object, onLine: (line: L) => void, isEnd: (line: L) => boolean): Promise<L> {
+  const res = await fetch(path, {
     method: 'POST',
     credentials: 'same-origin',
     headers: { 'content-type': 'application/json', [CSRF_HEADER]: '1' },
@@ -49,17 +63,17 @@ export async function act(name: string, action: ActionName, body: Record<string,
   }
   const reader = res.body.pipeThrough(new TextDecoderStream()).getReader();
   let buffered = '';
-  let result: ActionLine | null = null;
+  let result: L | null = null;
   for (;;) {
     const { value, done } = await reader.read();
     if (done) break;
     buffered += value;
     let nl: number;
     while ((nl = buffered.indexOf('\n')) !== -1) {
-      const line = JSON.parse(buffered.slice(0, nl)) as ActionLine;
+      const line = JSON.parse(buffered.slice(0, nl)) as L;
       buffered = buffered.slice(nl + 1);
       onLine(line);
-      if (line.kind === 'result') result = line;
+      if (isEnd(line)) result = line;
     }
   }
   if (!result) throw new Error('the daemon ended the action without a result');

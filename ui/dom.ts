@@ -109,6 +109,8 @@ export interface Column<T> {
   cell: (row: T) => Cell;
   /** 'num' right-aligns. */
   cls?: string;
+  /** Made once with the row (buttons, inputs); `cell` is then not used. */
+  node?: (row: T) => Node;
 }
 
 /**
@@ -133,7 +135,7 @@ export class KeyedTable<T> {
       seen.add(k);
       let tr = this.rows.get(k);
       if (!tr) {
-        tr = h('tr', { 'data-key': k }, ...this.columns.map((c) => h('td', { class: c.cls })));
+        tr = h('tr', { 'data-key': k }, ...this.columns.map((c) => h('td', { class: c.cls }, c.node?.(row))));
         if (this.onClick) {
           const click = this.onClick;
           tr.classList.add('link');
@@ -142,6 +144,7 @@ export class KeyedTable<T> {
         this.rows.set(k, tr);
       }
       this.columns.forEach((c, i) => {
+        if (c.node) return;
         const td = tr?.children[i] as HTMLTableCellElement;
         const value = c.cell(row);
         const text = typeof value === 'string' ? value : value.text;

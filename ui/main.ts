@@ -1,16 +1,17 @@
 import * as api from './api';
 import { AppPage } from './appPage';
 import { h, setText } from './dom';
+import { FleetPage } from './fleetPage';
 import { OverviewPage, uptimeText } from './overview';
 
 /** How often the page asks the daemon for fresh figures (the daemon aggregates once a second). */
 const POLL_MS = 1000;
 
-type Page = { kind: 'overview'; page: OverviewPage } | { kind: 'app'; page: AppPage };
+type Page = { kind: 'overview'; page: OverviewPage } | { kind: 'app'; page: AppPage } | { kind: 'fleet'; page: FleetPage };
 
 /**
- * The dashboard page: a hash router between the overview (#/) and one app
- * (#/app/NAME), polling the daemon's JSON API once a second, one request at
+ * The dashboard page: a hash router between the overview (#/), one app
+ * (#/app/NAME) and the fleet (#/fleet), polling the daemon's JSON API once a second, one request at
  * a time. Render time per update is marked for the benchmark
  * (performance measure 'herd-render').
  */
@@ -18,6 +19,7 @@ class Dashboard {
   private readonly main: HTMLElement;
   private readonly hostInfo: HTMLElement;
   private readonly connection: HTMLElement;
+  private readonly nav: HTMLAnchorElement[];
   private page: Page | null = null;
   private timer: number | undefined;
   private generation = 0;
@@ -27,8 +29,12 @@ class Dashboard {
     this.hostInfo = h('span', { class: 'host' });
     this.connection = h('span', { class: 'connection', 'data-testid': 'connection' }, 'connecting…');
     this.main = h('main', {});
+    this.nav = [
+      h('a', { class: 'nav', href: '#/', 'data-view': 'overview', 'data-testid': 'nav-apps' }, 'Apps'),
+      h('a', { class: 'nav', href: '#/fleet', 'data-view': 'fleet', 'data-testid': 'nav-fleet' }, 'Fleet'),
+    ];
     root.replaceChildren(
-      h('header', {}, h('a', { class: 'brand', href: '#/' }, 'herd'), this.hostInfo, this.connection),
+      h('header', {}, h('a', { class: 'brand', href: '#/' }, 'herd'), h('nav', {}, ...this.nav), this.hostInfo, this.connection),
       this.main);
     window.addEventListener('hashchange', () => this.route());
   }
@@ -40,10 +46,15 @@ class Dashboard {
       const name = decodeURIComponent(m[1] as string);
       this.page = { kind: 'app', page: new AppPage(name, () => (location.hash = '#/'), () => this.refresh()) };
       document.title = `${name} · herd`;
+    } else if (location.hash === '#/fleet') {
+      this.page = { kind: 'fleet', page: new FleetPage(() => this.refresh()) };
+      document.title = 'fleet · herd';
     } else {
       this.page = { kind: 'overview', page: new OverviewPage((name) => (location.hash = `#/app/${encodeURIComponent(name)}`)) };
       document.title = 'herd';
     }
+    const view = this.page.kind === 'fleet' ? 'fleet' : 'overview';
+    for (const a of this.nav) a.classList.toggle('active', a.dataset.view === view);
     this.main.replaceChildren(this.page.page.el);
     this.refresh();
   }
@@ -70,6 +81,9 @@ class Dashboard {
           page.page.update(view);
           setText(this.hostInfo, uptimeText(view));
         });
+      } else if (page.kind === 'fleet') {
+        const view = await api.fleet(signal);
+        this.render(() => page.page.update(view));
       } else {
         const app = page.page;
         const view = await api.appPage(app.app, app.window, app.since, signal);

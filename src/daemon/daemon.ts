@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as path from 'node:path';
@@ -23,7 +24,7 @@ import { restartedReason, StateKeeper } from './state/stateKeeper';
 import { writeFileAtomicSync } from '../util/atomicWrite';
 import { adoptShims } from './state/adoption';
 import { startSuccessor, type Handover } from './handover';
-import type { ResultOf } from '../protocol/control';
+import type { RequestOf, ResultOf } from '../protocol/control';
 import { webSocketFlag } from '../util/nodeFlags';
 import { retireServer } from './http/listen';
 import type { ShimHosts } from './hosts/shimHosts';
@@ -86,6 +87,16 @@ export class Daemon {
     this.dashboard = new DashboardServer({
       source: this.supervisor,
       actions: this.supervisor,
+      // Read when asked: the host joins (or moves) with `herd start <config>`, after the dashboard is made.
+      fleet: {
+        status: async () => (this.fleet ? this.fleet.status() : null),
+        command: async (verb, app, count, hosts, progress) =>
+          (await this.fleetCommand({ type: 'fleetCommand', verb, app, count, hosts, timeoutMs: DASHBOARD_FLEET_TIMEOUT_MS }, progress)).results,
+        reload: (app, o, progress) => this.fleetReload({
+          type: 'fleetReload', app, rollout: `dashboard-${randomUUID()}`, hosts: o.hosts, batch: o.batch, drain: false,
+          expectRevision: null, settleMs: o.settleMs, timeoutMs: DASHBOARD_FLEET_TIMEOUT_MS,
+        }, progress),
+      },
       subscribe: (listener) => logs.subscribe(listener),
       logDir: logs.dir,
       tokenFile: path.join(paths.home, 'dashboard.token'),
@@ -273,6 +284,36 @@ export class Daemon {
     return this.fleet;
   }
 
+  /** `herd fleet restart|stop|start|scale`, and the dashboard's fleet actions. */
+  private async fleetCommand(r: RequestOf<'fleetCommand'>, progress: (line: string) => void): Promise<ResultOf['fleetCommand']> {
+    const fleet = this.member();
+    const hosts = await fleetTargets(fleet, r.app, r.hosts);
+    const results = await fleet.send(hosts, r.verb, r.app, {
+      ...(r.count !== null ? { count: r.count } : {}),
+      timeoutMs: r.timeoutMs,
+      progress: (host, line) => progress(`[${host}] ${line}`),
+    });
+    return { verb: r.verb, app: r.app, results };
+  }
+
+  /** `herd fleet reload`, and the dashboard's fleet reload. */
+  private async fleetReload(r: RequestOf<'fleetReload'>, progress: (line: string) => void): Promise<ResultOf['fleetReload']> {
+    const fleet = this.member();
+    if (this.rollouts.has(r.rollout)) throw new HerdError('HERD_ERR_FLEET_COMMAND', { reason: `a rollout named ${r.rollout} is running` });
+    const rollout = { aborted: false };
+    this.rollouts.set(r.rollout, rollout);
+    try {
+      return await fleet.rollout(
+        { app: r.app, batch: r.batch, drain: r.drain, expectRevision: r.expectRevision, settleMs: r.settleMs, hosts: r.hosts },
+        { timeoutMs: r.timeoutMs, balancer: this.balancer(r.app, r.drain), aborted: () => rollout.aborted, progress },
+      ).catch((err: Error) => {
+        throw err instanceof HerdError ? err : new HerdError('HERD_ERR_FLEET_COMMAND', { reason: err.message });
+      });
+    } finally {
+      this.rollouts.delete(r.rollout);
+    }
+  }
+
   /** How `--drain` takes a host out of the load balancer: HAProxy's runtime API at `fleet.lb.haproxy`. */
   private balancer(_app: string, drain: boolean): null {
     if (drain) throw new HerdError('HERD_ERR_FLEET_COMMAND', { reason: '--drain needs fleet.lb.haproxy (the HAProxy runtime API socket) in the config' });
@@ -423,32 +464,8 @@ export class Daemon {
       resurrect: async (_r, progress) => resurrect(s, { dump: this.paths.dumpFile, state: this.state ? this.paths.stateFile : null }, progress),
       update: async (r, progress) => this.update(r.execPath, r.daemonMain, progress),
       fleetStatus: async () => this.member().status(),
-      fleetCommand: async (r, progress) => {
-        const fleet = this.member();
-        const hosts = await fleetTargets(fleet, r.app, r.hosts);
-        const results = await fleet.send(hosts, r.verb, r.app, {
-          ...(r.count !== null ? { count: r.count } : {}),
-          timeoutMs: r.timeoutMs,
-          progress: (host, line) => progress(`[${host}] ${line}`),
-        });
-        return { verb: r.verb, app: r.app, results };
-      },
-      fleetReload: async (r, progress) => {
-        const fleet = this.member();
-        if (this.rollouts.has(r.rollout)) throw new HerdError('HERD_ERR_FLEET_COMMAND', { reason: `a rollout named ${r.rollout} is running` });
-        const rollout = { aborted: false };
-        this.rollouts.set(r.rollout, rollout);
-        try {
-          return await fleet.rollout(
-            { app: r.app, batch: r.batch, drain: r.drain, expectRevision: r.expectRevision, settleMs: r.settleMs, hosts: r.hosts },
-            { timeoutMs: r.timeoutMs, balancer: this.balancer(r.app, r.drain), aborted: () => rollout.aborted, progress },
-          ).catch((err: Error) => {
-            throw err instanceof HerdError ? err : new HerdError('HERD_ERR_FLEET_COMMAND', { reason: err.message });
-          });
-        } finally {
-          this.rollouts.delete(r.rollout);
-        }
-      },
+      fleetCommand: (r, progress) => this.fleetCommand(r, progress),
+      fleetReload: (r, progress) => this.fleetReload(r, progress),
       fleetAbort: async (r) => {
         const rollout = this.rollouts.get(r.rollout);
         if (rollout) rollout.aborted = true;
@@ -482,6 +499,8 @@ async function fleetTargets(fleet: FleetMember, app: string, named: readonly str
   return hosts;
 }
 
+/** A host that has not answered a dashboard fleet action by then is reported as timed out (the CLI's --timeout default). */
+const DASHBOARD_FLEET_TIMEOUT_MS = 5 * 60_000;
 /** How long `herd update` waits for operations in progress (a reload) to end. */
 const UPDATE_IDLE_TIMEOUT_MS = 60_000;
 /** After a hand-over: how long the old daemon lets requests in flight on its HTTP endpoints finish, at most. */

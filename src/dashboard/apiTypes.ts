@@ -4,6 +4,9 @@
  * from ui/), so the two cannot drift apart; it imports nothing that runs.
  */
 import type { ErrorData } from '../errors';
+import type { HostOutcome } from '../fleet/commandSender';
+import type { RolloutReport } from '../fleet/rollout';
+import type { FleetView } from '../fleet/status';
 import type { LogLine } from '../logs/format';
 import type { AppMetricsView, RouteView, SeriesView } from '../metrics/view';
 import type { AlertStateView, AppStatus, WorkerInfo } from '../protocol/control';
@@ -86,6 +89,38 @@ export type ActionLine =
   | { kind: 'progress'; message: string }
   | { kind: 'result'; ok: true; message: string }
   | { kind: 'result'; ok: false; error: ErrorData };
+
+/**
+ * GET /api/fleet: the fleet this host joined, as `herd fleet status --json`
+ * shows it (never the secret), or that it joined none and how to.
+ */
+export type FleetPageView = { joined: true; fleet: FleetView } | { joined: false; hint: string };
+
+/**
+ * POST /api/fleet/apps/:name/:action: the action on every host that runs
+ * the app, or on the one host named by `host` in the body. `reload` is the
+ * rolling reload (host by host, or `batch` at a time, each watched
+ * `settleS` seconds); the others run on the hosts at once.
+ */
+export type FleetActionName = ActionName;
+export const FLEET_ACTIONS: readonly FleetActionName[] = ACTIONS;
+
+export interface FleetActionBody {
+  host?: string;
+  count?: number | string;
+  batch?: number;
+  settleS?: number;
+}
+
+/** NDJSON: progress lines (`host: line`), what each host answered (or the rollout's report), then one result or error line. */
+export type FleetActionLine =
+  | { kind: 'progress'; message: string }
+  | { kind: 'report'; report: RolloutReport }
+  | { kind: 'hosts'; results: HostOutcome[] }
+  /** ok: every host did it; else `message` says which did not (the hosts or report line says why). */
+  | { kind: 'result'; ok: boolean; message: string }
+  /** It could not run at all: no fleet, the registry unreadable, no host up runs the app, a host not in the fleet. */
+  | { kind: 'error'; error: ErrorData };
 
 /** GET /api/logs?app=NAME is a Server-Sent Events stream of these (event `line`), after one `history` event with an array of them. */
 export type DashboardLogLine = LogLine;

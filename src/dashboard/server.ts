@@ -5,9 +5,10 @@ import { HerdError, toErrorData } from '../errors';
 import { closeServer, rebind, type Endpoint } from '../daemon/http/listen';
 import { readTail } from '../logs/history';
 import { STREAMS, type LogLine } from '../logs/format';
-import { ACTIONS, type ActionLine, type ActionName, type DashboardLogLine } from './apiTypes';
+import { ACTIONS, FLEET_ACTIONS, type ActionLine, type ActionName, type DashboardLogLine, type FleetActionLine, type FleetActionName } from './apiTypes';
 import { Assets } from './assets';
 import { DashboardAuth, loadToken } from './auth';
+import { fleetActionRequest, fleetPageView, NO_FLEET_HINT, runFleetAction, type DashboardFleet } from './fleetActions';
 import { appPageView, overviewView, windowOf, type DashboardSource } from './views';
 
 /** What the dashboard's actions call: the supervisor's own operations. */
@@ -22,6 +23,8 @@ export interface DashboardActions {
 export interface DashboardDeps {
   source: DashboardSource;
   actions: DashboardActions;
+  /** The fleet operations, for the fleet page; its status() says whether this host joined a fleet. Null: no fleet page source at all. */
+  fleet: DashboardFleet | null;
   /** Every worker line as it arrives, for the live log tail. */
   subscribe(listener: (line: LogLine) => void): () => void;
   /** Where the log files are, for the tail's first lines; null in `herd run`. */
@@ -152,6 +155,7 @@ export class DashboardServer {
   private route(method: string, pathname: string): Route | undefined {
     if (method === 'GET' || method === 'HEAD') {
       if (pathname === '/api/overview') return async (_req, res) => json(res, 200, await overviewView(this.deps.source, this.startedAt));
+      if (pathname === '/api/fleet') return async (_req, res) => json(res, 200, await fleetPageView(this.deps.fleet));
       if (pathname === '/api/logs') return (req, res, url) => this.logStream(req, res, url);
       const page = /^\/api\/apps\/([^/]+)$/.exec(pathname);
       if (page) {
@@ -167,6 +171,10 @@ export class DashboardServer {
     const action = /^\/api\/apps\/([^/]+)\/([a-z]+)$/.exec(pathname);
     if (method === 'POST' && action && (ACTIONS as readonly string[]).includes(action[2] as string)) {
       return (req, res) => this.act(req, res, decodeURIComponent(action[1] as string), action[2] as ActionName);
+    }
+    const fleetAction = /^\/api\/fleet\/apps\/([^/]+)\/([a-z]+)$/.exec(pathname);
+    if (method === 'POST' && fleetAction && (FLEET_ACTIONS as readonly string[]).includes(fleetAction[2] as string)) {
+      return (req, res) => this.actOnFleet(req, res, decodeURIComponent(fleetAction[1] as string), fleetAction[2] as FleetActionName);
     }
     return undefined;
   }
@@ -190,7 +198,7 @@ export class DashboardServer {
   private async act(req: http.IncomingMessage, res: http.ServerResponse, name: string, action: ActionName): Promise<void> {
     const problem = this.auth?.crossSiteProblem(req);
     if (problem) return json(res, 403, { error: problem });
-    let body: { count?: unknown };
+    let body: Record<string, unknown>;
     try {
       body = await readJson(req);
     } catch (err) {
@@ -209,6 +217,28 @@ export class DashboardServer {
     } catch (err) {
       send({ kind: 'result', ok: false, error: toErrorData(err) });
     }
+    res.end();
+  }
+
+  /** NDJSON as act(): progress lines from every host, what they answered (or the rollout's report), then the result. */
+  private async actOnFleet(req: http.IncomingMessage, res: http.ServerResponse, app: string, action: FleetActionName): Promise<void> {
+    const problem = this.auth?.crossSiteProblem(req);
+    if (problem) return json(res, 403, { error: problem });
+    let body: Record<string, unknown>;
+    try {
+      body = await readJson(req);
+    } catch (err) {
+      return json(res, 400, { error: (err as Error).message });
+    }
+    const request = fleetActionRequest(action, app, body);
+    if (typeof request === 'string') return json(res, 400, { error: request });
+    const fleet = this.deps.fleet;
+    // Asked now, not at construction: the host may have joined since (`herd start <config>`).
+    if (fleet === null || (await fleet.status()) === null) return json(res, 409, { error: `this host has joined no fleet: ${NO_FLEET_HINT}`, code: 'HERD_ERR_FLEET_OFF' });
+    res.writeHead(200, { ...SECURITY_HEADERS, 'content-type': 'application/x-ndjson', 'cache-control': 'no-store' });
+    const where = request.hosts === null ? 'every host' : `host ${request.hosts.join(', ')}`;
+    this.deps.note(`dashboard: fleet ${action}${request.count === null ? '' : ` ${request.count}`} ${app} on ${where} (from ${req.socket.remoteAddress ?? '?'})`);
+    await runFleetAction(fleet, request, (line: FleetActionLine) => res.write(`${JSON.stringify(line)}\n`));
     res.end();
   }
 
@@ -292,7 +322,7 @@ function unauthorised(res: http.ServerResponse, pathname: string): void {
   res.writeHead(401, { ...SECURITY_HEADERS, 'content-type': 'text/html; charset=utf-8', 'cache-control': 'no-store' }).end(page);
 }
 
-function readJson(req: http.IncomingMessage): Promise<{ count?: unknown }> {
+function readJson(req: http.IncomingMessage): Promise<Record<string, unknown>> {
   return new Promise((resolve, reject) => {
     let text = '';
     req.setEncoding('utf8');
@@ -308,7 +338,7 @@ function readJson(req: http.IncomingMessage): Promise<{ count?: unknown }> {
       try {
         const value: unknown = JSON.parse(text);
         if (typeof value !== 'object' || value === null || Array.isArray(value)) reject(new Error('body must be a JSON object'));
-        else resolve(value);
+        else resolve(value as Record<string, unknown>);
       } catch {
         reject(new Error('body is not JSON'));
       }
