@@ -8,6 +8,8 @@ import { DEFAULTS, type DaemonSettings, type FleetSettings } from '../config/typ
 import type * as FleetModule from '../fleet/member';
 import type { FleetMember } from '../fleet/member';
 import type { CommandExecutor } from '../fleet/commandReader';
+import type * as HaproxyBalancerModule from '../fleet/haproxyBalancer';
+import type { Balancer } from '../fleet/rollout';
 import type { AppSpec } from '../config/types';
 import { DashboardServer } from '../dashboard/server';
 import { ensureHome, type HerdPaths } from '../util/paths';
@@ -93,7 +95,7 @@ export class Daemon {
         command: async (verb, app, count, hosts, progress) =>
           (await this.fleetCommand({ type: 'fleetCommand', verb, app, count, hosts, timeoutMs: DASHBOARD_FLEET_TIMEOUT_MS }, progress)).results,
         reload: (app, o, progress) => this.fleetReload({
-          type: 'fleetReload', app, rollout: `dashboard-${randomUUID()}`, hosts: o.hosts, batch: o.batch, drain: false,
+          type: 'fleetReload', app, rollout: `dashboard-${randomUUID()}`, hosts: o.hosts, batch: o.batch, drain: this.fleet?.settings.lb !== undefined,
           expectRevision: null, settleMs: o.settleMs, timeoutMs: DASHBOARD_FLEET_TIMEOUT_MS,
         }, progress),
       },
@@ -305,7 +307,7 @@ export class Daemon {
     try {
       return await fleet.rollout(
         { app: r.app, batch: r.batch, drain: r.drain, expectRevision: r.expectRevision, settleMs: r.settleMs, hosts: r.hosts },
-        { timeoutMs: r.timeoutMs, balancer: this.balancer(r.app, r.drain), aborted: () => rollout.aborted, progress },
+        { timeoutMs: r.timeoutMs, balancer: this.balancer(fleet, r.app, r.drain, progress), aborted: () => rollout.aborted, progress },
       ).catch((err: Error) => {
         throw err instanceof HerdError ? err : new HerdError('HERD_ERR_FLEET_COMMAND', { reason: err.message });
       });
@@ -314,10 +316,13 @@ export class Daemon {
     }
   }
 
-  /** How `--drain` takes a host out of the load balancer: HAProxy's runtime API at `fleet.lb.haproxy`. */
-  private balancer(_app: string, drain: boolean): null {
-    if (drain) throw new HerdError('HERD_ERR_FLEET_COMMAND', { reason: '--drain needs fleet.lb.haproxy (the HAProxy runtime API socket) in the config' });
-    return null;
+  /** How `--drain` takes a host out of the load balancer: HAProxy's runtime API at `fleet.lb.haproxy` (loaded only then). */
+  private balancer(fleet: FleetMember, app: string, drain: boolean, progress: (line: string) => void): Balancer | null {
+    if (!drain) return null;
+    const lb = fleet.settings.lb;
+    if (!lb) throw new HerdError('HERD_ERR_FLEET_COMMAND', { reason: '--drain needs `fleet.lb: { haproxy: { socket, backend } }` in the config (where HAProxy\'s runtime API is)' });
+    const { HaproxyBalancer, backendOf } = require('../fleet/haproxyBalancer') as typeof HaproxyBalancerModule;
+    return new HaproxyBalancer(lb, backendOf(lb, app), progress);
   }
 
   /** `herd dashboard`: serve it (where it already serves, unless told otherwise) and answer its URL. */

@@ -26,6 +26,8 @@ export interface RolloutOptions {
 
 /** How a host is taken out of the load balancer and put back (HAProxy's runtime API). */
 export interface Balancer {
+  /** Before any host moves: the balancer answers and knows every host (else the rollout does not begin). */
+  check?(hosts: readonly string[]): Promise<void>;
   /** Out of rotation, and resolved once it has no connections left (or after the drain timeout, said in a progress line). */
   drain(host: string): Promise<void>;
   ready(host: string): Promise<void>;
@@ -107,6 +109,8 @@ export async function rollout(o: RolloutOptions, d: RolloutDeps): Promise<Rollou
     if (wrong > 0) return report(false, `${wrong} host(s) do not have revision ${expected} on disk; nothing was reloaded`);
     d.progress(`every host has revision ${expected} on disk`);
   }
+
+  if (o.drain && d.balancer?.check) await d.balancer.check(targets.map((r) => r.host));
 
   for (let i = 0; i < targets.length; i += Math.max(1, o.batch)) {
     if (d.aborted()) return report(false, 'stopped by Ctrl-C before the next host');
