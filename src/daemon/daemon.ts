@@ -195,7 +195,7 @@ export class Daemon {
     if (this.fleet?.sameAs(settings)) return;
     await this.fleet?.close();
     const { FleetMember: Member } = require('../fleet/member') as typeof FleetModule;
-    this.fleet = new Member(settings, () => this.supervisor.fleetApps(), (line) => console.error(`${new Date().toISOString()} herd: ${line}`));
+    this.fleet = new Member(settings, () => this.supervisor.fleetApps(), (line) => console.error(`${new Date().toISOString()} herd: ${line}`), () => this.health.address());
   }
 
   /** `herd dashboard`: serve it (where it already serves, unless told otherwise) and answer its URL. */

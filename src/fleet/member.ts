@@ -31,7 +31,13 @@ export class FleetMember {
   private down: string | null = null;
   private beating = false;
 
-  constructor(readonly settings: FleetSettings, private readonly apps: () => LocalApp[], private readonly note: (line: string) => void) {
+  constructor(
+    readonly settings: FleetSettings,
+    private readonly apps: () => LocalApp[],
+    private readonly note: (line: string) => void,
+    /** herd's /ready endpoint on this host, published so a load balancer can check it. */
+    private readonly health: () => HostSummary['health'] = () => null,
+  ) {
     this.redis = new Redis(settings.redis, {
       lazyConnect: true,
       // A command while Redis is away fails at once instead of piling up: the next heartbeat says it all again.
@@ -70,6 +76,7 @@ export class FleetMember {
       version: HERD_VERSION,
       pid: process.pid,
       at: Date.now(),
+      health: this.health(),
       apps: this.apps().map(({ cwd, script, ...app }) => ({ ...app, revision: this.revisions.of(cwd, script) })),
     };
   }

@@ -11,7 +11,9 @@ export interface FleetHostView {
   online: boolean;
   /** Seconds since its last heartbeat. */
   lastSeenS: number;
-  apps: { name: string; status: string; workers: number; online: number; revision: string; rps: number; p99: number; errorRate: number; cpu: number; memory: number }[];
+  /** herd's /ready endpoint on the host (config key `health`), null when it has none (or the host is down). */
+  health: { host: string; port: number } | null;
+  apps: { name: string; status: string; workers: number; online: number; revision: string; rps: number; p99: number; errorRate: number; cpu: number; memory: number; ports: number[]; healthPath: string | null }[];
 }
 
 export interface FleetAppTotal {
@@ -53,7 +55,9 @@ export function fleetView(seen: readonly { name: string; lastSeen: number; summa
     // Up while its registration key lives (Redis expires it): no comparison of two machines' clocks.
     online: summary !== null,
     lastSeenS: Math.max(0, Math.round((now - lastSeen) / 100) / 10),
-    apps: (summary?.apps ?? []).map(({ latency: _latency, ...app }) => app),
+    // Summaries of an older herd have neither: a balancer then checks TCP and has no port to use.
+    health: summary?.health ?? null,
+    apps: (summary?.apps ?? []).map(({ latency: _latency, ...app }) => ({ ...app, ports: app.ports ?? [], healthPath: app.healthPath ?? null })),
   })).sort((a, b) => a.name.localeCompare(b.name));
   const totals = new Map<string, FleetAppTotal & { latency: Histogram; requests: number; errors: number }>();
   for (const { summary } of seen) {

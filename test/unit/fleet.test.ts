@@ -5,6 +5,7 @@ import * as path from 'node:path';
 import { after, before, test } from 'node:test';
 import { loadTarget, type LoadOptions } from '../../src/config/load';
 import { HerdError } from '../../src/errors';
+import { tcpPorts } from '../../src/daemon/supervision/appMetrics';
 import { fleetView } from '../../src/fleet/status';
 import type { HostSummary } from '../../src/fleet/types';
 import { Histogram } from '../../src/metrics/histogram';
@@ -64,11 +65,11 @@ test('fleet: each bad field is named, and no secret or password is shown', async
 
 function summary(name: string, apps: { name: string; rps: number; errorRate: number; ms: number[]; revision?: string }[]): HostSummary {
   return {
-    name, address: `10.0.0.${name.length}`, version: '0.1.0', pid: 1, at: 0,
+    name, address: `10.0.0.${name.length}`, version: '0.1.0', pid: 1, at: 0, health: name === 'a' ? { host: '0.0.0.0', port: 9400 } : null,
     apps: apps.map((a) => {
       const h = new Histogram();
       for (const ms of a.ms) h.observe(ms);
-      return { name: a.name, status: 'online', workers: 2, online: 2, revision: a.revision ?? 'r1', rps: a.rps, p99: h.percentile(0.99), errorRate: a.errorRate, cpu: 10, memory: 1000, latency: h.toWire() };
+      return { name: a.name, status: 'online', workers: 2, online: 2, revision: a.revision ?? 'r1', rps: a.rps, p99: h.percentile(0.99), errorRate: a.errorRate, cpu: 10, memory: 1000, latency: h.toWire(), ports: [8080], healthPath: name === 'a' ? '/health' : null };
     }),
   };
 }
@@ -82,6 +83,11 @@ test('fleet view: hosts whose registration expired are down; app totals merge la
     { name: 'c', lastSeen: now - 60_000, summary: null },
   ], now);
   assert.deepEqual(view.hosts.map((h) => [h.name, h.online, h.lastSeenS]), [['a', true, 0.3], ['b', true, 0.5], ['c', false, 60]]);
+  // What a load balancer needs: the health endpoint, each app's ports and health path; no latency buckets.
+  assert.deepEqual(view.hosts.map((h) => [h.health, h.apps.map((a) => [a.ports, a.healthPath])]), [
+    [{ host: '0.0.0.0', port: 9400 }, [[[8080], '/health']]], [null, [[[8080], null]]], [null, []],
+  ]);
+  assert.equal('latency' in (view.hosts[0]?.apps[0] ?? {}), false);
   const [api] = view.apps;
   assert.equal(api?.hosts, 2);
   assert.equal(api?.workers, 4);
@@ -91,4 +97,9 @@ test('fleet view: hosts whose registration expired are down; app totals merge la
   // 199 requests at 1 ms and one at 1 s: p99 of the merged buckets is about 1 ms (averaging the hosts' p99s would say ~500 ms).
   assert.ok((api?.p99 ?? 0) < 2, String(api?.p99));
   assert.ok((api?.p50 ?? 0) >= 1 && (api?.p50 ?? 0) < 1.05, String(api?.p50));
+});
+
+test('fleet summary ports: the TCP ports among listening addresses, each once; pipes are none', () => {
+  assert.deepEqual(tcpPorts(['[::]:8080', '0.0.0.0:8080', '127.0.0.1:3000', '/tmp/app.sock', '*:0', '[fe80::1%eth0]:9000']), [3000, 8080, 9000]);
+  assert.deepEqual(tcpPorts([]), []);
 });
