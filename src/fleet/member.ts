@@ -65,7 +65,8 @@ export class FleetMember {
   /** The same fleet, host and address: nothing to change. */
   sameAs(settings: FleetSettings): boolean {
     const s = this.settings;
-    return s.redis === settings.redis && s.host === settings.host && s.address === settings.address && s.secret === settings.secret;
+    return s.redis === settings.redis && s.host === settings.host && s.address === settings.address && s.secret === settings.secret
+      && JSON.stringify(s.lb ?? null) === JSON.stringify(settings.lb ?? null);
   }
 
   /** What this host publishes now. */
@@ -83,7 +84,7 @@ export class FleetMember {
 
   /** Every host of the registry with its last summary, and totals per app; what cannot be read is said. */
   async status(): Promise<FleetView> {
-    const base = { self: this.settings.host };
+    const base = { self: this.settings.host, lb: this.settings.lb ?? null };
     if (this.redis.status !== 'ready') return { ...base, redis: { url: this.url, ok: false, error: this.down ?? `not connected (${this.redis.status})` }, hosts: [], apps: [] };
     try {
       const now = Date.now();

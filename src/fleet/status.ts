@@ -1,4 +1,5 @@
 import { Histogram } from '../metrics/histogram';
+import type { FleetLbSettings } from '../config/types';
 import type { HostSummary } from './types';
 
 /** A host's registration lives this long unless renewed (every second): a host silent for longer is down. */
@@ -38,6 +39,8 @@ export interface FleetView {
   redis: { url: string; ok: boolean; error: string | null };
   /** This host's name. */
   self: string;
+  /** This host's `fleet.lb` (the HAProxy runtime API and backends `herd lb` uses by default), null when not configured. */
+  lb: FleetLbSettings | null;
   hosts: FleetHostView[];
   apps: FleetAppTotal[];
 }
@@ -47,7 +50,7 @@ export interface FleetView {
  * (null when its registration expired: the host is down) and when it was
  * last seen; totals per app over the hosts that are up.
  */
-export function fleetView(seen: readonly { name: string; lastSeen: number; summary: HostSummary | null }[], now: number): Omit<FleetView, 'redis' | 'self'> {
+export function fleetView(seen: readonly { name: string; lastSeen: number; summary: HostSummary | null }[], now: number): Omit<FleetView, 'redis' | 'self' | 'lb'> {
   const hosts: FleetHostView[] = seen.map(({ name, lastSeen, summary }) => ({
     name,
     address: summary?.address ?? '',

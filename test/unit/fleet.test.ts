@@ -3,6 +3,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { after, before, test } from 'node:test';
+import { haproxyBackend } from '../../src/config/fleet';
 import { loadTarget, type LoadOptions } from '../../src/config/load';
 import { HerdError } from '../../src/errors';
 import { tcpPorts } from '../../src/daemon/supervision/appMetrics';
@@ -61,6 +62,26 @@ test('fleet: each bad field is named, and no secret or password is shown', async
   assert.match(await problems({ redis: 'redis://r:6379', secretFile: 'nope' }), /fleet\.secretFile: cannot read .*nope: ENOENT/);
   // An unknown key is a warning, as everywhere in the config.
   assert.match((await load({ redis: 'redis://r:6379', secret: 'x'.repeat(20), extra: 1 })).warnings.join('\n'), /fleet\.extra/);
+});
+
+test('fleet.lb: the HAProxy runtime API and backends (one for every app, or per app); absent, it is not set; bad fields are named', async () => {
+  const base = { redis: 'redis://r:6379', secret: 'x'.repeat(20), host: 'h', address: '10.0.0.1' };
+  assert.equal((await load(base)).settings?.fleet?.lb, undefined);
+  const one = await load({ ...base, lb: { haproxy: { socket: '127.0.0.1:9999', backend: 'be_all' } } });
+  assert.deepEqual(one.settings?.fleet?.lb, { haproxy: { socket: '127.0.0.1:9999', backend: 'be_all' } });
+  assert.equal(haproxyBackend(one.settings?.fleet?.lb, 'api'), 'be_all');
+  const per = await load({ ...base, lb: { haproxy: { backend: { api: 'be_api' } } } });
+  assert.deepEqual(per.settings?.fleet?.lb, { haproxy: { socket: null, backend: { api: 'be_api' } } });
+  assert.equal(haproxyBackend(per.settings?.fleet?.lb, 'api'), 'be_api');
+  assert.equal(haproxyBackend(per.settings?.fleet?.lb, 'admin'), 'admin', 'an app not listed: its name');
+  assert.equal(haproxyBackend(undefined, 'api'), 'api');
+  const text = await problems({ ...base, lb: { haproxy: { socket: '', backend: { api: 'bad name', web: 3 } }, nginx: {} } });
+  assert.match(text, /fleet\.lb\.haproxy\.socket: must be a non-empty string/);
+  assert.match(text, /fleet\.lb\.haproxy\.backend\.api: must be a backend name/);
+  assert.match(text, /fleet\.lb\.haproxy\.backend\.web: must be a backend name/);
+  assert.match(await problems({ ...base, lb: { haproxy: { backend: ['a'] } } }), /fleet\.lb\.haproxy\.backend: must be a backend name .* or an object/);
+  assert.match(await problems({ ...base, lb: 'haproxy' }), /fleet\.lb: must be an object/);
+  assert.match((await load({ ...base, lb: { nginx: {} } })).warnings.join('\n'), /fleet\.lb\.nginx/);
 });
 
 function summary(name: string, apps: { name: string; rps: number; errorRate: number; ms: number[]; revision?: string }[]): HostSummary {
