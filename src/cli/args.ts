@@ -43,6 +43,13 @@ const FLAGS = {
   user: { value: true, alias: 'u' },
   print: { value: false },
   force: { value: false },
+  // herd lb
+  backend: { value: true },
+  socket: { value: true },
+  sync: { value: false },
+  once: { value: false },
+  static: { value: true },
+  'static-prefix': { value: true },
   help: { value: false, alias: 'h' },
   version: { value: false, alias: 'v' },
 } as const satisfies Record<string, FlagSpec>;

@@ -57,6 +57,14 @@ daemon
                           (without a dump: the apps herd remembers); a bad dump changes nothing
   kill                    stop every app and the daemon; the app list is kept (herd resurrect)
   fleet status [--json]   every host of the fleet (config key fleet: Redis), its apps, and totals per app
+  lb haproxy <app> [--port P] [--backend B] [--socket S]
+                          print an HAProxy config for the app's hosts from the fleet registry: a server
+                          per host, checks on herd's /ready, runtime API on S (/run/haproxy/admin.sock)
+  lb haproxy <app> --sync [--once] [--socket S] [--backend B]
+                          keep a running HAProxy's backend in step with the registry (runtime API, no
+                          reload): hosts that join are added, hosts gone are removed; each second, or once
+  lb nginx <app> [--port P] [--static DIR] [--static-prefix /static/]
+                          print an nginx config for the app's hosts; nginx serves DIR itself
   update                  replace the running daemon by the herd installed now (after npm i -g);
                           every app keeps its workers, pids and sockets: nothing is restarted
   daemon                  start the daemon in the background without apps; exits once it answers
