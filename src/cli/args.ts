@@ -49,6 +49,13 @@ const FLAGS = {
   'expect-revision': { value: true },
   settle: { value: true },
   timeout: { value: true },
+  // herd lb
+  backend: { value: true },
+  socket: { value: true },
+  sync: { value: false },
+  once: { value: false },
+  static: { value: true },
+  'static-prefix': { value: true },
   help: { value: false, alias: 'h' },
   version: { value: false, alias: 'v' },
 } as const satisfies Record<string, FlagSpec>;

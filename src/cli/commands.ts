@@ -17,6 +17,7 @@ import { env, jlist, pid, reset, sendSignal } from './processCommands';
 import { serviceOf } from '../startup/systemd';
 import type * as Run from './run';
 import type * as Fleet from './fleet';
+import type * as Lb from './lb';
 import type * as Startup from './startup';
 import { resurrect, save } from './saveCommands';
 import { listedDetails, none, one, progressPrinter, withClient, type Command } from './session';
@@ -320,6 +321,7 @@ export const COMMANDS: Record<string, CommandDef> = {
   kill: cmd(kill, ['json']),
   update: cmd(update, ['json']),
   fleet: cmd((args) => (require('./fleet') as typeof Fleet).fleet(args), ['json', 'host', 'batch', 'drain', 'expect-revision', 'settle', 'timeout']),
+  lb: cmd((args) => (require('./lb') as typeof Lb).lb(args), ['port', 'backend', 'socket', 'sync', 'once', 'static', 'static-prefix']),
   daemon: cmd(daemon, ['json']),
   startup: cmd(startup, ['user', 'print']),
   unstartup: cmd(unstartup, ['user']),

@@ -63,6 +63,14 @@ daemon
                           rolling reload host by host; stops at the first host that fails
   fleet restart|stop|start <app> [--host H]   the verb on every host that runs the app
   fleet scale <app> <N> [--host H]
+  lb haproxy <app> [--port P] [--backend B] [--socket S]
+                          print an HAProxy config for the app's hosts from the fleet registry: a server
+                          per host, checks on herd's /ready, runtime API on S (/run/haproxy/admin.sock)
+  lb haproxy <app> --sync [--once] [--socket S] [--backend B]
+                          keep a running HAProxy's backend in step with the registry (runtime API, no
+                          reload): hosts that join are added, hosts gone are removed; each second, or once
+  lb nginx <app> [--port P] [--static DIR] [--static-prefix /static/]
+                          print an nginx config for the app's hosts; nginx serves DIR itself
   update                  replace the running daemon by the herd installed now (after npm i -g);
                           every app keeps its workers, pids and sockets: nothing is restarted
   daemon                  start the daemon in the background without apps; exits once it answers

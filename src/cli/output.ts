@@ -5,7 +5,7 @@ export const EXIT = { ok: 0, failed: 1, usage: 2 } as const;
 
 const USAGE_CODES: ReadonlySet<ErrorCode> = new Set([
   'HERD_ERR_USAGE', 'HERD_ERR_CONFIG_INVALID', 'HERD_ERR_CONFIG_NOT_FOUND', 'HERD_ERR_SCRIPT_NOT_FOUND', 'HERD_ERR_NOT_A_TERMINAL',
-  'HERD_ERR_CRON_INVALID', 'HERD_ERR_USER', 'HERD_ERR_DUMP_INVALID',
+  'HERD_ERR_CRON_INVALID', 'HERD_ERR_USER', 'HERD_ERR_DUMP_INVALID', 'HERD_ERR_LB_STATIC',
 ]);
 
 export function exitCodeFor(err: unknown): number {

@@ -1,8 +1,9 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import type { FleetSettings } from './types';
+import type { FleetLbSettings, FleetSettings } from './types';
 import { readObject, readString, sub } from './readers';
+import { isRecord, show } from './report';
 import type { Report, Setting } from './report';
 
 /** A host name as the fleet shows it and as HAProxy names its server: letters, digits, `.`, `_`, `-`. */
@@ -18,7 +19,7 @@ const MIN_SECRET = 16;
  * reach the daemon only over its private socket.
  */
 export function readFleet(s: Setting, baseDir: string, env: Readonly<Record<string, string>>, r: Report): FleetSettings | null {
-  const obj = readObject(s, ['redis', 'host', 'address', 'secret', 'secretFile'], r);
+  const obj = readObject(s, ['redis', 'host', 'address', 'secret', 'secretFile', 'lb'], r);
   if (s === undefined || obj === undefined) return null;
   const redisSetting = sub(obj, 'redis', s.key);
   const redis = redisSetting === undefined ? undefined : readString(redisSetting, r);
@@ -37,8 +38,62 @@ export function readFleet(s: Setting, baseDir: string, env: Readonly<Record<stri
   const address = readString(sub(obj, 'address', s.key), r) ?? firstIPv4();
   if (address === null) r.problem(`${s.key}.address`, 'is required on a machine without a non-loopback IPv4 address: how a load balancer reaches this host');
   const secret = readSecret(obj, s.key, baseDir, env, r);
-  if (url === null || secret === null || address === null || !HOST_NAME.test(host)) return null;
-  return { redis: url.toString(), host, address, secret };
+  const lb = readLb(sub(obj, 'lb', s.key), r);
+  if (url === null || secret === null || address === null || !HOST_NAME.test(host) || lb === null) return null;
+  return { redis: url.toString(), host, address, secret, ...(lb === undefined ? {} : { lb }) };
+}
+
+/** A name HAProxy accepts for a backend (and that travels safely in a runtime API command). */
+const BACKEND_NAME = /^[A-Za-z0-9._:-]{1,100}$/;
+
+/** `fleet.lb: { haproxy: { socket, backend } }`; undefined when absent, null when invalid (reported). */
+function readLb(s: Setting, r: Report): FleetLbSettings | null | undefined {
+  const lb = readObject(s, ['haproxy'], r);
+  if (s === undefined) return undefined;
+  if (lb === undefined) return null;
+  const hs = sub(lb, 'haproxy', s.key);
+  const haproxy = readObject(hs, ['socket', 'backend'], r);
+  if (hs === undefined) return { haproxy: { socket: null, backend: null } };
+  if (haproxy === undefined) return null;
+  let ok = true;
+  const socketSetting = sub(haproxy, 'socket', `${s.key}.haproxy`);
+  const socket = readString(socketSetting, r);
+  if (socketSetting !== undefined && (socket === undefined || socket.trim() === '')) {
+    if (socket !== undefined) r.problem(socketSetting.key, "must be HAProxy's runtime API: a unix socket path or host:port, e.g. '/run/haproxy/admin.sock'");
+    ok = false;
+  }
+  const backendSetting = sub(haproxy, 'backend', `${s.key}.haproxy`);
+  let backend: string | Record<string, string> | null = null;
+  if (backendSetting !== undefined) {
+    const value = backendSetting.value;
+    if (typeof value === 'string') {
+      if (BACKEND_NAME.test(value)) backend = value;
+      else {
+        r.problem(backendSetting.key, `must be a backend name (letters, digits, '.', '_', ':', '-'); got ${show(value)}`);
+        ok = false;
+      }
+    } else if (isRecord(value)) {
+      backend = {};
+      for (const [app, name] of Object.entries(value)) {
+        if (typeof name === 'string' && BACKEND_NAME.test(name)) backend[app] = name;
+        else {
+          r.problem(`${backendSetting.key}.${app}`, `must be a backend name (letters, digits, '.', '_', ':', '-'); got ${show(name)}`);
+          ok = false;
+        }
+      }
+    } else {
+      r.problem(backendSetting.key, `must be a backend name (the backend of every app) or an object { <app>: <backend> }; got ${show(value)}`);
+      ok = false;
+    }
+  }
+  return ok ? { haproxy: { socket: socket ?? null, backend } } : null;
+}
+
+/** The HAProxy backend of `app`: fleet.lb.haproxy.backend (for every app, or this one), else the app's name. */
+export function haproxyBackend(lb: FleetLbSettings | undefined | null, app: string): string {
+  const b = lb?.haproxy.backend ?? null;
+  if (typeof b === 'string') return b;
+  return (b !== null && Object.prototype.hasOwnProperty.call(b, app) ? b[app] : undefined) ?? app;
 }
 
 function readSecret(obj: Record<string, unknown>, at: string, baseDir: string, env: Readonly<Record<string, string>>, r: Report): string | null {

@@ -248,6 +248,18 @@ export interface FleetSettings {
   readonly address: string;
   /** The key commands are signed with; never logged or shown. */
   readonly secret: string;
+  /** `fleet.lb`: the load balancer in front of the fleet; absent when not configured. */
+  readonly lb?: FleetLbSettings;
+}
+
+/** `fleet.lb: { haproxy: { socket, backend } }`. */
+export interface FleetLbSettings {
+  readonly haproxy: {
+    /** HAProxy's runtime API (a unix socket path or host:port) that --sync and draining use; null: /run/haproxy/admin.sock. */
+    readonly socket: string | null;
+    /** The backend of every app (a string), or per app ({ api: 'be_api' }); null or an app not listed: the app's name. */
+    readonly backend: string | Readonly<Record<string, string>> | null;
+  };
 }
 
 export interface DashboardSettings {

@@ -243,7 +243,7 @@ export class Daemon {
     if (this.fleet?.sameAs(settings)) return;
     await this.fleet?.close();
     const { FleetMember: Member } = require('../fleet/member') as typeof FleetModule;
-    this.fleet = new Member(settings, () => this.supervisor.fleetApps(), this.fleetExecutor(), (line) => console.error(`${new Date().toISOString()} herd: ${line}`));
+    this.fleet = new Member(settings, () => this.supervisor.fleetApps(), this.fleetExecutor(), (line) => console.error(`${new Date().toISOString()} herd: ${line}`), () => this.health.address());
   }
 
   /** What a fleet command runs here: the same supervisor operations as the local CLI's. */

@@ -48,6 +48,8 @@ export class FleetMember {
     private readonly apps: () => LocalApp[],
     executor: CommandExecutor,
     private readonly note: (line: string) => void,
+    /** herd's /ready endpoint on this host, published so a load balancer can check it. */
+    private readonly health: () => HostSummary['health'] = () => null,
   ) {
     this.redis = new Redis(settings.redis, {
       lazyConnect: true,
@@ -117,7 +119,8 @@ export class FleetMember {
   /** The same fleet, host and address: nothing to change. */
   sameAs(settings: FleetSettings): boolean {
     const s = this.settings;
-    return s.redis === settings.redis && s.host === settings.host && s.address === settings.address && s.secret === settings.secret;
+    return s.redis === settings.redis && s.host === settings.host && s.address === settings.address && s.secret === settings.secret
+      && JSON.stringify(s.lb ?? null) === JSON.stringify(settings.lb ?? null);
   }
 
   /** What this host publishes now. */
@@ -128,6 +131,7 @@ export class FleetMember {
       version: HERD_VERSION,
       pid: process.pid,
       at: Date.now(),
+      health: this.health(),
       apps: this.apps().map(({ cwd, script, ...app }) => {
         const disk = this.revisions.of(cwd, script);
         if (!this.running.has(app.name)) this.running.set(app.name, disk);
@@ -138,7 +142,7 @@ export class FleetMember {
 
   /** Every host of the registry with its last summary, and totals per app; what cannot be read is said. */
   async status(): Promise<FleetView> {
-    const base = { self: this.settings.host };
+    const base = { self: this.settings.host, lb: this.settings.lb ?? null };
     if (this.redis.status !== 'ready') return { ...base, redis: { url: this.url, ok: false, error: this.down ?? `not connected (${this.redis.status})` }, hosts: [], apps: [] };
     try {
       const now = Date.now();

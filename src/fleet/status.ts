@@ -1,4 +1,5 @@
 import { Histogram } from '../metrics/histogram';
+import type { FleetLbSettings } from '../config/types';
 import type { HostSummary } from './types';
 
 /** A host's registration lives this long unless renewed (every second): a host silent for longer is down. */
@@ -11,7 +12,9 @@ export interface FleetHostView {
   online: boolean;
   /** Seconds since its last heartbeat. */
   lastSeenS: number;
-  apps: { name: string; status: string; workers: number; online: number; revision: string; disk: string; rps: number; p99: number; errorRate: number; cpu: number; memory: number }[];
+  /** herd's /ready endpoint on the host (config key `health`), null when it has none (or the host is down). */
+  health: { host: string; port: number } | null;
+  apps: { name: string; status: string; workers: number; online: number; revision: string; disk: string; rps: number; p99: number; errorRate: number; cpu: number; memory: number; ports: number[]; healthPath: string | null }[];
 }
 
 export interface FleetAppTotal {
@@ -36,6 +39,8 @@ export interface FleetView {
   redis: { url: string; ok: boolean; error: string | null };
   /** This host's name. */
   self: string;
+  /** This host's `fleet.lb` (the HAProxy runtime API and backends `herd lb` uses by default), null when not configured. */
+  lb: FleetLbSettings | null;
   hosts: FleetHostView[];
   apps: FleetAppTotal[];
 }
@@ -45,7 +50,7 @@ export interface FleetView {
  * (null when its registration expired: the host is down) and when it was
  * last seen; totals per app over the hosts that are up.
  */
-export function fleetView(seen: readonly { name: string; lastSeen: number; summary: HostSummary | null }[], now: number): Omit<FleetView, 'redis' | 'self'> {
+export function fleetView(seen: readonly { name: string; lastSeen: number; summary: HostSummary | null }[], now: number): Omit<FleetView, 'redis' | 'self' | 'lb'> {
   const hosts: FleetHostView[] = seen.map(({ name, lastSeen, summary }) => ({
     name,
     address: summary?.address ?? '',
@@ -53,7 +58,9 @@ export function fleetView(seen: readonly { name: string; lastSeen: number; summa
     // Up while its registration key lives (Redis expires it): no comparison of two machines' clocks.
     online: summary !== null,
     lastSeenS: Math.max(0, Math.round((now - lastSeen) / 100) / 10),
-    apps: (summary?.apps ?? []).map(({ latency: _latency, ...app }) => app),
+    // Summaries of an older herd have neither: a balancer then checks TCP and has no port to use.
+    health: summary?.health ?? null,
+    apps: (summary?.apps ?? []).map(({ latency: _latency, ...app }) => ({ ...app, ports: app.ports ?? [], healthPath: app.healthPath ?? null })),
   })).sort((a, b) => a.name.localeCompare(b.name));
   const totals = new Map<string, FleetAppTotal & { latency: Histogram; requests: number; errors: number }>();
   for (const { summary } of seen) {

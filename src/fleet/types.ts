@@ -24,6 +24,10 @@ export interface FleetApp {
   memory: number;
   /** The last 10 s of request latency, for fleet percentiles from merged buckets (never averaged). */
   latency: WireHistogram;
+  /** The TCP ports its workers listen on now (what `herd describe` shows), ascending: where a load balancer sends its traffic. */
+  ports: number[];
+  /** The path of its per-worker health check (`healthCheck.path`), or null: a load balancer's check when the host publishes no health endpoint. */
+  healthPath: string | null;
 }
 
 /** What a host publishes under its registration key. */
@@ -34,6 +38,8 @@ export interface HostSummary {
   pid: number;
   /** Epoch ms of this summary. */
   at: number;
+  /** herd's /ready and /live endpoint on this host (config key `health`), as bound; null when off. */
+  health: { host: string; port: number } | null;
   apps: FleetApp[];
 }
 

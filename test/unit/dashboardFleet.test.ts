@@ -14,7 +14,8 @@ const TOKEN = 'fleet-page-token-0123456789';
 const VIEW: FleetView = {
   redis: { url: 'redis://127.0.0.1:6379', ok: true, error: null },
   self: 'a',
-  hosts: [{ name: 'a', address: '127.0.0.1', version: '0.1.0', online: true, lastSeenS: 0.2, apps: [] }],
+  lb: null,
+  hosts: [{ name: 'a', address: '127.0.0.1', version: '0.1.0', online: true, lastSeenS: 0.2, health: null, apps: [] }],
   apps: [],
 };
 

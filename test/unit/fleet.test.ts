@@ -3,8 +3,10 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { after, before, test } from 'node:test';
+import { haproxyBackend } from '../../src/config/fleet';
 import { loadTarget, type LoadOptions } from '../../src/config/load';
 import { HerdError } from '../../src/errors';
+import { tcpPorts } from '../../src/daemon/supervision/appMetrics';
 import { fleetView } from '../../src/fleet/status';
 import type { HostSummary } from '../../src/fleet/types';
 import { Histogram } from '../../src/metrics/histogram';
@@ -62,13 +64,33 @@ test('fleet: each bad field is named, and no secret or password is shown', async
   assert.match((await load({ redis: 'redis://r:6379', secret: 'x'.repeat(20), extra: 1 })).warnings.join('\n'), /fleet\.extra/);
 });
 
+test('fleet.lb: the HAProxy runtime API and backends (one for every app, or per app); absent, it is not set; bad fields are named', async () => {
+  const base = { redis: 'redis://r:6379', secret: 'x'.repeat(20), host: 'h', address: '10.0.0.1' };
+  assert.equal((await load(base)).settings?.fleet?.lb, undefined);
+  const one = await load({ ...base, lb: { haproxy: { socket: '127.0.0.1:9999', backend: 'be_all' } } });
+  assert.deepEqual(one.settings?.fleet?.lb, { haproxy: { socket: '127.0.0.1:9999', backend: 'be_all' } });
+  assert.equal(haproxyBackend(one.settings?.fleet?.lb, 'api'), 'be_all');
+  const per = await load({ ...base, lb: { haproxy: { backend: { api: 'be_api' } } } });
+  assert.deepEqual(per.settings?.fleet?.lb, { haproxy: { socket: null, backend: { api: 'be_api' } } });
+  assert.equal(haproxyBackend(per.settings?.fleet?.lb, 'api'), 'be_api');
+  assert.equal(haproxyBackend(per.settings?.fleet?.lb, 'admin'), 'admin', 'an app not listed: its name');
+  assert.equal(haproxyBackend(undefined, 'api'), 'api');
+  const text = await problems({ ...base, lb: { haproxy: { socket: '', backend: { api: 'bad name', web: 3 } }, nginx: {} } });
+  assert.match(text, /fleet\.lb\.haproxy\.socket: must be a non-empty string/);
+  assert.match(text, /fleet\.lb\.haproxy\.backend\.api: must be a backend name/);
+  assert.match(text, /fleet\.lb\.haproxy\.backend\.web: must be a backend name/);
+  assert.match(await problems({ ...base, lb: { haproxy: { backend: ['a'] } } }), /fleet\.lb\.haproxy\.backend: must be a backend name .* or an object/);
+  assert.match(await problems({ ...base, lb: 'haproxy' }), /fleet\.lb: must be an object/);
+  assert.match((await load({ ...base, lb: { nginx: {} } })).warnings.join('\n'), /fleet\.lb\.nginx/);
+});
+
 function summary(name: string, apps: { name: string; rps: number; errorRate: number; ms: number[]; revision?: string }[]): HostSummary {
   return {
-    name, address: `10.0.0.${name.length}`, version: '0.1.0', pid: 1, at: 0,
+    name, address: `10.0.0.${name.length}`, version: '0.1.0', pid: 1, at: 0, health: name === 'a' ? { host: '0.0.0.0', port: 9400 } : null,
     apps: apps.map((a) => {
       const h = new Histogram();
       for (const ms of a.ms) h.observe(ms);
-      return { name: a.name, status: 'online', workers: 2, online: 2, revision: a.revision ?? 'r1', disk: a.revision ?? 'r1', rps: a.rps, p99: h.percentile(0.99), errorRate: a.errorRate, cpu: 10, memory: 1000, latency: h.toWire() };
+      return { name: a.name, status: 'online', workers: 2, online: 2, revision: a.revision ?? 'r1', disk: a.revision ?? 'r1', rps: a.rps, p99: h.percentile(0.99), errorRate: a.errorRate, cpu: 10, memory: 1000, latency: h.toWire(), ports: [8080], healthPath: name === 'a' ? '/health' : null };
     }),
   };
 }
@@ -82,6 +104,11 @@ test('fleet view: hosts whose registration expired are down; app totals merge la
     { name: 'c', lastSeen: now - 60_000, summary: null },
   ], now);
   assert.deepEqual(view.hosts.map((h) => [h.name, h.online, h.lastSeenS]), [['a', true, 0.3], ['b', true, 0.5], ['c', false, 60]]);
+  // What a load balancer needs: the health endpoint, each app's ports and health path; no latency buckets.
+  assert.deepEqual(view.hosts.map((h) => [h.health, h.apps.map((a) => [a.ports, a.healthPath])]), [
+    [{ host: '0.0.0.0', port: 9400 }, [[[8080], '/health']]], [null, [[[8080], null]]], [null, []],
+  ]);
+  assert.equal('latency' in (view.hosts[0]?.apps[0] ?? {}), false);
   const [api] = view.apps;
   assert.equal(api?.hosts, 2);
   assert.equal(api?.workers, 4);
@@ -91,4 +118,9 @@ test('fleet view: hosts whose registration expired are down; app totals merge la
   // 199 requests at 1 ms and one at 1 s: p99 of the merged buckets is about 1 ms (averaging the hosts' p99s would say ~500 ms).
   assert.ok((api?.p99 ?? 0) < 2, String(api?.p99));
   assert.ok((api?.p50 ?? 0) >= 1 && (api?.p50 ?? 0) < 1.05, String(api?.p50));
+});
+
+test('fleet summary ports: the TCP ports among listening addresses, each once; pipes are none', () => {
+  assert.deepEqual(tcpPorts(['[::]:8080', '0.0.0.0:8080', '127.0.0.1:3000', '/tmp/app.sock', '*:0', '[fe80::1%eth0]:9000']), [3000, 8080, 9000]);
+  assert.deepEqual(tcpPorts([]), []);
 });

@@ -61,6 +61,13 @@ export class HealthEndpoint {
     return this.server && this.spec ? { server: this.server, spec: withBoundPort(this.spec, this.server) } : null;
   }
 
+  /** Where /ready and /live serve now (the port the kernel picked for 0), for the fleet summary; null when off. */
+  address(): { host: string; port: number } | null {
+    if (!this.server || !this.spec) return null;
+    const { host, port } = withBoundPort(this.spec, this.server);
+    return { host, port };
+  }
+
   /** /ready answers 503 from now on. */
   beginShutdown(): void {
     this.shuttingDown = true;

@@ -354,9 +354,7 @@ export class App {
       cliOverrides: { ...s.source.cliOverrides },
       env: { ...s.env },
       logLinesDropped: this.deps.logs.dropped(this.name),
-      // Fork-mode workers bind their own sockets: agents report theirs (pipes and port 0 too), /proc tells those of workers without one.
-      listening: s.execMode === 'cluster' ? this.deps.host.sockets.listening()
-        : [...new Set([...this.processes().flatMap((p) => p.listening), ...this.forkListening])],
+      listening: this.listening(),
       lastStderr: this.lastStderr,
       events: this.events.toArray(),
       retryAt: this.crashLoop.retryAt,
@@ -364,6 +362,13 @@ export class App {
       sticky: this.stickyStats,
       warnings: this.warnings(),
     };
+  }
+
+  /** Where the app's workers listen (`[::]:8080`, `127.0.0.1:3000`, a pipe's path). */
+  listening(): string[] {
+    // Fork-mode workers bind their own sockets: agents report theirs (pipes and port 0 too), /proc tells those of workers without one.
+    return this.spec.execMode === 'cluster' ? this.deps.host.sockets.listening()
+      : [...new Set([...this.processes().flatMap((p) => p.listening), ...this.forkListening])];
   }
 
   /**

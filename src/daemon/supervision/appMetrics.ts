@@ -81,7 +81,20 @@ export function fleetApp(app: App): LocalApp {
     cpu: info.workers.reduce((n, w) => n + w.cpu, 0),
     memory: info.workers.reduce((n, w) => n + w.memory, 0),
     latency: recent.latency.toWire(),
+    ports: tcpPorts(app.listening()),
+    healthPath: app.spec.healthCheck?.path ?? null,
     cwd: app.spec.cwd,
     script: app.spec.script,
   };
+}
+
+/** The TCP ports among listening addresses (`[::]:8080`, `0.0.0.0:3000`; a pipe's path is not one), each once, ascending. */
+export function tcpPorts(listening: readonly string[]): number[] {
+  const ports = new Set<number>();
+  for (const address of listening) {
+    const m = /^(?:\[[0-9a-fA-F:.%\w]*\]|[^/\\:]*):(\d{1,5})$/.exec(address);
+    const port = m ? Number(m[1]) : 0;
+    if (port > 0 && port < 65536) ports.add(port);
+  }
+  return [...ports].sort((a, b) => a - b);
 }
