@@ -166,7 +166,7 @@ async function main() {
       stopped: (/fleet reload api stopped: (.*)/.exec(text) ?? [])[1] ?? null,
       requests: stats.requests, errors: stats.errors, non2xx: stats.non2xx, errorCodes: stats.errorCodes,
     };
-    log(`host killed mid-rollout: exit ${r.code}, ${stats.errors} errors`);
+    log(`host killed mid-rollout: exit ${code}, ${stats.errors} errors`);
     const back = await h2.herd(['start', h2.config]);
     if (back.code !== 0) throw new Error(`host2 back: ${back.stderr}`);
   }
