@@ -171,6 +171,53 @@ async function main() {
     if (back.code !== 0) throw new Error(`host2 back: ${back.stderr}`);
   }
 
+  if (chosen.includes('jobs')) {
+    // A job every 2 s on all three hosts for 2 minutes; host3 dies (its whole namespace) at 40 s and herd starts there again at 60 s.
+    const jobConfig = (m) => {
+      const file = path.join(m.home, 'jobs.config.js');
+      const cfg = fs.readFileSync(m.config, 'utf8').replace(/"apps":\[.*\]\};/s, `"apps":[${JSON.stringify({
+        name: 'report', script: path.join(FIXTURES, 'job-tick.js'), cron: '*/2 * * * * *', env: { JOB_OUT: path.join(m.home, 'report.txt') },
+      })}]};`);
+      fs.writeFileSync(file, cfg);
+      return file;
+    };
+    for (const m of members) {
+      const r = await m.herd(['start', jobConfig(m)]);
+      if (r.code !== 0) throw new Error(`${m.host.name}: job start: ${r.stderr}`);
+    }
+    const began = Date.now();
+    await sleep(40_000);
+    const h3 = members[2];
+    await net.kill(h3.host, { signal: 'SIGKILL', graceMs: 0 });
+    const killedAt = Date.now() - began;
+    await sleep(20_000);
+    const restarted = await h3.herd(['start', jobConfig(h3)]);
+    if (restarted.code !== 0) throw new Error(`host3 jobs again: ${restarted.stderr}`);
+    await h3.herd(['start', h3.config]);
+    await sleep(Math.max(0, 120_000 - (Date.now() - began)));
+    for (const m of members) await m.herd(['stop', 'report']);
+    const runs = members.flatMap((m) => {
+      const file = path.join(m.home, 'report.txt');
+      if (!fs.existsSync(file)) return [];
+      return fs.readFileSync(file, 'utf8').trim().split('\n').filter(Boolean).map((line) => {
+        const [, tick, fence] = /tick=(\S+) fence=(\S+)/.exec(line) ?? [];
+        return { host: m.host.name, tick: Date.parse(tick), fence: Number(fence) };
+      });
+    }).sort((a, b) => a.tick - b.tick);
+    const byTick = new Map();
+    for (const r of runs) byTick.set(r.tick, [...(byTick.get(r.tick) ?? []), r.host]);
+    const ticks = [...byTick.keys()];
+    let gaps = 0;
+    for (let i = 1; i < ticks.length; i++) gaps += Math.round((ticks[i] - ticks[i - 1]) / 2000) - 1;
+    const fencesGrow = runs.every((r, i) => i === 0 || r.fence > runs[i - 1].fence);
+    results.jobs = {
+      ticks: ticks.length, runs: runs.length, duplicates: [...byTick.values()].filter((h) => h.length > 1).length, gaps, fencesGrow,
+      spanS: ticks.length > 1 ? (ticks[ticks.length - 1] - ticks[0]) / 1000 : 0, killedAtS: Math.round(killedAt / 1000),
+      perHost: Object.fromEntries(members.map((m) => [m.host.name, runs.filter((r) => r.host === m.host.name).length])),
+    };
+    log(`jobs: ${ticks.length} ticks, ${runs.length} runs, ${results.jobs.duplicates} duplicated, ${gaps} missing`);
+  }
+
   if (chosen.includes('redis')) {
     const load = through();
     await sleep(1000);

@@ -181,15 +181,27 @@ export class Daemon {
     };
   }
 
+  /** Each part on its own: one that fails (a port taken, a bad value) leaves the others applied, and is logged. */
   private async restoreSettings(settings: DaemonSettings): Promise<void> {
     const say = (line: string) => console.error(`${new Date().toISOString()} daemon: ${line}`);
-    try {
-      await this.configureHealth(settings.health);
-      await this.configure(settings);
-      say(`settings of the last daemon applied again: ${[settings.health && 'health', settings.prometheus && 'prometheus', settings.dashboard && 'dashboard', settings.alerts && 'alerts', settings.fleet && `fleet (${this.fleet?.url ?? ''})`].filter(Boolean).join(', ') || 'none'}`);
-    } catch (err) {
-      say(`the last daemon's settings could not all be applied again: ${(err as Error).message}; \`herd start <config>\` applies them`);
+    const parts: [string, () => Promise<unknown>][] = [
+      ['health', () => this.configureHealth(settings.health)],
+      ['prometheus', () => this.configure({ health: null, prometheus: settings.prometheus ?? null, dashboard: null, alerts: null })],
+      ['dashboard', () => this.configure({ health: null, prometheus: null, dashboard: settings.dashboard ?? null, alerts: null })],
+      ['alerts', async () => this.supervisor.alerts.configure(settings.alerts ?? null)],
+      ['fleet', async () => (settings.fleet && typeof settings.fleet.redis === 'string' && typeof settings.fleet.secret === 'string' ? this.joinFleet(settings.fleet) : undefined)],
+    ];
+    const applied: string[] = [];
+    for (const [name, apply] of parts) {
+      if ((settings as unknown as Record<string, unknown>)[name] == null) continue;
+      try {
+        await apply();
+        applied.push(name === 'fleet' ? `fleet (${this.fleet?.url ?? ''})` : name);
+      } catch (err) {
+        say(`the last daemon's ${name} settings could not be applied again: ${(err as Error).message}; \`herd start <config>\` applies them`);
+      }
     }
+    say(`settings of the last daemon applied again: ${applied.join(', ') || 'none'}`);
   }
 
   /** Drain every app, then close the socket. Safe to call more than once. `by` is recorded in state.json. */

@@ -94,13 +94,14 @@ export class CommandReader {
 
   private ready(): Promise<void> {
     return new Promise((resolve) => {
+      const done = () => {
+        clearTimeout(timer);
+        this.blocking.removeListener('ready', done);
+        resolve();
+      };
       const timer = setTimeout(done, 1000);
       timer.unref();
       this.blocking.once('ready', done);
-      function done() {
-        clearTimeout(timer);
-        resolve();
-      }
     });
   }
 
@@ -114,11 +115,13 @@ export class CommandReader {
       seen: (id) => this.seen.has(id),
       runs: (app) => this.executor.runs(app),
     });
-    if (!checked.ok) return this.refuse(checked.id, checked.what, checked.reason);
+    // An entry whose signature does not check gets no answer: a signed "refused" under an id it claims would let
+    // anyone put a false result before a real command's (the sender could not check a reply under another secret anyway).
+    if (!checked.ok) return this.refuse(checked.id, checked.what, checked.reason, checked.signed);
     const command = checked.value;
-    this.seen.set(command.id, now + 2 * COMMAND_WINDOW_MS);
-    // Taken once across daemons too: one started since (or after `herd update`) finds the key.
+    // Taken once across daemons too: one started since (or after `herd update`) finds the key. Seen once that is known.
     const first = await this.redis.set(doneKey(this.host, command.id), String(process.pid), 'PX', 2 * COMMAND_WINDOW_MS, 'NX');
+    this.seen.set(command.id, now + 2 * COMMAND_WINDOW_MS);
     if (first === null) return this.refuse(command.id, describe(command), 'replayed (this id was taken already)');
     this.note(`fleet: ${describe(command)} (command ${command.id})`);
     await this.reply(command.id, { kind: 'accepted' });
@@ -132,10 +135,10 @@ export class CommandReader {
     }
   }
 
-  /** Logged, and answered when the entry names a usable id (a sender with the wrong secret learns at once); nothing else happens. */
-  private async refuse(id: string | null, what: string, reason: string): Promise<void> {
+  /** Logged, and answered when the entry was signed and names a usable id (a replay, another app); nothing else happens. */
+  private async refuse(id: string | null, what: string, reason: string, answer = true): Promise<void> {
     this.note(`fleet: refused ${what} (command ${id ?? 'without an id'}): ${reason}`);
-    if (id !== null) await this.reply(id, { kind: 'result', ok: false, code: 'refused', message: `refused by ${this.host}: ${reason}` });
+    if (id !== null && answer) await this.reply(id, { kind: 'result', ok: false, code: 'refused', message: `refused by ${this.host}: ${reason}` });
   }
 
   private async reply(id: string, part: Omit<FleetReply, 'id' | 'host' | 'at'>): Promise<void> {

@@ -88,7 +88,7 @@ function signatureOk(text: string, signature: string | undefined, secret: string
   return timingSafeEqual(Buffer.from(sign(text, secret), 'hex'), Buffer.from(signature, 'hex'));
 }
 
-export type Checked<T> = { ok: true; value: T } | { ok: false; reason: string; id: string | null; what: string };
+export type Checked<T> = { ok: true; value: T } | { ok: false; reason: string; id: string | null; what: string; signed: boolean };
 
 export interface CommandCheck {
   secret: string;
@@ -110,9 +110,11 @@ export function checkCommand(fields: Map<string, string>, c: CommandCheck): Chec
   const unchecked = parseObject(text);
   const id = isCommandId(unchecked?.id) ? unchecked.id : null;
   const what = describeUnchecked(unchecked);
-  const refuse = (reason: string): Checked<FleetCommand> => ({ ok: false, reason, id, what });
+  let signed = false;
+  const refuse = (reason: string): Checked<FleetCommand> => ({ ok: false, reason, id, what, signed });
   if (text === undefined || unchecked === null) return refuse('not a herd command');
   if (!signatureOk(text, fields.get('s'), c.secret)) return refuse('bad signature (not signed with this fleet\'s secret)');
+  signed = true;
   const cmd = unchecked as Partial<FleetCommand>;
   if (id === null || typeof cmd.sender !== 'string' || typeof cmd.app !== 'string' || typeof cmd.at !== 'number' || typeof cmd.verb !== 'string') return refuse('malformed');
   if (cmd.host !== c.host) return refuse(`it is for host ${JSON.stringify(cmd.host)}`);

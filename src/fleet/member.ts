@@ -101,8 +101,14 @@ export class FleetMember {
     return rollout(o, {
       view: () => this.status(),
       run: async (host, verb, progress) => {
-        const [outcome] = await this.send([host], verb, o.app, { timeoutMs: x.timeoutMs, progress: (_h, line) => progress(line) });
-        return outcome as HostOutcome;
+        const started = Date.now();
+        try {
+          const [outcome] = await this.send([host], verb, o.app, { timeoutMs: x.timeoutMs, progress: (_h, line) => progress(line) });
+          return outcome as HostOutcome;
+        } catch (err) {
+          // Redis went away: an outcome like any other, so the rollout reports it (and puts a drained host back).
+          return { host, ok: false, code: 'unanswered', message: (err as Error).message, result: null, ms: Date.now() - started };
+        }
       },
       balancer: x.balancer,
       progress: x.progress,

@@ -136,15 +136,21 @@ async function reloadOne(r: RolloutHost, o: RolloutOptions, d: RolloutDeps): Pro
     try {
       await d.balancer.drain(r.host);
     } catch (err) {
-      return done('failed', `could not be drained: ${(err as Error).message}`);
+      const back = await d.balancer.ready(r.host).then(() => '', (e: Error) => `; it may be left drained in the load balancer (${e.message})`);
+      return done('failed', `could not be drained: ${(err as Error).message}${back}`);
     }
   }
   say('reloading');
   const outcome = await d.run(r.host, 'reload', say);
   if (!outcome.ok) {
     // Its reload kept the old workers (or it is gone): back into rotation if it serves, HAProxy's checks judge the rest.
-    if (outcome.code !== 'down' && o.drain && d.balancer) await d.balancer.ready(r.host).catch(() => undefined);
-    return done(outcome.code === 'down' ? 'down' : 'failed', outcome.message);
+    let back = '';
+    if (o.drain && d.balancer) {
+      back = outcome.code === 'down'
+        ? '; it is left drained in the load balancer (put it back with `set server <backend>/<host> state ready` once it is up)'
+        : await d.balancer.ready(r.host).then(() => '', (e: Error) => `; it is left drained in the load balancer (${e.message})`);
+    }
+    return done(outcome.code === 'down' ? 'down' : 'failed', `${outcome.message ?? 'failed'}${back}`);
   }
   r.after = (outcome.result as { revision?: string } | null)?.revision ?? null;
   if (o.settleMs > 0) {

@@ -543,7 +543,11 @@ export class Supervisor {
 
   /** The specs of `target` (an app or `all`) as they run now. */
   specsOf(target: string): AppSpec[] {
-    return this.resolve(target).map((a) => a.spec);
+    // A job by its name is not an App: its spec, and nothing for an app of neither kind (the operation itself says so).
+    const jobs = this.resolveJobs(target);
+    if (target !== 'all' && jobs.length > 0) return jobs.map((j) => j.spec);
+    if (target !== 'all' && !this.apps.has(target)) return [];
+    return [...this.resolve(target).map((a) => a.spec), ...(target === 'all' ? jobs.map((j) => j.spec) : [])];
   }
 
   private get(name: string): App {
