@@ -105,17 +105,25 @@ export class ActionBar {
     }
   }
 
-  private show(state: 'running' | 'done' | 'failed', title: string, body: (Node | null)[]): void {
-    this.panel.hidden = false;
-    this.panel.className = `action-panel ${state}`;
-    this.panel.dataset.state = state;
-    this.panel.replaceChildren(
-      h('div', { class: 'action-title' }, state === 'running' ? h('span', { class: 'spinner' }) : null, h('strong', { 'data-testid': 'action-result' }, title),
-        state === 'running' ? null : h('button', { class: 'link-button', onclick: () => (this.panel.hidden = true) }, 'dismiss')),
-      ...body.filter((n): n is Node => n !== null));
+  private show(state: PanelState, title: string, body: (Node | null)[]): void {
+    showPanel(this.panel, state, title, body);
   }
+
 }
 
-function capitalise(s: string): string {
+export type PanelState = 'running' | 'done' | 'failed';
+
+/** An action's result panel: its state, a title (with a spinner while running, else a dismiss button) and what it said. */
+export function showPanel(panel: HTMLElement, state: PanelState, title: string, body: (Node | null)[]): void {
+  panel.hidden = false;
+  panel.className = `action-panel ${state}`;
+  panel.dataset.state = state;
+  panel.replaceChildren(
+    h('div', { class: 'action-title' }, state === 'running' ? h('span', { class: 'spinner' }) : null, h('strong', { 'data-testid': 'action-result' }, title),
+      state === 'running' ? null : h('button', { class: 'link-button', onclick: () => (panel.hidden = true) }, 'dismiss')),
+    ...body.filter((n): n is Node => n !== null));
+}
+
+export function capitalise(s: string): string {
   return s.charAt(0).toUpperCase() + s.slice(1);
 }

@@ -1,7 +1,7 @@
 import type { FleetActionBody, FleetActionLine, FleetActionName } from '../src/dashboard/apiTypes';
 import type { HostOutcome } from '../src/fleet/commandSender';
 import type { RolloutHost, RolloutReport } from '../src/fleet/rollout';
-import { confirmAction } from './actions';
+import { capitalise, confirmAction, showPanel, type PanelState } from './actions';
 import { actOnFleet } from './api';
 import { clock, h, KeyedTable, ms } from './dom';
 
@@ -117,15 +117,10 @@ export class FleetActions {
     }
   }
 
-  private show(state: 'running' | 'done' | 'failed', title: string, body: (Node | null)[]): void {
-    this.panel.hidden = false;
-    this.panel.className = `action-panel ${state}`;
-    this.panel.dataset.state = state;
-    this.panel.replaceChildren(
-      h('div', { class: 'action-title' }, state === 'running' ? h('span', { class: 'spinner' }) : null, h('strong', { 'data-testid': 'action-result' }, title),
-        state === 'running' ? null : h('button', { class: 'link-button', onclick: () => (this.panel.hidden = true) }, 'dismiss')),
-      ...body.filter((n): n is Node => n !== null));
+  private show(state: PanelState, title: string, body: (Node | null)[]): void {
+    showPanel(this.panel, state, title, body);
   }
+
 }
 
 /** The rolling reload's table: each host, what happened, the revision before and after, the time, why. */
@@ -160,6 +155,3 @@ function markFailed(table: HTMLElement, hosts: string[]): void {
   for (const tr of table.querySelectorAll<HTMLElement>('tbody tr[data-key]')) tr.classList.toggle('failed-row', hosts.includes(tr.dataset.key ?? ''));
 }
 
-function capitalise(s: string): string {
-  return s.charAt(0).toUpperCase() + s.slice(1);
-}

@@ -3,8 +3,8 @@
  * an expression PM2 accepts is accepted here. Croner is loaded only when an
  * app sets one.
  */
-import type * as Croner from 'croner';
 import { show, type Report, type Setting } from './report';
+import { loadCroner } from '../util/croner';
 
 export function readCronRestart(s: Setting, r: Report): string | null {
   if (s === undefined || s.value === null) return null;
@@ -24,7 +24,7 @@ export function readCronRestart(s: Setting, r: Report): string | null {
 }
 
 function cronProblem(expression: string): string | null {
-  const { Cron } = require('croner') as typeof Croner;
+  const { Cron } = loadCroner();
   try {
     // Without a function croner schedules nothing; stop() makes sure.
     new Cron(expression).stop();

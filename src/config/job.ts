@@ -5,9 +5,9 @@
  * checked with croner, loaded only when some app sets `cron`; `timezone`
  * with the runtime's IANA zone database.
  */
-import type * as Croner from 'croner';
 import { show, type Report, type Setting } from './report';
 import type { JobSpec } from './types';
+import { loadCroner } from '../util/croner';
 
 export function readJob(cron: Setting, timezone: Setting, r: Report): JobSpec | null {
   const zone = readTimezone(timezone, r);
@@ -47,7 +47,7 @@ export function timezoneValid(zone: string): boolean {
 }
 
 function scheduleProblem(expression: string, timezone: string | undefined): string | null {
-  const { Cron } = require('croner') as typeof Croner;
+  const { Cron } = loadCroner();
   try {
     new Cron(expression, { paused: true, timezone }).stop();
     return null;

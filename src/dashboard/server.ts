@@ -194,16 +194,25 @@ export class DashboardServer {
     res.writeHead(200, headers).end(req.method === 'HEAD' ? undefined : body);
   }
 
+  /** An action's JSON body, once the request passed the cross-site checks; null when it was answered 403 or 400. */
+  private async actionBody(req: http.IncomingMessage, res: http.ServerResponse): Promise<Record<string, unknown> | null> {
+    const problem = this.auth?.crossSiteProblem(req);
+    if (problem) {
+      json(res, 403, { error: problem });
+      return null;
+    }
+    try {
+      return await readJson(req);
+    } catch (err) {
+      json(res, 400, { error: (err as Error).message });
+      return null;
+    }
+  }
+
   /** NDJSON: progress lines while the operation runs, then its result. */
   private async act(req: http.IncomingMessage, res: http.ServerResponse, name: string, action: ActionName): Promise<void> {
-    const problem = this.auth?.crossSiteProblem(req);
-    if (problem) return json(res, 403, { error: problem });
-    let body: Record<string, unknown>;
-    try {
-      body = await readJson(req);
-    } catch (err) {
-      return json(res, 400, { error: (err as Error).message });
-    }
+    const body = await this.actionBody(req, res);
+    if (body === null) return;
     const count = typeof body.count === 'string' || typeof body.count === 'number' ? String(body.count) : null;
     if (action === 'scale' && count === null) return json(res, 400, { error: 'scale needs { "count": N, "+N" or "-N" }' });
     this.assertApp(name); // a 404 before anything streams
@@ -222,14 +231,8 @@ export class DashboardServer {
 
   /** NDJSON as act(): progress lines from every host, what they answered (or the rollout's report), then the result. */
   private async actOnFleet(req: http.IncomingMessage, res: http.ServerResponse, app: string, action: FleetActionName): Promise<void> {
-    const problem = this.auth?.crossSiteProblem(req);
-    if (problem) return json(res, 403, { error: problem });
-    let body: Record<string, unknown>;
-    try {
-      body = await readJson(req);
-    } catch (err) {
-      return json(res, 400, { error: (err as Error).message });
-    }
+    const body = await this.actionBody(req, res);
+    if (body === null) return;
     const request = fleetActionRequest(action, app, body);
     if (typeof request === 'string') return json(res, 400, { error: request });
     const fleet = this.deps.fleet;

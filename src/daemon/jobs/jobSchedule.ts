@@ -1,14 +1,5 @@
 import type { JobSpec } from '../../config/types';
-
-type Croner = typeof import('croner');
-
-let croner: Croner | null = null;
-
-/** croner is loaded with the first job: a daemon without one never loads it. */
-function loadCroner(): Croner {
-  croner ??= require('croner') as Croner;
-  return croner;
-}
+import { loadCroner } from '../../util/croner';
 
 /** A job's ticks: the scheduled instants, epoch ms. */
 export interface TickSchedule {

@@ -1,18 +1,6 @@
 import { HerdError } from '../../errors';
 import type { ReloadTarget } from './reloadTarget';
-
-type Croner = typeof import('croner');
-
-let croner: Croner | null = null;
-
-/**
- * croner is loaded on the first app with a `cronRestart`: a daemon whose apps
- * have none never loads it.
- */
-function loadCroner(): Croner {
-  croner ??= require('croner') as Croner;
-  return croner;
-}
+import { loadCroner } from '../../util/croner';
 
 /** The schedule's next run, for describe; and how to stop it. */
 export interface Schedule {
