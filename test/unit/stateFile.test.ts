@@ -170,6 +170,10 @@ test('the reader refuses a bad file whole, naming the file and the problem', asy
     assert.match(err.message, /^cannot resurrect from \/h\/dump\.herd\.json: /, what);
     assert.match(err.message, problem, what);
   }
+  // Cut anywhere, even just after a closing brace, the file is called truncated.
+  for (let end = 1; end < good.trimEnd().length; end++) {
+    assert.match(refusal(good.slice(0, end)).message, /it is truncated \(\d+ bytes/, `cut at ${end}: ${JSON.stringify(good.slice(end - 10, end))}`);
+  }
   const twice = await dumpText([
     { name: 'api', spec: await spec(), stopped: false, reason: 'started', createdAt: 1 },
     { name: 'api', spec: await spec(), stopped: true, reason: 'stopped by user', createdAt: 2 },

@@ -65,6 +65,25 @@ function refuse(kind: SavedAppsKind, file: string, reason: string): HerdError {
 }
 
 /**
+ * True when the text stops inside a string or with a brace or bracket still
+ * open: a file cut off mid-write, whatever character it happens to end on.
+ */
+function endsOpen(text: string): boolean {
+  let depth = 0;
+  let inString = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i];
+    if (inString) {
+      if (c === '\\') i++;
+      else if (c === '"') inString = false;
+    } else if (c === '"') inString = true;
+    else if (c === '{' || c === '[') depth++;
+    else if (c === '}' || c === ']') depth--;
+  }
+  return inString || depth > 0;
+}
+
+/**
  * Parse and check a whole file. Throws HERD_ERR_DUMP_INVALID (a dump) or
  * HERD_ERR_STATE_INVALID (state.json) naming the file and the problem.
  */
@@ -74,8 +93,7 @@ export function parseSavedApps(text: string, file: string, kind: SavedAppsKind):
   try {
     doc = JSON.parse(text);
   } catch (err) {
-    // Every file herd writes ends with its closing brace; one that does not was cut off.
-    const cut = !/\}\s*$/.test(text) ? `it is truncated (${Buffer.byteLength(text)} bytes, it ends before the JSON does): ` : 'it is not valid JSON: ';
+    const cut = endsOpen(text) ? `it is truncated (${Buffer.byteLength(text)} bytes, it ends before the JSON does): ` : 'it is not valid JSON: ';
     return failWith(kind, file, `${cut}${(err as Error).message}`);
   }
   if (Array.isArray(doc)) return failWith(kind, file, `it is a JSON array, not ${WHAT[kind]} (PM2's dump.pm2 is an array: herd does not read it)`);
