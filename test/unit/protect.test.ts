@@ -7,7 +7,8 @@ import { test } from 'node:test';
 import { Agent, type AgentChannel } from '../../src/agent/agent';
 import { ADMIT_RATIO, OverloadGuard, RECOVER_RATIO, SHED, SheddingState } from '../../src/agent/overload';
 import { parseStatusLine, SELF_REQUEST, selfRequest } from '../../src/agent/selfRequest';
-import { captureStack, formatFrame, openWebSocket } from '../../src/daemon/worker/stackCapture';
+import { captureStack, formatFrame } from '../../src/daemon/worker/stackCapture';
+import { openWebSocket } from '../../src/daemon/worker/inspectorSession';
 import type { AgentToDaemon, DaemonToAgent } from '../../src/protocol/agent';
 import { freePort } from '../helpers';
 

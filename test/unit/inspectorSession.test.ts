@@ -1,0 +1,46 @@
+import { test } from 'node:test';
+import * as assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { InspectorSession } from '../../src/daemon/worker/inspectorSession';
+
+const NO_CLIENT = 'WebSocket' in globalThis ? null : /has no WebSocket client/;
+
+test('inspector session: commands are answered by id, errors are the inspector\'s, a dropped connection fails what waits', async (t) => {
+  const child = spawn(process.execPath, ['--inspect-port=0', '-e', 'console.log("up"); setInterval(() => {}, 1000);'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  t.after(() => child.kill('SIGKILL'));
+  await new Promise((resolve) => child.stdout.once('data', resolve));
+  let stderr = '';
+  child.stderr.setEncoding('utf8');
+  const proc = {
+    openInspector: (timeoutMs: number) => new Promise<string | null>((resolve) => {
+      const timer = setTimeout(() => resolve(null), timeoutMs);
+      child.stderr.on('data', (chunk: string) => {
+        stderr += chunk;
+        const url = /ws:\/\/127\.0\.0\.1:\d+\/[\w-]+/.exec(stderr)?.[0];
+        if (url) {
+          clearTimeout(timer);
+          resolve(url);
+        }
+      });
+      child.kill('SIGUSR1');
+    }),
+  };
+  if (NO_CLIENT) {
+    await assert.rejects(InspectorSession.open(proc, 5000), NO_CLIENT);
+    return;
+  }
+  const session = await InspectorSession.open(proc, 5000);
+  t.after(() => session.close());
+  const answer = await session.send<{ result: { value: number } }>('Runtime.evaluate', { expression: '6 * 7' });
+  assert.equal(answer.result.value, 42);
+  await assert.rejects(session.send('No.suchMethod'), /the inspector refused: /);
+  const pending = session.send('Runtime.evaluate', { expression: 'while (true) {}' }, 30_000);
+  child.kill('SIGKILL');
+  await assert.rejects(pending, /the inspector connection closed/);
+  await assert.rejects(session.send('Runtime.evaluate', { expression: '1' }), /Runtime\.evaluate: the inspector connection closed/);
+});
+
+test('inspector session: an inspector that never opens is a clear error', async () => {
+  if (NO_CLIENT) return;
+  await assert.rejects(InspectorSession.open({ openInspector: () => Promise.resolve(null) }, 200), /the inspector did not open within 200ms/);
+});
