@@ -91,8 +91,8 @@ export class HerdClient {
     }
   }
 
-  request<T extends RequestType>(request: RequestOf<T>, progress?: (message: string) => void, onLine?: (line: LogLine) => void): Promise<ResultOf[T]> {
-    return this.connection.request(request, progress, onLine);
+  request<T extends RequestType>(request: RequestOf<T>, progress?: (message: string) => void, onLine?: (line: LogLine) => void, onChunk?: (data: string) => void): Promise<ResultOf[T]> {
+    return this.connection.request(request, progress, onLine, onChunk);
   }
 
   close(): void {

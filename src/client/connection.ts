@@ -10,6 +10,7 @@ interface Pending {
   reject: (err: Error) => void;
   progress: ((message: string) => void) | undefined;
   onLine: ((line: LogLine) => void) | undefined;
+  onChunk: ((data: string) => void) | undefined;
 }
 
 /** One connection to the daemon's control socket; requests may overlap. */
@@ -44,13 +45,13 @@ export class Connection {
     });
   }
 
-  /** `onLine` receives the lines of a streaming request (`logs`). */
-  request<T extends RequestType>(request: RequestOf<T>, progress?: (message: string) => void, onLine?: (line: LogLine) => void): Promise<ResultOf[T]> {
+  /** `onLine` receives the lines of a streaming request (`logs`); `onChunk` the pieces of a file one produces, in order. */
+  request<T extends RequestType>(request: RequestOf<T>, progress?: (message: string) => void, onLine?: (line: LogLine) => void, onChunk?: (data: string) => void): Promise<ResultOf[T]> {
     if (this.closedError) return Promise.reject(this.closedError);
     const id = this.nextId++;
     const envelope: RequestEnvelope = { v: PROTOCOL_VERSION, id, request: request as ControlRequest };
     return new Promise<ResultOf[T]>((resolve, reject) => {
-      this.pending.set(id, { resolve: resolve as (d: unknown) => void, reject, progress, onLine });
+      this.pending.set(id, { resolve: resolve as (d: unknown) => void, reject, progress, onLine, onChunk });
       this.socket.write(encode(envelope));
     });
   }
@@ -69,6 +70,10 @@ export class Connection {
     }
     if (reply.kind === 'log') {
       pending.onLine?.(reply.line);
+      return;
+    }
+    if (reply.kind === 'chunk') {
+      pending.onChunk?.(reply.data);
       return;
     }
     this.pending.delete(reply.id);

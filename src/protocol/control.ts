@@ -76,10 +76,15 @@ export interface RequestEnvelope {
   request: ControlRequest;
 }
 
-/** daemon -> CLI: zero or more progress lines (or log lines, for 'logs'), then exactly one result. */
+/**
+ * daemon -> CLI: zero or more progress lines (or log lines, for 'logs', or
+ * pieces of a file, for a profile or heap snapshot), then exactly one result.
+ */
 export type ControlReply =
   | { v: number; id: number; kind: 'progress'; message: string }
   | { v: number; id: number; kind: 'log'; line: LogLine }
+  /** A piece of a file the request produces (a heap snapshot), in order; the result says when it is whole. */
+  | { v: number; id: number; kind: 'chunk'; data: string }
   | { v: number; id: number; kind: 'result'; ok: true; data: unknown }
   | { v: number; id: number; kind: 'result'; ok: false; error: ErrorData };
 

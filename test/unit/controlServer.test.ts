@@ -114,3 +114,54 @@ test('many requests on one connection add no listener per request (no MaxListene
   await new Promise((resolve) => setImmediate(resolve));
   assert.deepEqual(warnings.filter((w) => w === 'MaxListenersExceededWarning'), []);
 });
+
+test('a file sent in chunks waits for a client that does not read, then arrives whole and in order', async (t) => {
+  const dir = mkdtempSync(path.join(tmpdir(), 'herd-control-'));
+  const socketPath = path.join(dir, 'herd.sock');
+  const piece = (i: number) => `${String(i).padStart(6, '0')}${'x'.repeat(64 * 1024)}`;
+  const COUNT = 300;
+  let sent = 0;
+  let onBlocked: (sent: number) => void = () => {};
+  const blocked = new Promise<number>((resolve) => (onBlocked = resolve));
+  const handlers = {
+    hello: async (_r: unknown, _p: unknown, stream: { chunk(d: string): Promise<void> }) => {
+      for (let i = 0; i < COUNT; i++) {
+        let settled = false;
+        const p = stream.chunk(piece(i)).then(() => (settled = true));
+        sent++;
+        await Promise.resolve();
+        if (!settled) onBlocked(sent);
+        await p;
+      }
+      onBlocked(sent);
+      return { protocol: PROTOCOL_VERSION, version: 'test', pid: process.pid, home: dir };
+    },
+  } as unknown as HandlerTable;
+  const control = new ControlServer(handlers);
+  await control.listen(socketPath);
+  t.after(async () => {
+    await control.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+  const s = await connect(socketPath);
+  t.after(() => s.destroy());
+  s.pause();
+  s.write(encode({ v: PROTOCOL_VERSION, id: 1, request: { type: 'hello' } }));
+  const at = await blocked;
+  assert.ok(at < COUNT, 'the sender waits while the client does not read');
+  const decoder = new LineDecoder();
+  const got: string[] = [];
+  const result = new Promise<{ kind: string; ok: boolean }>((resolve) => {
+    s.setEncoding('utf8').on('data', (c: string) => {
+      for (const line of decoder.push(c)) {
+        const reply = JSON.parse(line) as { kind: string; ok: boolean; data: string };
+        if (reply.kind === 'chunk') got.push(reply.data);
+        else resolve(reply);
+      }
+    });
+  });
+  s.resume();
+  assert.equal((await result).ok, true);
+  assert.equal(got.length, COUNT);
+  got.forEach((d, i) => assert.equal(d, piece(i)));
+});

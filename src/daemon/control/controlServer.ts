@@ -12,6 +12,12 @@ import { releaseHeld } from '../../util/heldServer';
 export interface ReplyStream {
   /** False when the line was skipped because the client reads too slowly. */
   line(line: LogLine): boolean;
+  /**
+   * Send the next piece of a file; resolves once the client has read enough
+   * that more may follow (a slow reader slows the sender, nothing is skipped).
+   * Rejects when the client has gone.
+   */
+  chunk(data: string): Promise<void>;
   /** Resolves when the client's connection closes. */
   readonly closed: Promise<void>;
 }
@@ -198,6 +204,11 @@ export class ControlServer {
         this.send(socket, { v: PROTOCOL_VERSION, id, kind: 'log', line: l });
         return true;
       },
+      chunk: (data) => {
+        if (socket.destroyed || !socket.writable) return Promise.reject(new Error('the client went away'));
+        this.send(socket, { v: PROTOCOL_VERSION, id, kind: 'chunk', data });
+        return socket.writableLength <= MAX_UNREAD ? Promise.resolve() : drained(socket);
+      },
       closed: closedPromise(socket),
     };
     try {
@@ -232,6 +243,22 @@ export class ControlServer {
   private send(socket: net.Socket, reply: ControlReply): void {
     if (!socket.destroyed && socket.writable) socket.write(encode(reply));
   }
+}
+
+/** Resolves when the socket's buffer drained, rejects when it closed first. */
+function drained(socket: net.Socket): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const done = (err?: Error) => {
+      socket.off('drain', onDrain);
+      socket.off('close', onClose);
+      if (err) reject(err);
+      else resolve();
+    };
+    const onDrain = () => done();
+    const onClose = () => done(new Error('the client went away'));
+    socket.on('drain', onDrain);
+    socket.on('close', onClose);
+  });
 }
 
 /** One promise per connection: a listener per request would pile up on a client that sends many. */
