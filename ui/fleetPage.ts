@@ -31,7 +31,7 @@ export class FleetPage {
       { title: 'Address', cell: (x) => ({ text: x.address || '–', cls: 'mono' }) },
       { title: 'herd', cell: (x) => x.version || '–' },
       { title: 'Last seen', cls: 'num', cell: (x) => `${x.lastSeenS.toFixed(1)} s ago` },
-      { title: 'State', cell: (x) => ({ text: x.online ? 'up' : 'down', cls: `badge ${x.online ? 'ok' : 'bad'}` }) },
+      { title: 'State', cell: (x) => ({ text: x.online ? 'up' : x.problem ? `refused: ${x.problem}` : 'down', cls: `badge ${x.online ? 'ok' : 'bad'}` }) },
       { title: 'Apps', cls: 'num', cell: (x) => (x.online ? String(x.apps.length) : '–') },
     ], (x) => x.name, undefined, 'fleet-hosts');
     this.apps = new KeyedTable<FleetAppTotal>([

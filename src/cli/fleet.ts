@@ -150,7 +150,8 @@ export function rolloutText(r: RolloutReport): string {
 export function fleetText(v: FleetView): string {
   if (!v.redis.ok) return `fleet registry ${v.redis.url}: cannot be read (${v.redis.error ?? 'unknown'}); this host (${v.self}) serves on its own`;
   const hosts = table(['host', 'address', 'herd', 'last seen', 'state'],
-    v.hosts.map((h) => [h.name === v.self ? `${h.name} (this)` : h.name, h.address || '-', h.version || '-', `${h.lastSeenS}s ago`, h.online ? 'up' : 'down']));
+    v.hosts.map((h) => [h.name === v.self ? `${h.name} (this)` : h.name, h.address || '-', h.version || '-', `${h.lastSeenS}s ago`, h.online ? 'up' : h.problem ? 'refused' : 'down']));
+  const refused = v.hosts.filter((h) => h.problem).map((h) => `${h.name}: ${h.problem}`);
   const apps = table(['app', 'host', 'status', 'workers', 'revision', 'rps', 'p99', 'errors', 'cpu', 'memory'],
     v.hosts.filter((h) => h.online).flatMap((h) => h.apps.map((a) => [
       a.name, h.name, a.status, `${a.online}/${a.workers}`, a.disk && a.disk !== a.revision ? `${a.revision} (on disk: ${a.disk})` : a.revision, a.rps.toFixed(1), `${Math.round(a.p99)}ms`,
@@ -161,5 +162,5 @@ export function fleetText(v: FleetView): string {
       a.name, String(a.hosts), `${a.online}/${a.workers}`, a.revisions.join(', '), a.rps.toFixed(1), `${Math.round(a.p50)}ms`, `${Math.round(a.p99)}ms`,
       `${(a.errorRate * 100).toFixed(1)}%`, `${a.cpu.toFixed(0)}%`, formatBytes(a.memory),
     ]));
-  return [`fleet registry ${v.redis.url}: ${v.hosts.filter((h) => h.online).length} of ${v.hosts.length} host(s) up`, '', hosts, '', apps, '', 'fleet totals (percentiles from merged latency buckets):', totals].join('\n');
+  return [`fleet registry ${v.redis.url}: ${v.hosts.filter((h) => h.online).length} of ${v.hosts.length} host(s) up`, '', hosts, ...(refused.length > 0 ? ['', 'refused (counted as down):', ...refused] : []), '', apps, '', 'fleet totals (percentiles from merged latency buckets):', totals].join('\n');
 }

@@ -83,7 +83,7 @@ export function entryFields(flat: readonly string[]): Map<string, string> {
   return fields;
 }
 
-function signatureOk(text: string, signature: string | undefined, secret: string): boolean {
+export function signatureOk(text: string, signature: string | undefined, secret: string): boolean {
   if (typeof signature !== 'string' || !/^[0-9a-f]{64}$/.test(signature)) return false;
   return timingSafeEqual(Buffer.from(sign(text, secret), 'hex'), Buffer.from(signature, 'hex'));
 }

@@ -19,6 +19,7 @@ import { claimTick, type TickClaim } from './jobLock';
 import { Revisions } from './revision';
 import { rollout, type Balancer, type RolloutOptions, type RolloutReport } from './rollout';
 import { fleetView, HOST_TTL_MS, type FleetView } from './status';
+import { openSummary, sealSummary } from './summarySeal';
 import type { HostSummary, LocalApp } from './types';
 
 const PREFIX = 'herd:fleet:';
@@ -157,7 +158,10 @@ export class FleetMember {
       const names: { name: string; lastSeen: number }[] = [];
       for (let i = 0; i + 1 < flat.length; i += 2) names.push({ name: flat[i] as string, lastSeen: Number(flat[i + 1]) });
       const texts = names.length > 0 ? await this.redis.mget(...names.map((n) => hostKey(n.name))) : [];
-      const seen = names.map((n, i) => ({ ...n, summary: parseSummary(texts[i] ?? null) }));
+      const seen = names.map((n, i) => {
+        const text = texts[i] ?? null;
+        return { ...n, ...(text === null ? { summary: null, problem: null } : openSummary(text, n.name, this.settings.secret)) };
+      });
       return { ...base, redis: { url: this.url, ok: true, error: null }, ...fleetView(seen, now) };
     } catch (err) {
       return { ...base, redis: { url: this.url, ok: false, error: (err as Error).message }, hosts: [], apps: [] };
@@ -185,7 +189,7 @@ export class FleetMember {
     try {
       const summary = this.summary();
       await this.redis.multi()
-        .set(hostKey(summary.name), JSON.stringify(summary), 'PX', HOST_TTL_MS)
+        .set(hostKey(summary.name), sealSummary(summary, this.settings.secret), 'PX', HOST_TTL_MS)
         .zadd(HOSTS, summary.at, summary.name)
         .exec();
       if (this.down !== null) this.note(`fleet: Redis at ${this.url} answers again; ${this.settings.host} is registered`);
@@ -201,15 +205,5 @@ export class FleetMember {
   private unavailable(reason: string): void {
     if (this.down === null) this.note(`fleet: Redis at ${this.url} cannot be reached (${reason}); ${this.settings.host} keeps serving on its own and retries`);
     this.down = reason;
-  }
-}
-
-function parseSummary(text: string | null): HostSummary | null {
-  if (text === null) return null;
-  try {
-    const value = JSON.parse(text) as HostSummary;
-    return typeof value === 'object' && value !== null && Array.isArray(value.apps) ? value : null;
-  } catch {
-    return null;
   }
 }

@@ -10,6 +10,8 @@ export interface FleetHostView {
   address: string;
   version: string;
   online: boolean;
+  /** Why its summary was refused (not signed with the fleet's secret, or a field that cannot be what it says): the host then counts as down. */
+  problem: string | null;
   /** Seconds since its last heartbeat. */
   lastSeenS: number;
   /** herd's /ready endpoint on the host (config key `health`), null when it has none (or the host is down). */
@@ -47,16 +49,17 @@ export interface FleetView {
 
 /**
  * The fleet as the registry shows it: each host with its last summary
- * (null when its registration expired: the host is down) and when it was
- * last seen; totals per app over the hosts that are up.
+ * (null when its registration expired: the host is down; or when it was
+ * refused, with the problem) and when it was last seen; totals per app over the hosts that are up.
  */
-export function fleetView(seen: readonly { name: string; lastSeen: number; summary: HostSummary | null }[], now: number): Omit<FleetView, 'redis' | 'self' | 'lb'> {
-  const hosts: FleetHostView[] = seen.map(({ name, lastSeen, summary }) => ({
+export function fleetView(seen: readonly { name: string; lastSeen: number; summary: HostSummary | null; problem?: string | null }[], now: number): Omit<FleetView, 'redis' | 'self' | 'lb'> {
+  const hosts: FleetHostView[] = seen.map(({ name, lastSeen, summary, problem }) => ({
     name,
     address: summary?.address ?? '',
     version: summary?.version ?? '',
     // Up while its registration key lives (Redis expires it): no comparison of two machines' clocks.
     online: summary !== null,
+    problem: problem ?? null,
     lastSeenS: Math.max(0, Math.round((now - lastSeen) / 100) / 10),
     // Summaries of an older herd have neither: a balancer then checks TCP and has no port to use.
     health: summary?.health ?? null,

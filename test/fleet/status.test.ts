@@ -2,11 +2,12 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
+import { execFile } from 'node:child_process';
 import { test } from 'node:test';
 import { eventually, runCli } from '../helpers';
 import { fleetStatus, hostTargets, member, SECRET, traffic, type Member } from './members';
 import { createFleetNet, netnsProblem } from './netns';
-import { redisProblem, startRedis } from './redisServer';
+import { REDIS_CLI, redisProblem, startRedis } from './redisServer';
 
 test('three hosts join a fleet through Redis: herd fleet status shows every host and app, and totals; Redis stopped: every host serves on, status says so; Redis back: every host registers again', { skip: netnsProblem() || redisProblem() }, async (t) => {
   const net = await createFleetNet(t, 3);
@@ -36,6 +37,24 @@ test('three hosts join a fleet through Redis: herd fleet status shows every host
   assert.equal(text.code, 0, text.stderr);
   assert.match(text.stdout, /3 of 3 host\(s\) up/);
   assert.match(text.stdout, /host1 \(this\)/);
+
+  // Someone who can write to Redis but has not the secret publishes a host of their own,
+  // shaped to put a server of theirs into a generated balancer config.
+  const forged = { ...joined.hosts[0], name: 'mallory', address: '10.6.6.6', pid: 1, at: Date.now(), apps: [{ ...(joined.hosts[0]?.apps[0] ?? {}), latency: { b: [], n: 0, sum: 0, max: 0 } }] };
+  const cli = (...args: string[]) => new Promise<void>((resolve, reject) => execFile(REDIS_CLI, ['-h', redis.host, '-p', String(redis.port), ...args], (err) => (err ? reject(err) : resolve())));
+  await cli('SET', 'herd:fleet:host:mallory', JSON.stringify({ summary: JSON.stringify(forged), sig: '0'.repeat(64) }), 'PX', '60000');
+  await cli('ZADD', 'herd:fleet:hosts', String(Date.now()), 'mallory');
+  const seen = await fleetStatus(first);
+  const mallory = seen.view.hosts.find((h) => h.name === 'mallory');
+  assert.equal(mallory?.online, false);
+  assert.match(mallory?.problem ?? '', /signature does not check/);
+  assert.equal(seen.view.apps.find((a) => a.name === 'api')?.hosts, 3, 'a refused host is in no total');
+  assert.match((await first.herd(['fleet', 'status'])).stdout, /refused \(counted as down\):\nmallory: its summary's signature does not check/);
+  const lb = await first.herd(['lb', 'haproxy', 'api']);
+  assert.equal(lb.code, 0, lb.stderr);
+  assert.doesNotMatch(lb.stdout, /10\.6\.6\.6|server mallory/);
+  await cli('DEL', 'herd:fleet:host:mallory');
+  await cli('ZREM', 'herd:fleet:hosts', 'mallory');
 
   // Redis goes away for a while: nothing local notices.
   const load = traffic(t, hostTargets(net.hosts));

@@ -15,7 +15,7 @@ const VIEW: FleetView = {
   redis: { url: 'redis://127.0.0.1:6379', ok: true, error: null },
   self: 'a',
   lb: null,
-  hosts: [{ name: 'a', address: '127.0.0.1', version: '0.1.0', online: true, lastSeenS: 0.2, health: null, apps: [] }],
+  hosts: [{ name: 'a', address: '127.0.0.1', version: '0.1.0', online: true, problem: null, lastSeenS: 0.2, health: null, apps: [] }],
   apps: [],
 };
 

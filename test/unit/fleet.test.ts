@@ -9,6 +9,7 @@ import { HerdError } from '../../src/errors';
 import { tcpPorts } from '../../src/daemon/supervision/appMetrics';
 import { fleetView } from '../../src/fleet/status';
 import type { HostSummary } from '../../src/fleet/types';
+import { openSummary, sealSummary } from '../../src/fleet/summarySeal';
 import { Histogram } from '../../src/metrics/histogram';
 
 let dir = '';
@@ -123,4 +124,36 @@ test('fleet view: hosts whose registration expired are down; app totals merge la
 test('fleet summary ports: the TCP ports among listening addresses, each once; pipes are none', () => {
   assert.deepEqual(tcpPorts(['[::]:8080', '0.0.0.0:8080', '127.0.0.1:3000', '/tmp/app.sock', '*:0', '[fe80::1%eth0]:9000']), [3000, 8080, 9000]);
   assert.deepEqual(tcpPorts([]), []);
+});
+
+test('fleet summaries are signed: a forged, altered, renamed or unsigned one is refused, naming why; a field that could inject into a balancer config is refused', () => {
+  const secret = 'a'.repeat(32);
+  const good = summary('a', [{ name: 'api', rps: 1, errorRate: 0, ms: [1] }]);
+  const sealed = sealSummary(good, secret);
+  assert.deepEqual(openSummary(sealed, 'a', secret), { summary: good, problem: null });
+  assert.match(openSummary(sealed, 'a', 'b'.repeat(32)).problem ?? '', /signature does not check/);
+  const altered = JSON.parse(sealed) as { summary: string; sig: string };
+  altered.summary = altered.summary.replace('10.0.0.1', '10.6.6.6');
+  assert.match(openSummary(JSON.stringify(altered), 'a', secret).problem ?? '', /signature does not check/);
+  assert.match(openSummary(JSON.stringify(good), 'a', secret).problem ?? '', /not signed/);
+  assert.match(openSummary('{', 'a', secret).problem ?? '', /not JSON/);
+  // Signed by a fleet member, but published under another host's key.
+  assert.match(openSummary(sealed, 'b', secret).problem ?? '', /name is "a", but it is registered as "b"/);
+  const bad = (change: (s: HostSummary) => void) => {
+    const s = structuredClone(good);
+    change(s);
+    return openSummary(sealSummary(s, secret), 'a', secret).problem ?? '';
+  };
+  assert.match(bad((s) => (s.address = '10.0.0.1:80 backup\n  server evil 6.6.6.6')), /address .* is not an IP address or host name/);
+  assert.match(bad((s) => ((s.apps[0] as { healthPath: string | null }).healthPath = '/x\n  http-request deny')), /apps\[0\]\.healthPath must be null or a path/);
+  assert.match(bad((s) => ((s.apps[0] as { healthPath: string | null }).healthPath = '/x; return 200')), /apps\[0\]\.healthPath/);
+  assert.match(bad((s) => ((s.apps[0] as { ports: number[] }).ports = [0])), /apps\[0\]\.ports must be TCP ports/);
+  assert.match(bad((s) => (s.health = { host: 'x y', port: 1 })), /health must be null or/);
+  assert.match(bad((s) => ((s.apps[0] as { rps: number }).rps = -1)), /apps\[0\]\.rps must be a number >= 0/);
+  assert.match(bad((s) => ((s.apps[0] as { latency: unknown }).latency = { b: 'x' })), /apps\[0\]\.latency must be a histogram/);
+  assert.equal(bad((s) => (s.address = 'web-1.internal.example')), '');
+  assert.equal(bad((s) => (s.address = 'fd00::5')), '');
+  // A refused host counts as down, with the reason.
+  const view = fleetView([{ name: 'a', lastSeen: 0, summary: null, problem: 'its summary is not signed' }], 0);
+  assert.deepEqual(view.hosts.map((h) => [h.online, h.problem]), [[false, 'its summary is not signed']]);
 });

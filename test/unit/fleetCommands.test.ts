@@ -66,7 +66,7 @@ function fakeFleet(names: string[], behave: (host: string, verb: string) => Part
     self: names[0] as string,
     lb: null,
     hosts: names.map((name) => ({
-      name, address: name, version: '0', online: true, lastSeenS: 0, health: null,
+      name, address: name, version: '0', online: true, problem: null, lastSeenS: 0, health: null,
       apps: [{ name: 'api', status: 'online', workers: 2, online: 2, revision: revision.get(name) as string, disk: 'new', rps: 10, p99: 5, errorRate: 0, cpu: 1, memory: 1, ports: [8080], healthPath: null }],
     })),
     apps: [],

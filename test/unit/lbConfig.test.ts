@@ -15,7 +15,7 @@ function app(name: string, over: Partial<App> = {}): App {
 }
 
 function host(name: string, address: string, apps: App[], over: Partial<FleetHostView> = {}): FleetHostView {
-  return { name, address, version: '0.1.0', online: true, lastSeenS: 0.2, health: { host: '0.0.0.0', port: 9400 }, apps, ...over };
+  return { name, address, version: '0.1.0', online: true, problem: null, lastSeenS: 0.2, health: { host: '0.0.0.0', port: 9400 }, apps, ...over };
 }
 
 function view(hosts: FleetHostView[]): FleetView {
