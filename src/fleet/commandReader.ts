@@ -11,7 +11,7 @@
 import type Redis from 'ioredis';
 import { HerdError } from '../errors';
 import {
-  checkCommand, COMMAND_GROUP, COMMAND_WINDOW_MS, commandStream, doneKey, entryFields, replyStream, signed,
+  checkCommand, COMMAND_GROUP, WITHDRAWN, COMMAND_WINDOW_MS, commandStream, doneKey, entryFields, replyStream, signed,
   type FleetCommand, type FleetReply,
 } from './commands';
 
@@ -122,7 +122,11 @@ export class CommandReader {
     // Taken once across daemons too: one started since (or after `herd update`) finds the key. Seen once that is known.
     const first = await this.redis.set(doneKey(this.host, command.id), String(process.pid), 'PX', 2 * COMMAND_WINDOW_MS, 'NX');
     this.seen.set(command.id, now + 2 * COMMAND_WINDOW_MS);
-    if (first === null) return this.refuse(command.id, describe(command), 'replayed (this id was taken already)');
+    if (first === null) {
+      const holder = await this.redis.get(doneKey(this.host, command.id)).catch(() => null);
+      const why = holder?.startsWith(WITHDRAWN) ? `${holder} (it waited too long to be taken)` : 'replayed (this id was taken already)';
+      return this.refuse(command.id, describe(command), why, !holder?.startsWith(WITHDRAWN));
+    }
     this.note(`fleet: ${describe(command)} (command ${command.id})`);
     await this.reply(command.id, { kind: 'accepted' });
     try {

@@ -6,7 +6,7 @@
  * of time, has that as its outcome; the others go on.
  */
 import type Redis from 'ioredis';
-import { checkReply, commandStream, entryFields, newCommandId, replyStream, signed, type FleetCommand, type FleetVerb } from './commands';
+import { checkReply, COMMAND_WINDOW_MS, commandStream, doneKey, entryFields, newCommandId, replyStream, signed, WITHDRAWN, type FleetCommand, type FleetVerb } from './commands';
 
 export interface HostOutcome {
   host: string;
@@ -94,7 +94,19 @@ export async function sendCommand(redis: Redis, hosts: readonly string[], o: Sen
       const now = Date.now();
       for (const p of [...pending.values()]) {
         if (!p.accepted && now > acceptBy) {
-          finish(p.host, { ok: false, code: 'unanswered', message: `${p.host} did not take the command within ${Math.round((o.acceptMs ?? ACCEPT_MS) / 1000)} s (its daemon is down or cannot reach Redis)`, result: null });
+          // Withdrawn through the key the host takes it with, so "did not take it" stays true: whichever
+          // SET NX comes first wins, and a host that comes to it later (busy with a long command) refuses it.
+          const within = `${p.host} did not take the command within ${Math.round((o.acceptMs ?? ACCEPT_MS) / 1000)} s (its daemon is down, busy with another command, or cannot reach Redis)`;
+          let withdrawn: string | null | Error;
+          try {
+            withdrawn = await redis.set(doneKey(p.host, p.id), `${WITHDRAWN}${o.sender}`, 'PX', 2 * COMMAND_WINDOW_MS, 'NX');
+          } catch (err) {
+            withdrawn = err as Error;
+          }
+          if (withdrawn === 'OK') finish(p.host, { ok: false, code: 'unanswered', message: `${within}; it was withdrawn and will not run`, result: null });
+          else if (withdrawn instanceof Error) finish(p.host, { ok: false, code: 'unanswered', message: `${within}; it could not be withdrawn (${withdrawn.message}), so it may still run`, result: null });
+          // The host took it just now: its answer is on the way.
+          else p.accepted = true;
         } else if (now > deadline) {
           finish(p.host, { ok: false, code: 'timeout', message: `${p.host} did not finish within ${Math.round(o.timeoutMs / 1000)} s`, result: null });
         }

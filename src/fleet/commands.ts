@@ -17,6 +17,8 @@ export const replyStream = (id: string) => `${PREFIX}reply:${id}`;
 /** Set when a host takes a command: the same id is never run twice, even by a daemon started since. */
 export const doneKey = (host: string, id: string) => `${PREFIX}done:${host}:${id}`;
 export const COMMAND_GROUP = 'herd';
+/** What a sender sets the done key to when a host did not take its command in time: the host then never runs it. */
+export const WITHDRAWN = 'withdrawn by ';
 
 /** A command older or newer than this, by the host's clock, is refused: a replay later cannot work. */
 export const COMMAND_WINDOW_MS = 30_000;
