@@ -8,6 +8,7 @@
  * goes on serving and supervising; the member says so once, retries with a
  * growing delay, and registers again as soon as Redis answers.
  */
+import { randomUUID } from 'node:crypto';
 import Redis from 'ioredis';
 import { redacted } from '../config/fleet';
 import type { FleetSettings } from '../config/types';
@@ -26,6 +27,11 @@ const PREFIX = 'herd:fleet:';
 const HOSTS = `${PREFIX}hosts`;
 const hostKey = (name: string) => `${PREFIX}host:${name}`;
 const HEARTBEAT_MS = 1000;
+/** A rollout's lock lives this long unless its sender renews it (a third of it each time). */
+const ROLLOUT_LOCK_MS = 30_000;
+/** Renew or release the lock only while it is still this sender's. */
+const RENEW = "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) else return 0 end";
+const RELEASE = "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) else return 0 end";
 /** A host not seen for a day leaves the list `herd fleet status` shows. */
 const FORGET_MS = 24 * 3600 * 1000;
 
@@ -97,8 +103,32 @@ export class FleetMember {
     });
   }
 
-  /** The fleet-wide rolling reload (rollout.ts) from this host. */
-  rollout(o: RolloutOptions, x: { timeoutMs: number; balancer: Balancer | null; aborted: () => boolean; progress: (line: string) => void }): Promise<RolloutReport> {
+  /**
+   * The fleet-wide rolling reload (rollout.ts) from this host; one per app
+   * across the fleet at a time (a second operator's is refused, naming who
+   * runs the first), held in `herd:fleet:rollout:<app>` with a TTL renewed
+   * while it runs, so a sender that dies frees it within ROLLOUT_LOCK_MS.
+   */
+  async rollout(o: RolloutOptions, x: { timeoutMs: number; balancer: Balancer | null; aborted: () => boolean; progress: (line: string) => void }): Promise<RolloutReport> {
+    const key = `${PREFIX}rollout:${o.app}`;
+    const mine = `${this.settings.host}:${process.pid} since ${new Date().toISOString()} (${randomUUID()})`;
+    const taken = await this.redis.set(key, mine, 'PX', ROLLOUT_LOCK_MS, 'NX').catch((err: Error) => {
+      throw new Error(`the fleet registry cannot be reached to start the rollout: ${err.message}`);
+    });
+    if (taken === null) {
+      const holder = (await this.redis.get(key).catch(() => null)) ?? 'another host';
+      throw new Error(`a fleet reload of "${o.app}" is already running, from ${holder.replace(/ \([^)]*\)$/, '')}; wait for it to end (or stop it with Ctrl-C where it runs)`);
+    }
+    const renew = setInterval(() => void this.redis.eval(RENEW, 1, key, mine, String(ROLLOUT_LOCK_MS)).catch(() => undefined), ROLLOUT_LOCK_MS / 3);
+    try {
+      return await this.runRollout(o, x);
+    } finally {
+      clearInterval(renew);
+      await this.redis.eval(RELEASE, 1, key, mine).catch(() => undefined);
+    }
+  }
+
+  private runRollout(o: RolloutOptions, x: { timeoutMs: number; balancer: Balancer | null; aborted: () => boolean; progress: (line: string) => void }): Promise<RolloutReport> {
     return rollout(o, {
       view: () => this.status(),
       run: async (host, verb, progress) => {
