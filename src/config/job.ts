@@ -9,6 +9,11 @@ import { show, type Report, type Setting } from './report';
 import type { JobSpec } from './types';
 import { loadCroner } from '../util/croner';
 
+/** The daemon's own zone, which a job without `timezone` runs in (outside a fleet). */
+export function localZone(): string {
+  return Intl.DateTimeFormat().resolvedOptions().timeZone;
+}
+
 export function readJob(cron: Setting, timezone: Setting, r: Report): JobSpec | null {
   const zone = readTimezone(timezone, r);
   if (cron === undefined || cron.value === null) {

@@ -15,7 +15,7 @@ import { herdPaths, resolveHome } from '../util/paths';
 import { ALERT_METRICS, isAlertMetric, parseThreshold } from '../alerts/alertMetrics';
 import { copyOverrides, FLAGS, parseOverrides, SINGLE_APP, type ParsedOverrides } from './cliOverrides';
 import { readCronRestart } from './cronRestart';
-import { readJob } from './job';
+import { localZone, readJob } from './job';
 import { specProblemList } from './specCheck';
 import { logFilesSpec, readLogFiles, type LogFilesDraft } from './logFiles';
 import { isPm2Unsupported, PM2_UNSUPPORTED, unsupportedWarning } from './pm2Unsupported';
@@ -194,8 +194,14 @@ async function loadConfigFile(file: string, opts: LoadOptions): Promise<LoadResu
   const drafts = readTopLevel(exported, path.dirname(file), opts.env.HOME ?? os.homedir(), r);
   const settings = readSettings(exported, path.dirname(file), opts.env, r);
   const built = buildSpecs(drafts, file, opts, r);
-  // Each tick of a job runs on one host of the fleet: without it, on every host that has the job.
-  const specs = settings.fleet ? built.map((s) => (s.job ? { ...s, job: { ...s.job, fleet: true } } : s)) : built;
+  // Each tick of a job runs on one host of the fleet: without it, on every host that has the job. A tick's
+  // time is its identity across hosts, so every host must read the schedule in the same zone: UTC unless set.
+  const specs = settings.fleet ? built.map((s) => (s.job ? { ...s, job: { ...s.job, fleet: true, timezone: s.job.timezone ?? 'UTC' } } : s)) : built;
+  for (const s of built) {
+    if (settings.fleet && s.job && s.job.timezone === null && localZone() !== 'UTC') {
+      r.warn(s.name, `a fleet job without \`timezone\` runs in UTC on every host (this host's zone is ${localZone()}); set timezone: '${localZone()}' to read "${s.job.schedule}" in it`);
+    }
+  }
   if (r.problems.length > 0) {
     throw new HerdError('HERD_ERR_CONFIG_INVALID', { file: label }, byApp(r.problems).map((p) => `${p.path}: ${p.message}`));
   }

@@ -29,12 +29,21 @@ test('cron makes the app a job: one process in fork mode, the schedule and timez
   assert.deepEqual(plain?.job, { schedule: '*/10 * * * * *', timezone: null, fleet: false });
 });
 
-test('a job in a config with a fleet claims its ticks there', async () => {
-  const [job] = await load({
-    fleet: { redis: 'redis://127.0.0.1:6379', host: 'web-1', address: '10.0.0.11', secret: 'a-secret-of-16-chars!' },
-    apps: [{ name: 'report', script: 'server.js', cron: '0 * * * *' }],
-  });
-  assert.equal(job?.job?.fleet, true);
+test('a job in a config with a fleet claims its ticks there, read in UTC on every host unless its timezone is set (and said when the host is elsewhere)', async (t) => {
+  const fleet = { redis: 'redis://127.0.0.1:6379', host: 'web-1', address: '10.0.0.11', secret: 'a-secret-of-16-chars!' };
+  const config = { fleet, apps: [{ name: 'report', script: 'server.js', cron: '0 * * * *' }, { name: 'berlin', script: 'server.js', cron: '0 3 * * *', timezone: 'Europe/Berlin' }] };
+  const [job, berlin] = await load(config);
+  assert.deepEqual(job?.job, { schedule: '0 * * * *', timezone: 'UTC', fleet: true });
+  assert.equal(berlin?.job?.timezone, 'Europe/Berlin');
+  const zone = process.env.TZ;
+  t.after(() => (zone === undefined ? delete process.env.TZ : (process.env.TZ = zone)));
+  process.env.TZ = 'America/New_York';
+  const { warnings } = await loadTarget(await files.write(config), files.options());
+  const utc = warnings.filter((w) => /UTC/.test(w));
+  assert.equal(utc.length, 1, utc.join('\n'));
+  assert.match(utc[0] ?? '', /: report: a fleet job without `timezone` runs in UTC on every host \(this host's zone is America\/New_York\); set timezone: 'America\/New_York' to read "0 \* \* \* \*" in it$/);
+  process.env.TZ = 'UTC';
+  assert.deepEqual((await loadTarget(await files.write(config), files.options())).warnings.filter((w) => /UTC/.test(w)), []);
 });
 
 test('a bad schedule, a bad timezone, instances > 1 and cluster mode are problems naming the field', async () => {

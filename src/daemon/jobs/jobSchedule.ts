@@ -1,4 +1,5 @@
 import type { JobSpec } from '../../config/types';
+import { localZone } from '../../config/job';
 import { loadCroner } from '../../util/croner';
 
 /** A job's ticks: the scheduled instants, epoch ms. */
@@ -9,10 +10,6 @@ export interface TickSchedule {
   readonly timezone: string;
 }
 
-/** The daemon's own zone, which a job without `timezone` runs in. */
-export function localZone(): string {
-  return Intl.DateTimeFormat().resolvedOptions().timeZone;
-}
 
 /**
  * The ticks as croner computes them, in the job's zone. Every host of a
