@@ -155,6 +155,8 @@ export async function runChaos(options: ChaosOptions, client: HerdClient, target
   const failuresAtKill: number[] = [];
   const pending = new Set<Pending>();
   const frozen = new Set<number>();
+  /** Every pid this run signalled: never a target twice. */
+  const struck = new Set<number>();
   const errored: ErroredApp[] = [];
   const seenErrored = new Set<string>();
   let skipped = 0;
@@ -182,7 +184,9 @@ export async function runChaos(options: ChaosOptions, client: HerdClient, target
         });
       } else {
         const w = mine?.workers.find((x) => x.id === k.worker);
-        back = w !== undefined && workerOnline(w) && w.pid !== k.pid;
+        // A slot gone (scaled down, or numbered anew by the daemon that took over) is back when the whole app is.
+        back = w !== undefined ? workerOnline(w) && w.pid !== k.pid
+          : mine !== undefined && mine.status === 'online' && mine.workers.every((x) => workerOnline(x) && x.pid !== k.pid);
       }
       if (!back) continue;
       k.recoveredMs = Math.round(performance.now() - p.startedAt);
@@ -210,7 +214,8 @@ export async function runChaos(options: ChaosOptions, client: HerdClient, target
     const targets: Target[] = [];
     if (options.kill !== 'daemon') {
       for (const w of [...app.workers].sort((a, b) => a.id - b.id)) {
-        if (workerOnline(w) && !frozen.has(w.pid as number)) targets.push({ kind: 'worker', pid: w.pid as number, worker: w.id });
+        // A pid killed a moment ago can still be listed online: the daemon has not seen its exit yet.
+        if (workerOnline(w) && !frozen.has(w.pid as number) && !struck.has(w.pid as number)) targets.push({ kind: 'worker', pid: w.pid as number, worker: w.id });
       }
     }
     if (options.kill !== 'worker' && daemonPid !== null) targets.push({ kind: 'daemon', pid: daemonPid });
@@ -237,6 +242,7 @@ export async function runChaos(options: ChaosOptions, client: HerdClient, target
     kills.push(record);
     failuresAtKill.push(probe?.failures ?? 0);
     if (signal === 'SIGSTOP') frozen.add(victim.pid);
+    struck.add(victim.pid);
     pending.add({ record, startedAt, onlineBefore: apps.filter((a) => a.status === 'online').map((a) => a.name) });
     hooks.kill?.(record);
     if (victim.kind === 'daemon') {
@@ -255,7 +261,8 @@ export async function runChaos(options: ChaosOptions, client: HerdClient, target
       await sleep(next - performance.now(), stop);
       if (stop.aborted) break;
       await strike();
-      next += schedule.nextGapMs();
+      // A strike that ran late (a daemon kill waits for the exit) does not make the next ones fire in a burst.
+      next = Math.max(next + schedule.nextGapMs(), performance.now());
     }
     const settleUntil = performance.now() + SETTLE_MS;
     while (pending.size > 0 && !hurry.aborted && performance.now() < settleUntil) await sleep(POLL_MS, hurry);
