@@ -56,6 +56,17 @@ const FLAGS = {
   once: { value: false },
   static: { value: true },
   'static-prefix': { value: true },
+  // herd chaos
+  every: { value: true },
+  for: { value: true },
+  kill: { value: true },
+  signal: { value: true },
+  seed: { value: true },
+  connections: { value: true, alias: 'c' },
+  baseline: { value: true },
+  expect: { value: true },
+  url: { value: true },
+  'no-probe': { value: false },
   help: { value: false, alias: 'h' },
   version: { value: false, alias: 'v' },
 } as const satisfies Record<string, FlagSpec>;

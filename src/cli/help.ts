@@ -73,6 +73,11 @@ daemon
                           print an nginx config for the app's hosts; nginx serves DIR itself
   update                  replace the running daemon by the herd installed now (after npm i -g);
                           every app keeps its workers, pids and sockets: nothing is restarted
+  chaos <name> [--every 2s] [--for 1m] [--kill worker|daemon|both] [--signal KILL|STOP] [--seed N]
+        [-c 50] [--baseline 5s] [--url URL | --no-probe] [--expect 99.9%] [--timeout 10s] [--json]
+                          kill workers (and the daemon) at random under probe traffic, then report
+                          availability, errors, lost requests and recovery per kill; exit 1 below
+                          --expect, on a kill not recovered or an app errored
   daemon                  start the daemon in the background without apps; exits once it answers
                           (an error when one runs already)
   startup [systemd] [--user U] [--print]
