@@ -3,11 +3,12 @@
  * with the runtime API (`set server <backend>/<host> state drain`: no new
  * requests, those in flight finish), then watched until HAProxy shows it no
  * sessions and nothing queued (`scur` and `qcur` 0), and put back with
- * `state ready` after its reload. Server names are herd host names, as
+ * `state ready` after its reload. A server an operator had put in maint or
+ * drain is reloaded where it is and left in that state. Server names are herd host names, as
  * `herd lb haproxy` writes them.
  */
 import type { FleetLbSettings } from '../config/types';
-import { HaproxyRuntime } from './haproxyRuntime';
+import { HaproxyRuntime, type ServerState } from './haproxyRuntime';
 import type { Balancer } from './rollout';
 
 /** Where HAProxy's runtime API is when `fleet.lb.haproxy.socket` does not say (Debian's haproxy.cfg puts it there). */
@@ -25,6 +26,8 @@ export function backendOf(lb: FleetLbSettings, app: string): string {
 
 export class HaproxyBalancer implements Balancer {
   private readonly runtime: HaproxyRuntime;
+  /** Each drained host's administrative state before the rollout touched it: put back as it was. */
+  private readonly operatorState = new Map<string, ServerState>();
 
   constructor(
     lb: FleetLbSettings,
@@ -45,6 +48,13 @@ export class HaproxyBalancer implements Balancer {
   }
 
   async drain(host: string): Promise<void> {
+    // An operator's maint or drain is theirs: the host is out of rotation already, and stays so after its reload.
+    const before = (await this.runtime.servers(this.backend)).find((s) => s.name === host)?.admin ?? 'ready';
+    this.operatorState.set(host, before);
+    if (before !== 'ready') {
+      this.progress(`${host}: already in ${before} in HAProxy (${this.backend}/${host}, set by an operator); reloading it there and leaving it in ${before}`);
+      return;
+    }
     await this.runtime.setState(this.backend, host, 'drain');
     const started = Date.now();
     for (;;) {
@@ -62,6 +72,9 @@ export class HaproxyBalancer implements Balancer {
   }
 
   async ready(host: string): Promise<void> {
+    const before = this.operatorState.get(host) ?? 'ready';
+    this.operatorState.delete(host);
+    if (before !== 'ready') return;
     await this.runtime.setState(this.backend, host, 'ready');
   }
 }

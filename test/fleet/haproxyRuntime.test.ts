@@ -3,6 +3,7 @@ import * as http from 'node:http';
 import * as net from 'node:net';
 import { test, type TestContext } from 'node:test';
 import { HerdError } from '../../src/errors';
+import { HaproxyBalancer } from '../../src/fleet/haproxyBalancer';
 import { HaproxyRuntime, parseAddress } from '../../src/fleet/haproxyRuntime';
 import { eventually, freePort } from '../helpers';
 import { haproxyProblem, startHaproxy } from './haproxyServer';
@@ -94,6 +95,22 @@ test('HAProxy runtime API: servers, add with health check, drain, maint, delete 
   assert.equal((await slow).body, 'two', 'the request in flight was served');
   await deleted;
   assert.deepEqual((await api.servers('api')).map((s) => s.name), ['one']);
+
+  // A rollout's drain and ready through the balancer: a server in rotation is drained and put back;
+  // one an operator put in maint is left in maint.
+  const lines: string[] = [];
+  await api.setState('api', 'one', 'ready');
+  const balancer = new HaproxyBalancer({ haproxy: { socket: haproxy.socket, backend: 'api' } }, 'api', (l) => lines.push(l), 5000);
+  await balancer.drain('one');
+  assert.equal((await api.servers('api'))[0]?.admin, 'drain');
+  await balancer.ready('one');
+  assert.equal((await api.servers('api'))[0]?.admin, 'ready');
+  await api.setState('api', 'one', 'maint');
+  await balancer.drain('one');
+  await balancer.ready('one');
+  assert.equal((await api.servers('api'))[0]?.admin, 'maint', "the operator's maint is kept");
+  assert.match(lines.join('\n'), /one: already in maint in HAProxy \(api\/one, set by an operator\); reloading it there and leaving it in maint/);
+  await api.setState('api', 'one', 'ready');
 
   // Errors: each names what was wrong.
   await rejects(api.servers('nope'), 'HERD_ERR_HAPROXY_BACKEND', /no backend "nope"/);
