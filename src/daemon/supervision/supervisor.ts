@@ -416,6 +416,12 @@ export class Supervisor {
     return this.profiles.list(name);
   }
 
+  /** One of them, as JSON text; null when `file` is not one of the app's. */
+  readStallProfile(name: string, file: string): Promise<string | null> {
+    this.get(name);
+    return this.profiles.read(name, file);
+  }
+
   /** Rolling reload, app after app. `specs` are re-read config for apps that came from a file. */
   async reload(target: string, specs: readonly AppSpec[] | null, progress: Progress): Promise<string[]> {
     const jobs = this.resolveJobs(target);
