@@ -30,7 +30,7 @@ test('dashboard: Profile 10 s on a worker draws its flame graph, the busy handle
   await page.click('[data-testid=profile-0]');
   await page.waitForSelector('[data-testid=profile-status][data-state=done]', { timeout: 40_000 });
   const frames = await page.$$eval('[data-testid=flame-frames] .flame-frame:not(.dim)', (els) => els.map((e) => ({
-    name: (e as HTMLElement).dataset.name ?? '', share: Number((e as HTMLElement).dataset.share), depth: Number((e as HTMLElement).dataset.depth),
+    name: e.getAttribute('data-name') ?? '', share: Number(e.getAttribute('data-share')), depth: Number(e.getAttribute('data-depth')),
   })));
   assert.ok(frames.length > 3, JSON.stringify(frames));
   // The widest frame that is app code (below the root and V8's pseudo-frames, beside Node's own) is the /work handler, in cpu.js.
