@@ -25,12 +25,26 @@ await build({
   legalComments: 'none',
   logLevel: 'warning',
 });
+// The flame graph's page of `herd profile`: its own bundle and CSS, which
+// src/profile/flameHtml.ts inlines into each page it writes (no network).
+await build({
+  entryPoints: [join(root, 'ui', 'flamePage.ts')],
+  bundle: true,
+  minify: true,
+  format: 'iife',
+  target: ['es2020'],
+  outfile: join(out, 'flame.js'),
+  legalComments: 'none',
+  logLevel: 'warning',
+});
+const flameCss = readFileSync(join(root, 'ui', 'flame.css'), 'utf8');
+writeFileSync(join(out, 'flame.css'), flameCss);
 const uplotCss = readFileSync(require.resolve('uplot/dist/uPlot.min.css'), 'utf8');
-writeFileSync(join(out, 'app.css'), `${uplotCss}\n${readFileSync(join(root, 'ui', 'style.css'), 'utf8')}`);
+writeFileSync(join(out, 'app.css'), `${uplotCss}\n${readFileSync(join(root, 'ui', 'style.css'), 'utf8')}\n${flameCss}`);
 copyFileSync(join(root, 'ui', 'index.html'), join(out, 'index.html'));
 
 if (process.argv.includes('--sizes')) {
-  for (const f of ['index.html', 'app.js', 'app.css']) {
+  for (const f of ['index.html', 'app.js', 'app.css', 'flame.js', 'flame.css']) {
     const body = readFileSync(join(out, f));
     console.log(`${f}: ${statSync(join(out, f)).size} bytes, ${gzipSync(body, { level: 9 }).length} gzipped`);
   }

@@ -6,6 +6,7 @@ import { alertsTable } from './alertsTable';
 import { ChartGrid } from './charts';
 import { badge, bytes, clock, duration, h, KeyedTable, ms, num, pct, setText, tone } from './dom';
 import { LogTail } from './logTail';
+import { ProfilePanel } from './profilePanel';
 
 const WINDOW_LABELS: Record<number, string> = { 300: '5 min', 900: '15 min', 3600: '1 h', 21600: '6 h', 86400: '24 h' };
 
@@ -58,6 +59,8 @@ export class AppPage {
   private readonly alertsPanel: HTMLElement;
   private readonly actions: ActionBar;
   private readonly logs: LogTail;
+  private readonly profiles: ProfilePanel;
+  private updates = 0;
   private readonly windowButtons: HTMLButtonElement[];
   private series: SeriesView | null = null;
   window: number = WINDOWS[0];
@@ -72,6 +75,7 @@ export class AppPage {
     this.tiles = TILES.map(() => h('div', { class: 'value' }, '–'));
     this.actions = new ActionBar(app, refresh);
     this.logs = new LogTail(app);
+    this.profiles = new ProfilePanel(app);
     this.windowButtons = WINDOWS.map((w) => h('button', { 'data-window': w, onclick: () => this.setWindow(w, refresh) }, WINDOW_LABELS[w] ?? `${w}s`));
     this.workers = new KeyedTable<WorkerRow>([
       { title: 'Worker', cell: (r) => String(r.info.id) },
@@ -87,6 +91,7 @@ export class AppPage {
       { title: 'Loop p99', cls: 'num', cell: (r) => ms(r.metrics?.eventLoop.delay.p99 ?? null) },
       { title: 'Loop use', cls: 'num', cell: (r) => pct(r.metrics?.eventLoop.utilization ?? null, 0) },
       { title: 'Why', cell: (r) => ({ text: r.info.reason, cls: 'reason' }) },
+      { title: '', cell: () => '', node: (r) => (r.info.pid === null ? h('span') : this.profiles.button(r.info.id)) },
     ], (r) => `${r.info.id}:${r.info.pid ?? r.info.status}`, undefined, 'workers');
     this.routes = new KeyedTable<RouteView>([
       { title: 'Method', cell: (r) => r.method },
@@ -112,6 +117,7 @@ export class AppPage {
       h('div', { class: 'window-bar' }, h('span', { class: 'hint' }, 'Window'), ...this.windowButtons),
       this.charts.el,
       h('section', { class: 'panel' }, h('h3', {}, 'Workers'), this.workers.el),
+      this.profiles.el,
       h('div', { class: 'two' },
         h('section', { class: 'panel' }, h('h3', {}, 'Slowest routes (p99)'), this.routes.el),
         h('section', { class: 'panel' }, h('h3', {}, 'Recent events'), this.events)),
@@ -146,6 +152,8 @@ export class AppPage {
     this.updateEvents(view);
     this.alerts.update(view.alerts.map((a) => ({ ...a, since: view.now - a.since })));
     this.alertsPanel.hidden = view.alerts.length === 0;
+    // profileOnStall's list changes rarely: read again every 15 updates.
+    if (++this.updates % 15 === 0) void this.profiles.refreshStored();
   }
 
   destroy(): void {

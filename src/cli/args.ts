@@ -67,11 +67,16 @@ const FLAGS = {
   expect: { value: true },
   url: { value: true },
   'no-probe': { value: false },
+  // herd profile
+  duration: { value: true },
   help: { value: false, alias: 'h' },
   version: { value: false, alias: 'v' },
 } as const satisfies Record<string, FlagSpec>;
 
 export type FlagName = keyof typeof FLAGS;
+
+/** Flags that take a value for one command only: `herd profile --out DIR`, where `herd logs --out` is a switch. */
+const VALUE_FOR: Readonly<Record<string, readonly FlagName[]>> = { profile: ['out'] };
 
 /** Accepted by every command. */
 const GLOBAL_FLAGS: readonly FlagName[] = ['help', 'version'];
@@ -111,7 +116,7 @@ export function parseArgs(argv: readonly string[]): ParsedArgs {
         const near = closest(rawName, Object.keys(FLAGS));
         throw usage(`unknown option ${arg}${near === null ? '' : ` (did you mean --${near}?)`}`);
       }
-      if (!FLAGS[name].value) {
+      if (!FLAGS[name].value && !(VALUE_FOR[positionals[0] ?? '']?.includes(name) ?? false)) {
         flags[name] = true;
         continue;
       }

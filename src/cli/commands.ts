@@ -11,6 +11,7 @@ import { ignoredOptions } from './ignoredOptions';
 import { metricsText } from './metricsText';
 import { runMonit } from './monit';
 import { jobs } from './jobs';
+import { profile } from './profile';
 import { EXIT, printJson, printWarnings } from './output';
 import { flushCommand, logsCommand } from './logs';
 import { env, jlist, pid, reset, sendSignal } from './processCommands';
@@ -314,6 +315,7 @@ export const COMMANDS: Record<string, CommandDef> = {
   monit: cmd(monit, []),
   alerts: cmd(alerts, ['json']),
   jobs: cmd(jobs, ['json']),
+  profile: cmd(profile, ['worker', 'duration', 'out', 'json']),
   dashboard: cmd(dashboard, ['port', 'host', 'json']),
   save: cmd(save, ['force', 'json']),
   // PM2's `pm2 dump` is its `save`.

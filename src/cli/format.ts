@@ -81,6 +81,10 @@ export function describeText(d: AppDetail): string {
     lines.push('', 'last stderr of a crashed worker:');
     for (const l of d.lastStderr) lines.push(`  | ${l}`);
   }
+  if ((d.stallProfiles ?? []).length > 0) {
+    lines.push('', 'profiles taken on a slow event loop (profileOnStall):');
+    for (const p of d.stallProfiles ?? []) lines.push(`  ${new Date(p.time).toISOString()} [${p.worker}] pid ${p.pid} delay ${p.delayMs}ms: ${p.path}`);
+  }
   if (d.events.length > 0) {
     lines.push('', 'recent events:');
     for (const e of d.events.slice(-15)) {

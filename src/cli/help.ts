@@ -41,6 +41,10 @@ inspect
   monit                   live view of every app and worker (arrows or j/k move, q quits)
   jobs [--json]           every job (app key cron): schedule, next tick, the last runs with exit
                           codes, skipped ticks (overlap, redis unavailable, missed, another host)
+  profile <name> [--worker ID|all] [--duration 10s] [--out DIR] [--json]
+                          CPU profile of a running worker (the first online one by default; all:
+                          every worker at once) through its inspector: a .cpuprofile (DevTools,
+                          speedscope) and a flame-graph page per worker, and the top functions
   alerts [--json]         alert rules, the alerts firing now, and recent firing/resolved events
   dashboard [--port P] [--host H]
                           serve the web dashboard from the daemon (127.0.0.1:9414 by default)

@@ -42,6 +42,7 @@ import { isRecord, join, show, Report, type Setting } from './report';
 import { appNameProblem as checkName } from './specCheck';
 import { isDirectory, resolveRunner, type Runner } from './runner';
 import { readWatch, watchSpec, type WatchDraft } from './watch';
+import { readProfileOnStall } from './profileOnStall';
 import {
   DEFAULTS,
   type AppSpec,
@@ -51,6 +52,7 @@ import {
   type CrashLoopSpec,
   type LogsSpec,
   type HealthCheckSpec,
+  type ProfileOnStallSpec,
   type HealthEndpointSpec,
   type JobSpec,
   type OverloadSpec,
@@ -166,6 +168,7 @@ function loadScript(target: string, opts: LoadOptions): LoadResult {
     overload: null,
     healthCheck: null,
     stallTimeout: run.runner === 'node' ? DEFAULTS.stallTimeout : 0,
+    profileOnStall: null,
     minReady: DEFAULTS.minReady,
     metrics: true,
     source: { configFile: null, envName: opts.envName, cliOverrides: copyOverrides(opts.overrides) },
@@ -254,6 +257,7 @@ const FIELD_KEYS = {
   overload: ['overload'],
   healthCheck: ['healthCheck', 'health_check'],
   stallTimeout: ['stallTimeout', 'stall_timeout'],
+  profileOnStall: ['profileOnStall'],
   minReady: ['minReady', 'min_ready'],
   metrics: ['metrics'],
   sticky: ['sticky'],
@@ -424,6 +428,7 @@ interface Draft {
   overload: OverloadSpec | null;
   healthCheck: HealthCheckSpec | null;
   stallTimeout: number;
+  profileOnStall: ProfileOnStallSpec | null;
   minReady: number;
   metrics: boolean;
   sticky: boolean;
@@ -447,7 +452,7 @@ function readApp(raw: Record<string, unknown>, at: string, baseDir: string, home
   const nodeArgsSetting = get('nodeArgs');
   const sourceMapSetting = get('sourceMapSupport');
   const sourceMaps = readBoolean(sourceMapSetting, r) === true && sourceMapSetting ? { key: sourceMapSetting.key } : null;
-  const agentOnly = (['waitReady', 'accessLog', 'healthCheck', 'overload', 'stallTimeout'] as const)
+  const agentOnly = (['waitReady', 'accessLog', 'healthCheck', 'overload', 'stallTimeout', 'profileOnStall'] as const)
     .map((f) => get(f))
     .filter((x): x is NonNullable<Setting> => x !== undefined && x.value !== false && x.value !== null && parseDuration(x.value) !== 0)
     .map((x) => x.key);
@@ -497,6 +502,7 @@ function readApp(raw: Record<string, unknown>, at: string, baseDir: string, home
     overload: null,
     healthCheck: readHealthCheck(get('healthCheck'), r),
     stallTimeout: readDuration(get('stallTimeout'), r, 0) ?? DEFAULTS.stallTimeout,
+    profileOnStall: readProfileOnStall(get('profileOnStall'), r),
     minReady: readNonNegativeInt(get('minReady'), r) ?? DEFAULTS.minReady,
     metrics: readBoolean(get('metrics'), r) ?? DEFAULTS.metrics,
     sticky: readBoolean(get('sticky'), r) ?? false,
@@ -997,6 +1003,8 @@ function toSpec(d: Draft, file: string, opts: LoadOptions, o: ParsedOverrides, r
     healthCheck: agent ? d.healthCheck : null,
     // The stall watchdog's ping is answered by the agent; without it every worker would look stalled.
     stallTimeout: agent ? d.stallTimeout : 0,
+    // Profiles are read through the inspector the agent's flags make openable.
+    profileOnStall: agent ? d.profileOnStall : null,
     minReady: d.minReady,
     metrics: d.metrics,
     source: { configFile: file, envName: opts.envName, cliOverrides: copyOverrides(opts.overrides) },

@@ -95,6 +95,8 @@ export const SPEC_CHECKS: Record<string, Check> = {
   })),
   healthCheck: orNull(object({ path: isString, interval: nonNegative, timeout: nonNegative, failures: positiveInt })),
   stallTimeout: nonNegative,
+  // Optional: specs saved by an older herd have no such field.
+  profileOnStall: (v) => (v === undefined ? null : orNull(object({ delay: nonNegative, duration: nonNegative, cooldown: nonNegative }))(v)),
   minReady: nonNegative,
   metrics: isBool,
   source: object({ configFile: orNull(isString), envName: orNull(isString), cliOverrides: (v) => (typeof v === 'object' && v !== null ? null : 'must be an object') }),

@@ -85,6 +85,8 @@ export interface AppSpec {
   readonly healthCheck: HealthCheckSpec | null;
   /** ms a worker's event loop may leave the daemon's ping unanswered before it is killed and replaced; 0 = off. */
   readonly stallTimeout: number;
+  /** CPU profile of a worker whose event loop is slow (docs/profiling.md); null or absent = never. */
+  readonly profileOnStall?: ProfileOnStallSpec | null;
   /** Ready workers the app needs for the supervisor's /ready to answer 200. */
   readonly minReady: number;
   /** Measure requests, event loop, CPU and memory in the workers (`metrics: false` turns it off). */
@@ -180,6 +182,15 @@ export interface OverloadSpec {
   readonly retryAfter: number;
   /** Paths never shed (health and readiness checks), compared without the query string. */
   readonly exempt: readonly string[];
+}
+
+/** App key profileOnStall; every field in ms. */
+export interface ProfileOnStallSpec {
+  /** Event-loop delay (the worker's max over a metrics report) that starts a profile. */
+  readonly delay: number;
+  readonly duration: number;
+  /** At most one profile per app in this time. */
+  readonly cooldown: number;
 }
 
 export interface HealthCheckSpec {

@@ -16,6 +16,7 @@ import { ensureHome, type HerdPaths } from '../util/paths';
 import { stopLeftShims } from '../shim/leftShims';
 import { parseSignal } from '../util/signals';
 import type { HealthEndpointSpec } from '../config/types';
+import { profileHandler } from './control/profileHandler';
 import { ControlServer, type HandlerTable } from './control/controlServer';
 import { HealthEndpoint } from './http/healthEndpoint';
 import type { LogSink } from '../logs/logSink';
@@ -75,6 +76,7 @@ export class Daemon {
   constructor(private readonly paths: HerdPaths, private readonly logs: LogSink, private readonly onKill: () => void, private readonly options: DaemonOptions = {}) {
     this.supervisor = new Supervisor(logs, options.hosts, {
       jobsFile: options.keepState === true ? path.join(paths.home, 'jobs.json') : null,
+      profilesDir: path.join(paths.home, 'profiles'),
       fleet: () => {
         const fleet = this.fleet;
         return fleet === null ? null : { host: fleet.settings.host, claimTick: (app, tickMs, ttlMs) => fleet.claimTick(app, tickMs, ttlMs) };
@@ -489,6 +491,7 @@ export class Daemon {
         return { found: rollout !== undefined };
       },
       jobs: async () => ({ jobs: s.jobViews() }),
+      profile: profileHandler((name, worker, durationMs, progress) => s.profile(name, worker, durationMs, progress)),
       kill: async () => {
         const stopped = await this.drainAll('herd kill');
         // Answer first, then close the socket and leave.

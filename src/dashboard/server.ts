@@ -10,9 +10,10 @@ import { Assets } from './assets';
 import { DashboardAuth, loadToken } from './auth';
 import { fleetActionRequest, fleetPageView, NO_FLEET_HINT, runFleetAction, type DashboardFleet } from './fleetActions';
 import { appPageView, overviewView, windowOf, type DashboardSource } from './views';
+import { profileAction, profileDuration, stallProfileRoute, type DashboardProfiles } from './profileRoutes';
 
 /** What the dashboard's actions call: the supervisor's own operations. */
-export interface DashboardActions {
+export interface DashboardActions extends DashboardProfiles {
   reload(target: string, specs: null, progress: (message: string) => void): Promise<string[]>;
   restart(target: string): Promise<string[]>;
   stop(target: string): Promise<string[]>;
@@ -157,6 +158,14 @@ export class DashboardServer {
       if (pathname === '/api/overview') return async (_req, res) => json(res, 200, await overviewView(this.deps.source, this.startedAt));
       if (pathname === '/api/fleet') return async (_req, res) => json(res, 200, await fleetPageView(this.deps.fleet));
       if (pathname === '/api/logs') return (req, res, url) => this.logStream(req, res, url);
+      const stored = /^\/api\/apps\/([^/]+)\/profiles(?:\/([^/]+))?$/.exec(pathname);
+      if (stored) {
+        return (_req, res) => {
+          const name = decodeURIComponent(stored[1] as string);
+          this.assertApp(name);
+          return stallProfileRoute(this.deps.actions, res, json, SECURITY_HEADERS, name, stored[2] === undefined ? null : decodeURIComponent(stored[2]));
+        };
+      }
       const page = /^\/api\/apps\/([^/]+)$/.exec(pathname);
       if (page) {
         return async (_req, res, url) => {
@@ -171,6 +180,19 @@ export class DashboardServer {
     const action = /^\/api\/apps\/([^/]+)\/([a-z]+)$/.exec(pathname);
     if (method === 'POST' && action && (ACTIONS as readonly string[]).includes(action[2] as string)) {
       return (req, res) => this.act(req, res, decodeURIComponent(action[1] as string), action[2] as ActionName);
+    }
+    const profile = /^\/api\/apps\/([^/]+)\/workers\/(\d+)\/profile$/.exec(pathname);
+    if (method === 'POST' && profile) {
+      return async (req, res) => {
+        const name = decodeURIComponent(profile[1] as string);
+        const body = await this.actionBody(req, res);
+        if (body === null) return;
+        const durationMs = profileDuration(body);
+        if (typeof durationMs === 'string') return json(res, 400, { error: durationMs });
+        this.assertApp(name);
+        this.deps.note(`dashboard: profile ${name} worker ${profile[2]} (from ${req.socket.remoteAddress ?? '?'})`);
+        await profileAction(this.deps.actions, res, SECURITY_HEADERS, name, Number(profile[2]), durationMs);
+      };
     }
     const fleetAction = /^\/api\/fleet\/apps\/([^/]+)\/([a-z]+)$/.exec(pathname);
     if (method === 'POST' && fleetAction && (FLEET_ACTIONS as readonly string[]).includes(fleetAction[2] as string)) {

@@ -5,6 +5,7 @@ import type { AppSpec, CliOverrides, DaemonSettings } from '../config/types';
 import type { AppMetricsView, MonitApp } from '../metrics/view';
 import type { ErrorData } from '../errors';
 import type { LogLine, Stream } from '../logs/format';
+import type { ProfileResult, StallProfileView } from './profile';
 
 /** CLI/client -> daemon. Every request carries the protocol version and an id. */
 export type ControlRequest =
@@ -65,7 +66,9 @@ export type ControlRequest =
   /** Ctrl-C of `herd fleet reload`: stop the rollout at its next safe point. */
   | { type: 'fleetAbort'; rollout: string }
   /** Every job (app with `cron`): its schedule, next tick, last runs and skipped ticks (`herd jobs`). */
-  | { type: 'jobs' };
+  | { type: 'jobs' }
+  /** `herd profile`: a CPU profile of one worker (null: the first online one) or of every worker, for `durationMs`; the profiles come as 'chunk' replies. */
+  | { type: 'profile'; name: string; worker: number | 'all' | null; durationMs: number };
 
 export type RequestType = ControlRequest['type'];
 export type RequestOf<T extends RequestType> = Extract<ControlRequest, { type: T }>;
@@ -180,6 +183,8 @@ export interface AppDetail extends AppInfo, TriggerDetail {
   shim: { pid: number; version: string; memory: number } | null;
   /** A job's schedule, runs and skipped ticks; absent (or null) for a server. */
   job?: JobView | null;
+  /** Profiles taken because a worker's event loop was slow (profileOnStall), oldest first; absent from older daemons. */
+  stallProfiles?: StallProfileView[];
 }
 
 /** One run of a job's tick. */
@@ -280,6 +285,7 @@ export interface ResultOf {
   fleetReload: RolloutReport;
   fleetAbort: { found: boolean };
   jobs: { jobs: JobView[] };
+  profile: ProfileResult;
 }
 
 export interface AlertEvent {

@@ -6,6 +6,7 @@ import { DEFAULTS } from '../../src/config/types';
 import { App } from '../../src/daemon/supervision/app';
 import type { Clock } from '../../src/daemon/supervision/clock';
 import { throwOnIllegal } from '../../src/daemon/supervision/slot';
+import type { InspectorSession } from '../../src/daemon/worker/inspectorSession';
 import type { StackCapture } from '../../src/daemon/worker/stackCapture';
 import type { ExitInfo, HealthOutcome, ReadyOutcome, Worker, WorkerOptions } from '../../src/daemon/worker/worker';
 import { Ring } from '../../src/util/ring';
@@ -178,6 +179,10 @@ export class FakeWorker implements Worker {
 
   captureStack(): Promise<StackCapture> {
     return Promise.resolve({ frames: ['at loop (/app/server.js:1:1)'], error: null });
+  }
+
+  inspect(): Promise<InspectorSession> {
+    return Promise.reject(new Error('a fake worker has no inspector'));
   }
 
   private waitExit(): Promise<ExitInfo> {

@@ -1,6 +1,7 @@
 import { specProblems } from '../../config/specCheck';
 import { STREAMS, type Stream } from '../../logs/format';
 import type { RequestType } from '../../protocol/control';
+import { MAX_PROFILE_MS, MIN_PROFILE_MS } from '../../protocol/profile';
 import { parseSignal } from '../../util/signals';
 
 /**
@@ -35,6 +36,7 @@ const STRING_FIELDS: Record<RequestType, readonly string[]> = {
   fleetReload: ['app', 'rollout'],
   fleetAbort: ['rollout'],
   jobs: [],
+  profile: ['name'],
 };
 
 export function requestProblem(request: unknown): string | null {
@@ -62,6 +64,12 @@ export function requestProblem(request: unknown): string | null {
   if (type === 'fleetCommand' || type === 'fleetReload') {
     const problem = fleetProblem(type, r);
     if (problem !== null) return problem;
+  }
+  if (type === 'profile') {
+    if (r.worker !== null && r.worker !== 'all' && !Number.isInteger(r.worker)) return 'profile.worker must be an integer, "all" or null';
+    if (!Number.isInteger(r.durationMs) || (r.durationMs as number) < MIN_PROFILE_MS || (r.durationMs as number) > MAX_PROFILE_MS) {
+      return `profile.durationMs must be a whole number of ms from ${MIN_PROFILE_MS} to ${MAX_PROFILE_MS}`;
+    }
   }
   if (type === 'save' && typeof r.force !== 'boolean') return 'save.force must be true or false';
   if (type === 'dashboard') {

@@ -2,6 +2,7 @@ import type { AppSpec } from '../../config/types';
 import { HerdError } from '../../errors';
 import type { LogSink } from '../../logs/logSink';
 import { AppMetrics } from '../../metrics/aggregate';
+import type { MetricsReport } from '../../metrics/report';
 import type { AppDetail, AppInfo, AppStatus, TriggerDetail, WorkerInfo, WorkerStatus } from '../../protocol/control';
 import { Ring } from '../../util/ring';
 import { formatDuration } from '../../util/units';
@@ -38,6 +39,8 @@ export interface AppDeps {
   portHolders: (wanted: { address: string | null; port: number }) => Promise<PortHolders | null>;
   /** A transition the lifecycle table forbids: tests throw; the daemon reports it and goes on. */
   illegalTransition: IllegalTransition;
+  /** Every metrics report of a worker, after the app took it in (profileOnStall watches the event-loop delay). */
+  onWorkerMetrics?: (worker: Worker, report: MetricsReport) => void;
 }
 
 type Operation = 'reloading' | 'restarting' | 'stopping' | 'scaling' | 'replacing';
@@ -99,9 +102,9 @@ export class App {
     return this.operation;
   }
 
-  /** An app event in `herd describe` from outside the app (cron and watch reloads). */
-  note(message: string): void {
-    this.addEvent(null, message);
+  /** An app event in `herd describe` from outside the app (cron and watch reloads, profileOnStall), of one worker or of the app. */
+  note(message: string, worker: number | null = null): void {
+    this.addEvent(worker, message);
   }
 
   get totalRestarts(): number {
@@ -459,6 +462,7 @@ export class App {
       onExit: (p, info) => this.onExit(slot, p, info),
       onMetrics: (p, report) => {
         if (p.pid !== null) this.metrics.ingest(p.slot, p.pid, report);
+        this.deps.onWorkerMetrics?.(p, report);
       },
       onClustersItself: (p, how) => {
         this.addEvent(slot.id, p.spec.execMode === 'fork'

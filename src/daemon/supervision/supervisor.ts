@@ -32,6 +32,14 @@ import type { JobView } from '../../protocol/control';
 import { Job, type TickClaimer } from '../jobs/job';
 import { JobRecords } from '../jobs/jobRecords';
 import { checkJob } from '../jobs/jobCheck';
+import * as path from 'node:path';
+import { ProfileStore } from '../state/profileStore';
+import { profileAll, profileTargets, StallProfiler, type TakenProfile } from './profiling';
+import type { StallProfileView } from '../../protocol/profile';
+
+function formatSeconds(ms: number): string {
+  return `${Number((ms / 1000).toFixed(1))}s`;
+}
 
 const SAMPLE_INTERVAL_MS = 1000;
 
@@ -43,6 +51,8 @@ export interface SupervisorOptions {
   jobsFile?: string | null;
   /** The fleet the daemon joined now, which claims jobs' ticks; absent: none. */
   fleet?: () => TickClaimer | null;
+  /** Where profileOnStall keeps its profiles; absent: $HERD_HOME/profiles. */
+  profilesDir?: string;
 }
 
 /**
@@ -70,6 +80,10 @@ export class Supervisor {
   /** `herd update` hands the apps over: no stall kill, health check, memory limit or sample acts meanwhile. */
   private paused = false;
 
+  /** Profiles profileOnStall took ($HERD_HOME/profiles/<app>/). */
+  readonly profiles: ProfileStore;
+  private readonly stallProfiler: StallProfiler;
+
   /** Alert rules from the config's top-level `alerts`, evaluated after each metrics tick. */
   readonly alerts = new AlertManager((line) => console.error(`${new Date().toISOString()} herd: ${line}`));
 
@@ -78,6 +92,8 @@ export class Supervisor {
     this.sampler = setInterval(() => void this.sample(), SAMPLE_INTERVAL_MS);
     this.sampler.unref();
     this.monitor = new WorkerMonitor(() => (this.paused ? [] : this.apps.values()));
+    this.profiles = new ProfileStore(options.profilesDir ?? path.join(resolveHome(), 'profiles'));
+    this.stallProfiler = new StallProfiler(this.profiles, (app, worker, message) => this.apps.get(app)?.note(message, worker));
   }
 
   /** True when every app that is not stopped has its `minReady` workers serving (the supervisor's /ready). */
@@ -179,6 +195,9 @@ export class Supervisor {
       nextUniqueId: () => ++this.uniqueId,
       portHolders: (wanted) => this.portHolders(wanted),
       illegalTransition: reportIllegal(spec.name),
+      onWorkerMetrics: (proc, report) => {
+        if (!this.paused) this.stallProfiler.onMetrics(proc.spec, proc, report);
+      },
     });
     this.apps.set(spec.name, app);
     this.triggers.set(spec.name, new ReloadTriggers(app, { ignoreDirs: this.ignoredByWatch() }));
@@ -383,6 +402,26 @@ export class Supervisor {
     return { name, signal, pids };
   }
 
+  /** `herd profile`: CPU profiles of the app's workers (one, the first online, or all), taken at once. */
+  async profile(name: string, worker: number | 'all' | null, durationMs: number, progress: Progress = () => {}): Promise<TakenProfile[]> {
+    if (this.jobs.has(name)) throw new HerdError('HERD_ERR_NOT_RUNNING', { name, action: 'profile (a job runs to completion; profile the script itself)' });
+    const targets = profileTargets(name, this.get(name).slots, worker);
+    progress(`profiling ${name} worker${targets.length === 1 ? '' : 's'} ${targets.map((t) => t.slot).join(', ')} for ${formatSeconds(durationMs)}`);
+    return profileAll(targets, durationMs);
+  }
+
+  /** The profiles profileOnStall kept for an app, oldest first. */
+  stallProfiles(name: string): Promise<StallProfileView[]> {
+    this.get(name);
+    return this.profiles.list(name);
+  }
+
+  /** One of them, as JSON text; null when `file` is not one of the app's. */
+  readStallProfile(name: string, file: string): Promise<string | null> {
+    this.get(name);
+    return this.profiles.read(name, file);
+  }
+
   /** Rolling reload, app after app. `specs` are re-read config for apps that came from a file. */
   async reload(target: string, specs: readonly AppSpec[] | null, progress: Progress): Promise<string[]> {
     const jobs = this.resolveJobs(target);
@@ -453,10 +492,11 @@ export class Supervisor {
       return { ...job.detail(this.logs.dropped(name), (pid) => this.stats.get(pid)), runAs: runAsView(job.spec), shim: this.hosts.get(name)?.info?.() ?? null };
     }
     const app = this.get(name);
-    await Promise.all([this.stats.sampleNew(this.livePids()), app.refreshListening()]);
+    const [stallProfiles] = await Promise.all([this.profiles.list(name), this.stats.sampleNew(this.livePids()), app.refreshListening()]);
     const triggers = this.triggers.get(name);
     return {
       ...app.detail(),
+      stallProfiles,
       runAs: runAsView(app.spec),
       shim: this.hosts.get(name)?.info?.() ?? null,
       ...(triggers ? triggers.detail() : { cron: null, watch: null, logFiles: { ...app.spec.logFiles } }),

@@ -3,6 +3,7 @@ import type { AppSpec } from '../../config/types';
 import type { AgentToDaemon, DaemonToAgent } from '../../protocol/agent';
 import type { DrainReport, ExitEvent, ExitInfo, HostedWorkerState, ListenFailure, ShimRequest } from '../../protocol/shim';
 import { Ring } from '../../util/ring';
+import { InspectorSession } from './inspectorSession';
 import { captureStack, type StackCapture } from './stackCapture';
 import type { HealthOutcome, ReadyOutcome, Worker, WorkerOptions } from './worker';
 
@@ -172,6 +173,13 @@ export class HostedWorker implements Worker {
 
   captureStack(timeoutMs: number): Promise<StackCapture> {
     return captureStack(this, timeoutMs);
+  }
+
+  inspect(timeoutMs: number): Promise<InspectorSession> {
+    // Without the agent there are no inspector flags, and SIGUSR1 may end the process (Python, a shell).
+    if (!this.hasAgent) return Promise.reject(new Error(`${this.spec.name} runs ${this.spec.interpreter} without herd's agent: it has no V8 inspector to open`));
+    if (this.exited || this.pid === null) return Promise.reject(new Error('the worker is not running'));
+    return InspectorSession.open(this, timeoutMs);
   }
 
   // ---- what the host reports ---------------------------------------------

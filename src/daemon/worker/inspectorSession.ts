@@ -53,6 +53,7 @@ export class InspectorSession {
   private readonly waiting = new Map<number, { resolve: (result: unknown) => void; reject: (err: Error) => void; timer: NodeJS.Timeout }>();
   private readonly listeners = new Map<string, Set<(params: Record<string, unknown>) => void>>();
   private closedBecause: string | null = null;
+  private readonly closedWaiters: ((reason: string) => void)[] = [];
 
   private constructor(private readonly ws: WebSocket) {
     ws.addEventListener('message', (event: MessageEvent) => this.onMessage(event));
@@ -119,6 +120,12 @@ export class InspectorSession {
     });
   }
 
+  /** Resolves with the reason once the session ends: closed here, or the connection dropped (the worker exited). */
+  whenClosed(): Promise<string> {
+    if (this.closedBecause) return Promise.resolve(this.closedBecause);
+    return new Promise((resolve) => this.closedWaiters.push(resolve));
+  }
+
   close(): void {
     this.failAll('the inspector session was closed');
     this.ws.close();
@@ -153,5 +160,6 @@ export class InspectorSession {
       waiter.reject(new Error(reason));
       this.waiting.delete(id);
     }
+    for (const waiter of this.closedWaiters.splice(0)) waiter(reason);
   }
 }

@@ -2,6 +2,7 @@ import type { AppSpec } from '../../config/types';
 import type { MetricsReport } from '../../metrics/report';
 import type { Ring } from '../../util/ring';
 import type { ListenFailure } from '../sockets/portConflict';
+import type { InspectorSession } from './inspectorSession';
 import type { StackCapture } from './stackCapture';
 import type { DrainReport, ExitInfo } from '../../protocol/shim';
 
@@ -66,6 +67,12 @@ export interface Worker {
   healthCheck(path: string, timeoutMs: number): Promise<HealthOutcome>;
   /** Where it is stuck now, read through its inspector (time-boxed). */
   captureStack(timeoutMs: number): Promise<StackCapture>;
+  /**
+   * A session of its own with the worker's inspector (CPU profiles). Several
+   * may be open at once (a stack capture while a profile runs): each is its
+   * own inspector session. Rejects with the reason when it cannot open.
+   */
+  inspect(timeoutMs: number): Promise<InspectorSession>;
 }
 
 /** What a worker tells its app. */

@@ -76,11 +76,13 @@ function baseCommand(spec: AppSpec, slot: number, uniqueId: number): WorkerComma
   else delete env.HERD_ACCESS_LOG;
   if (spec.overload) env.HERD_OVERLOAD = JSON.stringify(spec.overload);
   else delete env.HERD_OVERLOAD;
-  // A stalled worker's stack is read through the inspector, which SIGUSR1
-  // opens even while JS is blocked (see AGENT_INSPECT_ARGS). They must follow
+  // A stalled worker's stack and CPU profiles are read through the inspector,
+  // which SIGUSR1 opens even while JS is blocked (see AGENT_INSPECT_ARGS).
+  // Every agent worker gets the flags, stallTimeout or not: they open nothing
+  // until herd asks (`herd profile` works on any worker). They must follow
   // `--require <agent>` directly: the agent takes them all out of
   // process.execArgv so that the app's own child processes do not inherit them.
-  const inspect = spec.stallTimeout > 0 ? AGENT_INSPECT_ARGS : [];
+  const inspect = AGENT_INSPECT_ARGS;
   // Fork mode: the sockets earlier workers listened on are the host's to
   // add (inheritedSockets.ts), as fds after the access-log pipe.
   delete env.HERD_LISTEN_FDS;
