@@ -17,7 +17,8 @@ test('dashboard: Profile 10 s on a worker draws its flame graph, the busy handle
   const opened = await herd(['dashboard', '--port', '0', '--json']);
   assert.equal(opened.code, 0, opened.stderr);
   const url = (JSON.parse(opened.stdout) as { url: string }).url;
-  const traffic = load(port, 8, '/work');
+  // A new connection per request: keep-alive connections could all have landed on the other worker.
+  const traffic = load(port, 8, '/work', false);
   t.after(() => traffic.stop());
   const browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox', '--disable-gpu', '--no-first-run'] });
   t.after(() => browser.close());
@@ -25,6 +26,8 @@ test('dashboard: Profile 10 s on a worker draws its flame graph, the busy handle
   const problems: string[] = [];
   page.on('pageerror', (err) => problems.push(err.message));
   page.on('console', (m) => (m.type() === 'error' ? problems.push(m.text()) : undefined));
+  // The button asks for 10 s; the test asks the same route for 2 s (the body's durationMs), to stay short.
+  await page.route('**/workers/*/profile', (route) => route.continue({ postData: JSON.stringify({ durationMs: 2000 }) }));
   await page.goto(url);
   await page.click('[data-testid=apps] tr[data-key=cpu]');
   await page.click('[data-testid=profile-0]');
