@@ -56,6 +56,13 @@ const FLAGS = {
   once: { value: false },
   static: { value: true },
   'static-prefix': { value: true },
+  // herd bench
+  path: { value: true },
+  connections: { value: true, alias: 'c' },
+  duration: { value: true, alias: 'd' },
+  rate: { value: true },
+  expect: { value: true },
+  report: { value: true },
   help: { value: false, alias: 'h' },
   version: { value: false, alias: 'v' },
 } as const satisfies Record<string, FlagSpec>;

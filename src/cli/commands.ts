@@ -18,6 +18,7 @@ import { serviceOf } from '../startup/systemd';
 import type * as Run from './run';
 import type * as Fleet from './fleet';
 import type * as Lb from './lb';
+import type * as Bench from './bench';
 import type * as Startup from './startup';
 import { resurrect, save } from './saveCommands';
 import { listedDetails, none, one, progressPrinter, withClient, type Command } from './session';
@@ -322,6 +323,8 @@ export const COMMANDS: Record<string, CommandDef> = {
   update: cmd(update, ['json']),
   fleet: cmd((args) => (require('./fleet') as typeof Fleet).fleet(args), ['json', 'host', 'batch', 'drain', 'expect-revision', 'settle', 'timeout']),
   lb: cmd((args) => (require('./lb') as typeof Lb).lb(args), ['port', 'backend', 'socket', 'sync', 'once', 'static', 'static-prefix']),
+  // Loaded only here: it brings autocannon.
+  bench: cmd((args) => (require('./bench') as typeof Bench).bench(args), ['path', 'connections', 'duration', 'rate', 'expect', 'report', 'port', 'json']),
   daemon: cmd(daemon, ['json']),
   startup: cmd(startup, ['user', 'print']),
   unstartup: cmd(unstartup, ['user']),

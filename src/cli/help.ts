@@ -41,6 +41,9 @@ inspect
   monit                   live view of every app and worker (arrows or j/k move, q quits)
   jobs [--json]           every job (app key cron): schedule, next tick, the last runs with exit
                           codes, skipped ticks (overlap, redis unavailable, missed, another host)
+  bench <app> [--path /x] [-c 50] [-d 30s] [--rate R] [--expect 'p99<200ms,errors<0.1%'] [--report FILE] [--port P] [--json]
+                          load test the app's port with each worker's CPU, ELU, loop delay, heap, GC and
+                          restarts per second; writes an HTML report; exit 1 when an --expect threshold fails
   alerts [--json]         alert rules, the alerts firing now, and recent firing/resolved events
   dashboard [--port P] [--host H]
                           serve the web dashboard from the daemon (127.0.0.1:9414 by default)
