@@ -50,14 +50,16 @@ export function svgChart(c: Chart): string {
   const x = (v: number) => PAD.left + ((v - xMin) / (xMax - xMin)) * plotW;
   const y = (v: number) => PAD.top + plotH - (Math.min(v, top) / top) * plotH;
   const parts: string[] = [];
-  for (let i = 0; i <= 4; i++) {
-    const v = (top * i) / 4;
+  // 5 steps of 1, 2 or 10 for a top of 5 or 10 (or 1), 4 steps of 5 for a top of 2: round labels.
+  const steps = /^2/.test(String(top)) ? 4 : 5;
+  for (let i = 0; i <= steps; i++) {
+    const v = (top * i) / steps;
     parts.push(`<line class="grid" x1="${PAD.left}" x2="${W - PAD.right}" y1="${y(v).toFixed(1)}" y2="${y(v).toFixed(1)}"/>`,
       `<text class="ylabel" x="${PAD.left - 6}" y="${(y(v) + 4).toFixed(1)}" text-anchor="end">${escapeHtml(label(v) + c.unit)}</text>`);
   }
-  const xTicks = Math.min(6, Math.max(1, Math.round(xMax - xMin)));
-  for (let i = 0; i <= xTicks; i++) {
-    const v = xMin + ((xMax - xMin) * i) / xTicks;
+  // Whole seconds, at most about 7 labels.
+  const xStep = Math.max(1, Math.ceil((xMax - xMin) / 6));
+  for (let v = xMin; v <= xMax + 1e-9; v += xStep) {
     parts.push(`<text class="xlabel" x="${x(v).toFixed(1)}" y="${H - 8}" text-anchor="middle">${escapeHtml(`${+v.toFixed(1)}s`)}</text>`);
   }
   c.series.forEach((s, i) => {
