@@ -53,7 +53,7 @@ export function benchHtml(r: BenchResult): string {
 <style>${CSS}</style></head>
 <body>
 <h1>${e(title)}</h1>
-<p class="how">GET <code>${e(r.url)}</code> for ${(r.durationMs / 1000).toFixed(0)} s, ${e(how)}.</p>
+<p class="how">GET <code>${e(r.url)}</code> for ${(r.durationMs / 1000).toFixed(r.interrupted ? 1 : 0)} s${r.interrupted ? ' (stopped by Ctrl-C)' : ''}, ${e(how)}.</p>
 ${banner}
 ${thresholds}
 ${section('Summary', summary)}

@@ -36,7 +36,12 @@ export class BenchRecorder {
    * stops up to a second after its duration, and the run's window must be
    * the one its throughput is divided by.
    */
-  constructor(private readonly startMs: number, private readonly endMs = Infinity) {}
+  constructor(private readonly startMs: number, private endMs = Infinity) {}
+
+  /** The run was stopped early (Ctrl-C): nothing after `at` counts. */
+  cutAt(at: number): void {
+    this.endMs = Math.min(this.endMs, at);
+  }
 
   response(at: number, status: number, latencyMs: number): void {
     if (at > this.endMs) return;

@@ -10,7 +10,10 @@ export interface BenchResult {
   /** closed: each connection sends when answered (autocannon); open: `rate` requests/s on a schedule (node:http). */
   mode: 'closed' | 'open';
   connections: number;
+  /** The run's window: -d, or less when it was stopped early (Ctrl-C). */
   durationMs: number;
+  /** Stopped by Ctrl-C before -d was over. */
+  interrupted: boolean;
   rate: number | null;
   /** Latencies are measured from the intended send time (open loop only). */
   coordinatedOmissionCorrected: boolean;

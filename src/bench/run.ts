@@ -40,7 +40,7 @@ export function urlOf(t: BenchTarget, path: string): string {
  * then the totals, the validity check and the thresholds. `readMetrics` is
  * the daemon's `metrics` view of the app.
  */
-export async function runBench(opts: BenchOptions, target: BenchTarget, readMetrics: () => Promise<AppMetricsView>): Promise<BenchResult> {
+export async function runBench(opts: BenchOptions, target: BenchTarget, readMetrics: () => Promise<AppMetricsView>, signal?: AbortSignal): Promise<BenchResult> {
   const url = urlOf(target, opts.path);
   const engine = new EngineRecorder();
   engine.add(0, await readMetrics());
@@ -64,24 +64,40 @@ export async function runBench(opts: BenchOptions, target: BenchTarget, readMetr
   const sampler = sampleEngine(readMetrics, start, () => performance.now(), engine, () => missed++);
 
   let lag: { p99: number; max: number } | null = null;
+  // Stopped early (Ctrl-C): the run is what happened until then, its window that long.
+  let stoppedAt: number | null = null;
+  const onAbort = (stop: () => void) => {
+    if (!signal) return;
+    const abort = () => {
+      stoppedAt = performance.now();
+      recorder.cutAt(stoppedAt);
+      stop();
+    };
+    if (signal.aborted) abort();
+    else signal.addEventListener('abort', abort, { once: true });
+  };
   try {
     if (autocannon !== null) {
-      await runClosedLoop(autocannon, url, opts.connections, opts.durationMs, recorder).done;
+      const run = runClosedLoop(autocannon, url, opts.connections, opts.durationMs, recorder);
+      onAbort(run.stop);
+      await run.done;
     } else {
       const run = runOpenLoop({ host: target.host, port: target.port, path: opts.path }, opts.rate as number, opts.connections, opts.durationMs, recorder, start);
+      onAbort(run.stop);
       const { sendLag } = await run.done;
       lag = { p99: round(sendLag.percentile(0.99)), max: round(sendLag.max) };
     }
   } finally {
     clearInterval(cpuTimer);
   }
+  const windowMs = stoppedAt === null ? opts.durationMs : Math.max(1, Math.min(opts.durationMs, (stoppedAt as number) - start));
   const wallMs = performance.now() - start;
   const used = process.cpuUsage(cpuStart);
   await sampler.stop();
   const generatorCpu = cpuPercent(used.user + used.system, wallMs);
 
-  const totals = totalsOf(recorder, opts.durationMs);
-  const seconds: GeneratorSecond[] = recorder.perSecond(Math.ceil(opts.durationMs / 1000))
+  const totals = totalsOf(recorder, windowMs);
+  const seconds: GeneratorSecond[] = recorder.perSecond(Math.ceil(windowMs / 1000))
     .map((s) => ({ ...s, generatorCpu: cpuSeconds[s.t] ?? cpuSeconds[cpuSeconds.length - 1] ?? 0 }));
   const workers = engine.workersSummary();
   const restarts = engine.restarts();
@@ -94,7 +110,8 @@ export async function runBench(opts: BenchOptions, target: BenchTarget, readMetr
     method: 'GET',
     mode: opts.rate === null ? 'closed' : 'open',
     connections: opts.connections,
-    durationMs: opts.durationMs,
+    durationMs: Math.round(windowMs),
+    interrupted: stoppedAt !== null,
     rate: opts.rate,
     coordinatedOmissionCorrected: opts.rate !== null,
     startedAt: startedAt.toISOString(),

@@ -41,7 +41,28 @@ function label(v: number): string {
   return String(+v.toFixed(v < 10 ? 2 : 0));
 }
 
-export function svgChart(c: Chart): string {
+/** More points than a chart is pixels wide add nothing but bytes: a long run is drawn from bucket maxima (peaks stay visible). */
+export const MAX_POINTS = 600;
+
+export function downsample(c: Chart): Chart {
+  const n = c.xs.length;
+  if (n <= MAX_POINTS) return c;
+  const size = Math.ceil(n / MAX_POINTS);
+  const xs: number[] = [];
+  for (let i = 0; i < n; i += size) xs.push(c.xs[i] as number);
+  return {
+    ...c,
+    xs,
+    series: c.series.map((s) => {
+      const values: number[] = [];
+      for (let i = 0; i < n; i += size) values.push(Math.max(...s.values.slice(i, i + size).map((v) => (Number.isFinite(v) ? v : 0))));
+      return { name: s.name, values };
+    }),
+  };
+}
+
+export function svgChart(chart: Chart): string {
+  const c = downsample(chart);
   const top = niceMax(Math.max(0, ...c.series.flatMap((s) => s.values.filter(Number.isFinite))));
   const xMin = c.xs[0] ?? 0;
   const xMax = Math.max(xMin + 1, c.xs[c.xs.length - 1] ?? 1);

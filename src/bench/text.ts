@@ -12,7 +12,7 @@ export function benchText(r: BenchResult): string {
     ? `open loop at ${n(r.rate ?? 0)}/s over up to ${r.connections} connections, latency from the intended send time (coordinated omission corrected)`
     : `closed loop, ${r.connections} connections (autocannon), latency from send`;
   const lines = [
-    `herd bench ${r.app}: GET ${r.url} for ${(r.durationMs / 1000).toFixed(0)}s, ${how}`,
+    `herd bench ${r.app}: GET ${r.url} for ${(r.durationMs / 1000).toFixed(r.interrupted ? 1 : 0)}s, ${how}`,
     '',
     `  requests   ${n(r.requests)}  (${n(Math.round(r.rps))}/s)`,
     `  errors     ${n(r.errors)} (${pct(r.errorRate)})${Object.keys(r.errorKinds).length > 0 ? `: ${Object.entries(r.errorKinds).map(([k, v]) => `${k} ${n(v)}`).join(', ')}` : ''}`,
@@ -21,6 +21,7 @@ export function benchText(r: BenchResult): string {
     `  restarts   ${r.restarts}`,
     `  generator  cpu ${r.generator.cpuPercent.toFixed(0)}% of one core${r.generator.sendLagP99Ms !== null ? `, sent late by its own schedule: p99 ${ms(r.generator.sendLagP99Ms)}, max ${ms(r.generator.sendLagMaxMs ?? 0)}` : ''}`,
   ];
+  if (r.interrupted) lines.push('', `  stopped by Ctrl-C after ${(r.durationMs / 1000).toFixed(1)}s: the figures are of that window`);
   if (!r.valid) lines.push('', `  !!! INVALID RUN: ${r.invalidReason ?? ''}`);
   lines.push('');
   if (r.workers.length === 0) lines.push('engine: no worker figures were read');

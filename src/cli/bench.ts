@@ -46,7 +46,20 @@ export const bench: Command = async (args) => {
     if (!json) {
       process.stdout.write(`bench ${name}: ${opts.rate === null ? `${opts.connections} connections` : `${opts.rate}/s`} for ${opts.durationMs / 1000}s against port ${target.port}...\n`);
     }
-    const result = await runBench(opts, target, () => client.request({ type: 'metrics', name, worker: null }));
+    // The first Ctrl-C ends the load and still reports what ran; a second one quits at once.
+    const abort = new AbortController();
+    const onSigint = () => {
+      if (abort.signal.aborted) process.exit(130);
+      process.stderr.write('herd: bench: stopping (Ctrl-C again quits without a report)\n');
+      abort.abort();
+    };
+    process.on('SIGINT', onSigint);
+    let result;
+    try {
+      result = await runBench(opts, target, () => client.request({ type: 'metrics', name, worker: null }), abort.signal);
+    } finally {
+      process.off('SIGINT', onSigint);
+    }
     try {
       await writeFileAtomic(report, benchHtml({ ...result, report }), 0o644);
       result.report = report;

@@ -34,7 +34,7 @@ function sampleRun(): BenchResult {
   const workers = engine.workersSummary();
   const thresholds = evaluate(parseExpect('p99<100ms,errors<0.1%'), expectSummary({ ...totals, restarts: 0, workers }));
   return {
-    app: 'api', url: 'http://127.0.0.1:3000/', method: 'GET', mode: 'open', connections: 10, durationMs: 5000, rate: 100,
+    app: 'api', url: 'http://127.0.0.1:3000/', method: 'GET', mode: 'open', connections: 10, durationMs: 5000, interrupted: false, rate: 100,
     coordinatedOmissionCorrected: true, startedAt: new Date().toISOString(), valid: false,
     invalidReason: 'the load generator used 95% of a core', generator: { cpuPercent: 95, sendLagP99Ms: 1, sendLagMaxMs: 3 },
     ...totals, restarts: 0, engineMetrics: true, engineMissedSeconds: 0,

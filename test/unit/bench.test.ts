@@ -10,7 +10,7 @@ import { benchDuration, BenchOptionError, defaultReportName, parseBenchOptions, 
 import { BenchRecorder, errorKind } from '../../src/bench/recorder';
 import { cpuPercent, expectSummary, invalidReason, totalsOf, type BenchResult } from '../../src/bench/result';
 import { targetOf } from '../../src/bench/run';
-import { niceMax } from '../../src/bench/svgChart';
+import { downsample, MAX_POINTS, niceMax } from '../../src/bench/svgChart';
 import type { AppMetricsView, WorkerMetricsView } from '../../src/metrics/view';
 import { NODE } from '../helpers';
 
@@ -207,7 +207,7 @@ test('the HTML report is one file: no script to run, no external resource, names
   const rec = new BenchRecorder(0);
   rec.response(10, 200, 5);
   const result: BenchResult = {
-    app: '<img src=x>', url: 'http://127.0.0.1:3000/', method: 'GET', mode: 'open', connections: 5, durationMs: 1000, rate: 10,
+    app: '<img src=x>', url: 'http://127.0.0.1:3000/', method: 'GET', mode: 'open', connections: 5, durationMs: 1000, interrupted: false, rate: 10,
     coordinatedOmissionCorrected: true, startedAt: new Date(0).toISOString(), valid: false, invalidReason: 'the load generator used 95% </script>',
     generator: { cpuPercent: 95, sendLagP99Ms: 1, sendLagMaxMs: 2 }, ...totalsOf(rec, 1000), restarts: 0, engineMetrics: true, engineMissedSeconds: 0,
     seconds: rec.perSecond(1).map((s) => ({ ...s, generatorCpu: 95 })), workers: e.workersSummary(),
@@ -225,4 +225,10 @@ test('the HTML report is one file: no script to run, no external resource, names
   const data = /<script type="application\/json" id="bench-data">(.*)<\/script>/s.exec(html)?.[1] ?? '';
   assert.equal((JSON.parse(data) as BenchResult).app, '<img src=x>');
   assert.deepEqual([niceMax(0), niceMax(3), niceMax(45), niceMax(100), niceMax(101)], [1, 5, 50, 100, 200]);
+  // A day-long run: each line keeps at most MAX_POINTS points, and its peak.
+  const xs = Array.from({ length: 86_400 }, (_, i) => i + 1);
+  const long = downsample({ title: 't', unit: '', xs, series: [{ name: 'a', values: xs.map((x) => (x === 50_000 ? 999 : 1)) }] });
+  assert.ok(long.xs.length <= MAX_POINTS && long.xs.length > MAX_POINTS / 2);
+  assert.equal(long.series[0]?.values.length, long.xs.length);
+  assert.equal(Math.max(...(long.series[0]?.values ?? [])), 999);
 });
