@@ -136,7 +136,7 @@ function max(xs: readonly number[]): number {
  * Poll `read` once a second until stopped; a failed read (the daemon busy
  * or restarting) skips that second instead of ending the run.
  */
-export function sampleEngine(read: ReadMetrics, startMs: number, now: () => number, recorder: EngineRecorder, onError: (err: unknown) => void): { stop: () => Promise<void> } {
+export function sampleEngine(read: ReadMetrics, startMs: number, now: () => number, recorder: EngineRecorder, onError: (err: unknown) => void): { stop: (lastSecond: number) => Promise<void> } {
   let stopped = false;
   let pending: Promise<void> = Promise.resolve();
   let timer: NodeJS.Timeout | null = null;
@@ -152,10 +152,12 @@ export function sampleEngine(read: ReadMetrics, startMs: number, now: () => numb
   };
   schedule();
   return {
-    stop: async () => {
+    /** Stop; the run's last second is read now if its timer had not fired yet (the load ended just before it). */
+    stop: async (lastSecond: number) => {
       stopped = true;
       if (timer) clearTimeout(timer);
       await pending;
+      if (tick <= lastSecond) await read().then((view) => recorder.add(lastSecond, view), onError);
     },
   };
 }

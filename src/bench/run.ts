@@ -93,7 +93,7 @@ export async function runBench(opts: BenchOptions, target: BenchTarget, readMetr
   const windowMs = stoppedAt === null ? opts.durationMs : Math.max(1, Math.min(opts.durationMs, (stoppedAt as number) - start));
   const wallMs = performance.now() - start;
   const used = process.cpuUsage(cpuStart);
-  await sampler.stop();
+  await sampler.stop(Math.ceil(windowMs / 1000));
   const generatorCpu = cpuPercent(used.user + used.system, wallMs);
 
   const totals = totalsOf(recorder, windowMs);
