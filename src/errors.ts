@@ -50,6 +50,7 @@ export const ERROR_CODES = {
   HERD_ERR_DUMP_EMPTY: 'not saved to {file}: no app is listed',
   HERD_ERR_DUMP_NOT_FOUND: 'nothing to resurrect: there is no dump at {file}',
   HERD_ERR_STATE_INVALID: "herd's app list {file} cannot be used: {reason}",
+  HERD_ERR_BENCH_TARGET: 'cannot bench "{name}": {reason}',
   HERD_ERR_INTERNAL: 'internal error: {reason}',
 } as const;
 

@@ -68,7 +68,11 @@ const FLAGS = {
   url: { value: true },
   'no-probe': { value: false },
   // herd profile
-  duration: { value: true },
+  duration: { value: true, alias: 'd' },
+  // herd bench
+  path: { value: true },
+  rate: { value: true },
+  report: { value: true },
   help: { value: false, alias: 'h' },
   version: { value: false, alias: 'v' },
 } as const satisfies Record<string, FlagSpec>;

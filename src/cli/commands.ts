@@ -20,6 +20,7 @@ import type * as Run from './run';
 import type * as Fleet from './fleet';
 import type * as Lb from './lb';
 import type * as Chaos from './chaos';
+import type * as Bench from './bench';
 import type * as Startup from './startup';
 import { resurrect, save } from './saveCommands';
 import { listedDetails, none, one, progressPrinter, withClient, type Command } from './session';
@@ -327,6 +328,8 @@ export const COMMANDS: Record<string, CommandDef> = {
   lb: cmd((args) => (require('./lb') as typeof Lb).lb(args), ['port', 'backend', 'socket', 'sync', 'once', 'static', 'static-prefix']),
   chaos: cmd((args) => (require('./chaos') as typeof Chaos).chaos(args),
     ['every', 'for', 'kill', 'signal', 'seed', 'connections', 'baseline', 'expect', 'url', 'no-probe', 'timeout', 'json']),
+  // Loaded only here: it brings autocannon.
+  bench: cmd((args) => (require('./bench') as typeof Bench).bench(args), ['path', 'connections', 'duration', 'rate', 'expect', 'report', 'port', 'json']),
   daemon: cmd(daemon, ['json']),
   startup: cmd(startup, ['user', 'print']),
   unstartup: cmd(unstartup, ['user']),

@@ -45,6 +45,12 @@ inspect
                           CPU profile of a running worker (the first online one by default; all:
                           every worker at once) through its inspector: a .cpuprofile (DevTools,
                           speedscope) and a flame-graph page per worker, and the top functions
+                          by self time
+  bench <name> [--path /x] [-c 50] [-d 30s] [--rate R] [--expect 'p99<200ms,errors<0.1%']
+        [--report FILE] [--port P] [--json]
+                          load test the app's port with each worker's CPU, ELU, loop delay, heap,
+                          GC and restarts per second; writes an HTML report; exit 1 when an
+                          --expect threshold fails
   alerts [--json]         alert rules, the alerts firing now, and recent firing/resolved events
   dashboard [--port P] [--host H]
                           serve the web dashboard from the daemon (127.0.0.1:9414 by default)
