@@ -4,6 +4,7 @@ import type { AppContext } from '../../metrics/aggregate';
 import type { PromApp } from '../../metrics/prometheus';
 import type { AppMetricsView, MonitApp } from '../../metrics/view';
 import type { App } from './app';
+import { appQueue, readQueues } from './kernelQueues';
 
 /*
  * What the metrics views, the monitor and Prometheus read of an app: its
@@ -20,6 +21,17 @@ export function metricsView(app: App, worker: number | null): AppMetricsView {
 
 export function monitView(app: App): MonitApp {
   return { ...app.metrics.view(metricsContext(app, false)), series: app.metrics.seriesView('seconds', 60) };
+}
+
+/**
+ * Once a second, before the metrics tick: the kernel's queues in front of
+ * each app with a TCP port (one read of /proc/net/tcp{,6} for all of them).
+ */
+export async function sampleQueues(apps: readonly App[]): Promise<void> {
+  const portsOf = new Map(apps.map((a) => [a, a.spec.metrics === false ? [] : tcpPorts(a.listening())]));
+  const ports = new Set([...portsOf.values()].flat());
+  const all = ports.size === 0 ? null : await readQueues(ports);
+  for (const [app, appPorts] of portsOf) app.metrics.queue = appPorts.length === 0 ? null : appQueue(appPorts, all);
 }
 
 /** Once a second, from the supervisor's sampler: close the second's point of the series. */
@@ -41,6 +53,7 @@ export function promApp(app: App, now = Date.now()): PromApp {
     routes: app.metrics.http.routes.values(),
     inFlight: [...reports.values()].reduce((n, r) => n + (r.report?.http.inFlight ?? 0), 0),
     connections: [...reports.values()].reduce((n, r) => n + (r.report?.http.connections ?? 0), 0),
+    queue: app.metrics.queue,
     shed: app.metrics.http.shed,
     cpuMs: app.metrics.cpuMs,
     gcPauseMs: app.metrics.gcPauseMs,
