@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { addQueues, appQueue } from '../../src/daemon/supervision/kernelQueues';
+import { addQueues, appQueue, familyOf } from '../../src/daemon/supervision/kernelQueues';
 import type { QueueView } from '../../src/metrics/view';
 
 const HEADER = '  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode\n';
@@ -47,4 +47,11 @@ test('empty or header-only tables give nothing', () => {
   addQueues('', new Set([3000]), out);
   addQueues(HEADER, new Set([3000]), out);
   assert.equal(out.size, 0);
+});
+
+test('a dual-stack listener\'s connections are in tcp6, an IPv4 one\'s in tcp', () => {
+  assert.equal(familyOf('[::]:3000'), 'v6');
+  assert.equal(familyOf('[::1]:3000'), 'v6');
+  assert.equal(familyOf('0.0.0.0:3000'), 'v4');
+  assert.equal(familyOf('127.0.0.1:3000'), 'v4');
 });
