@@ -1,6 +1,8 @@
 import * as diagnostics from 'node:diagnostics_channel';
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
+import { LoopWait } from './loopWait';
 
 /**
  * One observation point for every HTTP request a worker serves, without app
@@ -16,7 +18,10 @@ export interface CompletedRequest {
   url: string;
   /** 0 when the client went away before a response was sent. */
   status: number;
+  /** Service time: from the 'request' event to the response's end, ms. */
   durationMs: number;
+  /** Time the request waited for the event loop before the 'request' event, ms (see LoopWait). */
+  waitMs: number;
   /** The response did not finish: the connection closed first. */
   aborted: boolean;
 }
@@ -33,6 +38,7 @@ export class HttpProbe {
   private readonly channel = diagnostics.channel('http.server.request.start');
   private subscribed = false;
   private active = 0;
+  private readonly loop = new LoopWait(() => performance.nodeTiming.idleTime, setImmediate, performance.now());
 
   /** Requests started and not yet finished or aborted. */
   get inFlight(): number {
@@ -56,11 +62,13 @@ export class HttpProbe {
   }
 
   private readonly onStart = (message: unknown): void => {
-    const { response } = message as RequestStart;
+    const { request, response } = message as RequestStart;
     // No closure per request: the start time rides on the response and one
     // shared listener handles every 'close' (this is the hot path of every
     // request the worker serves).
-    (response as Timed)[STARTED] = performance.now();
+    const now = performance.now();
+    (response as Timed)[STARTED] = now;
+    (response as Timed)[WAITED] = this.loop.waitOf(now, (request.socket as Done | null)?.[DONE]);
     this.active++;
     response.on('close', this.onClose);
   };
@@ -77,13 +85,18 @@ export class HttpProbe {
     this.active--;
     const finished = response.writableFinished;
     const request = response.req;
+    const now = performance.now();
+    // The connection's next request cannot have been sent before this one's answer.
+    const socket = request.socket as Done | null;
+    if (socket) socket[DONE] = now;
     const record: CompletedRequest = {
       request,
       response,
       method: request.method ?? 'GET',
       url: request.url ?? '/',
       status: finished || response.headersSent ? response.statusCode : 0,
-      durationMs: performance.now() - ((response as Timed)[STARTED] ?? 0),
+      durationMs: now - ((response as Timed)[STARTED] ?? 0),
+      waitMs: (response as Timed)[WAITED] ?? 0,
       aborted: !finished,
     };
     for (const listener of this.listeners) {
@@ -97,4 +110,8 @@ export class HttpProbe {
 }
 
 const STARTED = Symbol('herd.started');
-type Timed = ServerResponse & { [STARTED]?: number };
+const WAITED = Symbol('herd.waited');
+type Timed = ServerResponse & { [STARTED]?: number; [WAITED]?: number };
+/** On the socket: when the last response on this connection ended. */
+const DONE = Symbol('herd.responseDone');
+type Done = Socket & { [DONE]?: number };

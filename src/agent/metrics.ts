@@ -33,6 +33,8 @@ interface RouteStats {
   route: string;
   /** One histogram per status class, created on first use; reset after each report. */
   byClass: (DeltaHistogram | null)[];
+  /** Service time of the route's requests, all classes together. */
+  service: DeltaHistogram;
   dirty: boolean;
 }
 
@@ -43,7 +45,10 @@ interface RouteStats {
  */
 export class MetricsCollector {
   private requests = 0;
+  /** What the client waited, as far as the worker can know: loop wait + service time. */
   private readonly latency = new DeltaHistogram();
+  /** From the 'request' event to the response's end. */
+  private readonly serviceTime = new DeltaHistogram();
   private readonly status = [0, 0, 0, 0, 0, 0];
   private shed = 0;
   private connections = 0;
@@ -142,13 +147,16 @@ export class MetricsCollector {
     this.requests++;
     // Shed requests are real 503s for the client; counted as such and apart.
     if ((r.response as unknown as Record<symbol, unknown> | undefined)?.[SHED] === true) this.shed++;
-    this.latency.observe(r.durationMs);
+    const latency = r.waitMs + r.durationMs;
+    this.latency.observe(latency);
+    this.serviceTime.observe(r.durationMs);
     const cls = statusClassIndex(r.status);
     this.status[cls] = (this.status[cls] ?? 0) + 1;
     const stats = this.routeStats(r.method, routeOf(r.request, r.url, this.paths));
     let h = stats.byClass[cls];
     if (!h) stats.byClass[cls] = h = new DeltaHistogram();
-    h.observe(r.durationMs);
+    h.observe(latency);
+    stats.service.observe(r.durationMs);
     stats.dirty = true;
   };
 
@@ -162,7 +170,7 @@ export class MetricsCollector {
       if (stats) return stats;
       route = OVERFLOW_ROUTE;
     }
-    stats = { method, route, byClass: [null, null, null, null, null, null], dirty: false };
+    stats = { method, route, byClass: [null, null, null, null, null, null], service: new DeltaHistogram(), dirty: false };
     byRoute.set(route, stats);
     this.routeCount++;
     return stats;
@@ -179,9 +187,13 @@ export class MetricsCollector {
       for (const stats of byRoute.values()) {
         if (!stats.dirty) continue;
         stats.dirty = false;
+        // The route's service time rides on its first class entry of the interval.
+        let service: RouteDelta['serviceTime'] = stats.service.toWire();
+        stats.service.reset();
         stats.byClass.forEach((h, cls) => {
           if (!h || h.empty) return;
-          routes.push({ method: stats.method, route: stats.route, cls, latency: h.toWire() });
+          routes.push(service ? { method: stats.method, route: stats.route, cls, latency: h.toWire(), serviceTime: service } : { method: stats.method, route: stats.route, cls, latency: h.toWire() });
+          service = undefined;
           h.reset();
         });
       }
@@ -203,6 +215,7 @@ export class MetricsCollector {
       http: {
         requests: this.requests,
         latency: this.latency.toWire(),
+        serviceTime: this.serviceTime.toWire(),
         status: [...this.status],
         shed: this.shed,
         inFlight: this.probe.inFlight,
@@ -228,6 +241,7 @@ export class MetricsCollector {
     this.requests = 0;
     this.shed = 0;
     this.latency.reset();
+    this.serviceTime.reset();
     this.status.fill(0);
     this.gcPauseMs = 0;
     this.gcCount = 0;

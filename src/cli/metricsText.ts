@@ -25,15 +25,18 @@ export function metricsText(v: AppMetricsView): string {
   }
   const s = v.http.status;
   lines.push(
-    `  requests ${v.http.requests} (${v.http.rps}/s)  in flight ${v.http.inFlight}  connections ${v.http.connections}`,
+    `  requests ${v.http.requests} (${v.http.rps}/s)  in flight ${v.http.inFlight}  connections ${v.http.connections}${
+      v.http.queue ? `  queued: accept ${v.http.queue.accept}  unread ${v.http.queue.unread}` : ''}`,
     `  latency ${latency(v.http.latency)}`,
+    `  service ${latency(v.http.serviceTime)}`,
     `  status 2xx ${s['2xx']}  3xx ${s['3xx']}  4xx ${s['4xx']}  5xx ${s['5xx']}${s.aborted > 0 ? `  aborted ${s.aborted}` : ''}`,
     `  event loop delay p50 ${ms(v.eventLoop.delay.p50)}  p99 ${ms(v.eventLoop.delay.p99)}  max ${ms(v.eventLoop.delay.max)}  utilisation ${(v.eventLoop.utilization * 100).toFixed(0)}%`,
     `  gc ${ms(v.gc.pauseMs)} in ${v.gc.count} pauses  active handles ${v.activeHandles}`,
   );
   if (v.routes.length > 0) {
-    lines.push('', table(['method', 'route', 'requests', '5xx', 'p50', 'p99', 'max'],
-      v.routes.slice(0, 20).map((r) => [r.method, r.route, String(r.requests), String(r.errors), ms(r.latency.p50), ms(r.latency.p99), ms(r.latency.max)])));
+    lines.push('', table(['method', 'route', 'requests', '5xx', 'p50', 'p99', 'max', 'service p99'],
+      v.routes.slice(0, 20).map((r) => [r.method, r.route, String(r.requests), String(r.errors), ms(r.latency.p50), ms(r.latency.p99), ms(r.latency.max),
+        ms(r.serviceTime?.p99 ?? 0)])));
     if (v.routes.length > 20) lines.push(`(${v.routes.length - 20} more routes: --json shows all)`);
   }
   const c = v.custom;

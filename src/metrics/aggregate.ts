@@ -3,7 +3,7 @@ import { STATUS_CLASSES, type MetricsReport } from './report';
 import { OVERFLOW_ROUTE } from './route';
 import { AppSeries, SERIES_FIELDS, type SeriesField } from './series';
 import type {
-  AppMetricsView, CustomView, EventLoopView, HttpView, LatencyView, MemoryView, RouteView, SeriesView, WorkerMetricsView,
+  AppMetricsView, CustomView, EventLoopView, HttpView, LatencyView, MemoryView, QueueView, RouteView, SeriesView, WorkerMetricsView,
 } from './view';
 
 /** Distinct method+route pairs the daemon keeps per app; the rest count as 'other'. */
@@ -27,6 +27,8 @@ interface RouteAgg {
   route: string;
   /** Latency per status class (index as in STATUS_CLASSES). */
   byClass: (Histogram | null)[];
+  /** Service time, all classes together. */
+  service: Histogram;
 }
 
 /** Request counts, latency and routes since some start: an app's or one worker's. */
@@ -36,6 +38,7 @@ export class HttpTotals {
   shed = 0;
   readonly status = [0, 0, 0, 0, 0, 0];
   readonly latency = new Histogram();
+  readonly serviceTime = new Histogram();
   readonly routes = new Map<string, RouteAgg>();
 
   constructor(private readonly maxRoutes = MAX_APP_ROUTES) {}
@@ -46,7 +49,11 @@ export class HttpTotals {
     this.shed += num(h.shed);
     if (Array.isArray(h.status)) for (let i = 0; i < 6; i++) this.status[i] = (this.status[i] ?? 0) + num(h.status[i]);
     if (h.latency) this.latency.mergeWire(h.latency);
+    // An agent from before service time was split off measured only that.
+    const service = h.serviceTime ?? h.latency;
+    if (service) this.serviceTime.mergeWire(service);
     if (!Array.isArray(report.routes)) return;
+    const old = h.serviceTime === undefined;
     for (const r of report.routes) {
       if (typeof r.method !== 'string' || typeof r.route !== 'string' || !r.latency) continue;
       const cls = Number.isInteger(r.cls) && r.cls >= 0 && r.cls < 6 ? r.cls : 0;
@@ -54,6 +61,8 @@ export class HttpTotals {
       let hist = agg.byClass[cls];
       if (!hist) agg.byClass[cls] = hist = new Histogram();
       hist.mergeWire(r.latency);
+      const rs = old ? r.latency : r.serviceTime;
+      if (rs) agg.service.mergeWire(rs);
     }
   }
 
@@ -66,7 +75,7 @@ export class HttpTotals {
       agg = this.routes.get(`${method} ${route}`);
       if (agg) return agg;
     }
-    agg = { method, route, byClass: [null, null, null, null, null, null] };
+    agg = { method, route, byClass: [null, null, null, null, null, null], service: new Histogram() };
     this.routes.set(`${method} ${route}`, agg);
     return agg;
   }
@@ -76,7 +85,10 @@ export class HttpTotals {
     for (const agg of this.routes.values()) {
       const merged = new Histogram();
       for (const h of agg.byClass) if (h) merged.merge(h);
-      views.push({ method: agg.method, route: agg.route, requests: merged.count, errors: agg.byClass[5]?.count ?? 0, latency: latencyView(merged) });
+      views.push({
+        method: agg.method, route: agg.route, requests: merged.count, errors: agg.byClass[5]?.count ?? 0,
+        latency: latencyView(merged), serviceTime: latencyView(agg.service),
+      });
     }
     return views.sort((a, b) => b.requests - a.requests);
   }
@@ -136,6 +148,8 @@ export class AppMetrics {
   private readonly recentSeconds: RecentSecond[] = [];
   private readonly secondLatency = new Histogram();
   private readonly minuteLatency = new Histogram();
+  /** The kernel's queues in front of the app's port, sampled by the daemon; null when the app has no TCP port. */
+  queue: QueueView | null = null;
 
   ingest(slot: number, pid: number, report: MetricsReport): void {
     if (!report || typeof report !== 'object' || !report.http) return;
@@ -282,6 +296,8 @@ export class AppMetrics {
       rps: workerId === null ? this.rps() : round(one?.rps ?? 0),
       inFlight: sum(live.map((w) => num(w.last?.http.inFlight))),
       connections: sum(live.map((w) => num(w.last?.http.connections))),
+      // The kernel's queues are the app's (one listening socket), not a worker's.
+      ...(workerId === null && this.queue !== null ? { queue: { ...this.queue } } : {}),
     };
     const custom: CustomView = workerId === null
       ? {
@@ -349,6 +365,7 @@ function httpView(t: HttpTotals): HttpView {
     inFlight: 0,
     connections: 0,
     latency: latencyView(t.latency),
+    serviceTime: latencyView(t.serviceTime),
     status: { '1xx': s[1] ?? 0, '2xx': s[2] ?? 0, '3xx': s[3] ?? 0, '4xx': s[4] ?? 0, '5xx': s[5] ?? 0, aborted: s[0] ?? 0 },
   };
 }

@@ -15,6 +15,8 @@ export interface PromRoute {
   route: string;
   /** Latency per status class, index as in STATUS_CLASSES. */
   byClass: (Histogram | null)[];
+  /** Service time, all classes together. */
+  service: Histogram;
 }
 
 export interface PromWorker {
@@ -33,6 +35,8 @@ export interface PromApp {
   routes: Iterable<PromRoute>;
   inFlight: number;
   connections: number;
+  /** The kernel's queues in front of the app's port; null when it has none. */
+  queue: { accept: number; unread: number } | null;
   /** Requests shed by the overload guard since the app started. */
   shed: number;
   cpuMs: number;
@@ -91,7 +95,10 @@ export function renderPrometheus(apps: readonly PromApp[]): string {
     restarts: new Family('herd_app_restarts_total', 'counter', 'Worker restarts of the app.'),
     uptime: new Family('herd_app_uptime_seconds', 'gauge', 'Seconds since the app was created.'),
     requests: new Family('herd_http_requests_total', 'counter', 'HTTP requests finished, by route, method and status class (aborted = no response sent).'),
-    duration: new Family('herd_http_request_duration_seconds', 'histogram', 'HTTP request duration.'),
+    duration: new Family('herd_http_request_duration_seconds', 'histogram', 'HTTP request latency as the client saw it, as far as the worker can know: time waiting for the event loop plus service time.'),
+    service: new Family('herd_http_request_service_seconds', 'histogram', 'HTTP request service time: from the request event to the response end, by route and method.'),
+    acceptQueue: new Family('herd_http_accept_queue', 'gauge', 'Connections in the kernel\'s accept queue of the app\'s listening sockets, not yet taken by a worker.'),
+    unread: new Family('herd_http_unread_connections', 'gauge', 'Accepted connections to the app\'s port with received bytes no worker has read yet.'),
     shed: new Family('herd_http_requests_shed_total', 'counter', 'HTTP requests answered 503 + Retry-After by the overload guard before app code (also in herd_http_requests_total).'),
     inFlight: new Family('herd_http_requests_in_flight', 'gauge', 'HTTP requests being served.'),
     connections: new Family('herd_http_open_connections', 'gauge', 'Open connections to the app\'s servers.'),
@@ -133,6 +140,11 @@ export function renderPrometheus(apps: readonly PromApp[]): string {
         F.requests.add('', l, h.count);
         histogram(F.duration, l, h, LE_SECONDS, 1000);
       });
+      if (r.service.count > 0) histogram(F.service, { ...app, route: r.route, method: r.method }, r.service, LE_SECONDS, 1000);
+    }
+    if (a.queue) {
+      F.acceptQueue.add('', app, a.queue.accept);
+      F.unread.add('', app, a.queue.unread);
     }
     F.inFlight.add('', app, a.inFlight);
     F.shed.add('', app, a.shed);

@@ -12,8 +12,14 @@ export interface MetricsReport {
   http: {
     /** Requests finished (or aborted) in the interval. */
     requests: number;
-    /** Latency of those requests. */
+    /**
+     * Latency of those requests as the client saw it, as far as the worker
+     * can know: the time the request waited for the event loop before Node
+     * read it, plus the service time.
+     */
     latency: WireHistogram;
+    /** Service time: from the 'request' event to the response's end. Optional: older agents omit it (their latency is this). */
+    serviceTime?: WireHistogram;
     /** Counts by status class: index 0 = no response (client went away), 1 = 1xx ... 5 = 5xx. */
     status: number[];
     /** Of `requests`, those the overload guard answered 503 before app code. Optional: older agents omit it. */
@@ -59,6 +65,8 @@ export interface RouteDelta {
   /** Status class index as in http.status. */
   cls: number;
   latency: WireHistogram;
+  /** The route's service time over all classes: on one of its entries per interval. Optional: older agents omit it. */
+  serviceTime?: WireHistogram;
 }
 
 export const STATUS_CLASSES = ['aborted', '1xx', '2xx', '3xx', '4xx', '5xx'] as const;

@@ -30,9 +30,27 @@ export interface HttpView {
   rps: number;
   inFlight: number;
   connections: number;
-  /** Since start. */
+  /**
+   * The kernel's queues in front of the app's port (app view only; absent
+   * when the app has no TCP port or the daemon could not read them).
+   */
+  queue?: QueueView;
+  /**
+   * Since start. What the client waited, as far as herd can know inside the
+   * worker: the time the request waited for the event loop, plus serviceTime.
+   */
   latency: LatencyView;
+  /** Since start. From the 'request' event to the response's end: the handler's own time. */
+  serviceTime: LatencyView;
   status: StatusView;
+}
+
+/** From /proc/net/tcp and tcp6, sampled once a second by the daemon. */
+export interface QueueView {
+  /** Connections the kernel accepted that no worker took yet (the listening socket's accept queue). */
+  accept: number;
+  /** Accepted connections to the port with bytes no worker has read yet. */
+  unread: number;
 }
 
 export interface RouteView {
@@ -42,6 +60,7 @@ export interface RouteView {
   /** 5xx responses. */
   errors: number;
   latency: LatencyView;
+  serviceTime: LatencyView;
 }
 
 export interface EventLoopView {

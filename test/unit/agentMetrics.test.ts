@@ -13,7 +13,7 @@ function fakeProbe(): { probe: HttpProbe; emit: (r: Omit<Partial<CompletedReques
     probe,
     emit: (r) => listener?.({
       request: (r.request ?? {}) as IncomingMessage, response: {} as ServerResponse, method: r.method ?? 'GET', url: r.url ?? '/',
-      status: r.status ?? 200, durationMs: r.durationMs ?? 1, aborted: r.aborted ?? false,
+      status: r.status ?? 200, durationMs: r.durationMs ?? 1, waitMs: r.waitMs ?? 0, aborted: r.aborted ?? false,
     }),
   };
 }

@@ -174,7 +174,7 @@ function workerView(id: number, pid: number, over: { cpu?: number; gc?: [number,
   return {
     id, pid, status: 'online', restarts: over.restarts ?? 0, uptimeMs: 1000, cpu: over.cpu ?? 10,
     memory: { rss: 50e6, heapUsed: 8e6, heapTotal: 12e6 },
-    http: { requests: 0, shed: 0, rps: 0, inFlight: 0, connections: 0, latency: { p50: 0, p90: 0, p99: 0, max: 0 }, status: { '1xx': 0, '2xx': 0, '3xx': 0, '4xx': 0, '5xx': 0, aborted: 0 } },
+    http: { requests: 0, shed: 0, rps: 0, inFlight: 0, connections: 0, latency: { p50: 0, p90: 0, p99: 0, max: 0 }, serviceTime: { p50: 0, p90: 0, p99: 0, max: 0 }, status: { '1xx': 0, '2xx': 0, '3xx': 0, '4xx': 0, '5xx': 0, aborted: 0 } },
     eventLoop: { delay: { p50: 1, p99: 12, max: 20 }, utilization: over.elu ?? 0.3 },
     gc: { pauseMs: over.gc?.[0] ?? 0, count: over.gc?.[1] ?? 0 },
     activeHandles: 3,

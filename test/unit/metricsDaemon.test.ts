@@ -86,7 +86,7 @@ test('the series tick turns deltas into per-second points and rps', () => {
 
 function promApp(m: AppMetrics, name = 'api'): PromApp {
   return {
-    app: name, status: 'online', metrics: true, restarts: 1, uptimeMs: 5000, routes: m.http.routes.values(), inFlight: 0, connections: 0, shed: m.http.shed,
+    app: name, status: 'online', metrics: true, restarts: 1, uptimeMs: 5000, routes: m.http.routes.values(), inFlight: 0, connections: 0, queue: null, shed: m.http.shed,
     cpuMs: m.cpuMs, gcPauseMs: m.gcPauseMs, gcCount: m.gcCount, workers: [{ worker: 0, cpuPercent: 3, rss: 10, report: null }],
     counters: m.counters, gauges: m.gauges(), histograms: m.histograms,
   };

@@ -19,8 +19,8 @@ function app(name: string, metrics = true): MonitApp {
   return {
     ...view,
     routes: [
-      { method: 'GET', route: '/fast', requests: 100, errors: 0, latency: { p50: 1, p90: 1, p99: 2, max: 3 } },
-      { method: 'GET', route: '/slow', requests: 5, errors: 1, latency: { p50: 50, p90: 55, p99: 58, max: 60 } },
+      { method: 'GET', route: '/fast', requests: 100, errors: 0, latency: { p50: 1, p90: 1, p99: 2, max: 3 }, serviceTime: { p50: 1, p90: 1, p99: 2, max: 3 } },
+      { method: 'GET', route: '/slow', requests: 5, errors: 1, latency: { p50: 50, p90: 55, p99: 58, max: 60 }, serviceTime: { p50: 50, p90: 55, p99: 58, max: 60 } },
     ],
     series,
   };

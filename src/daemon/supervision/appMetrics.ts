@@ -4,6 +4,7 @@ import type { AppContext } from '../../metrics/aggregate';
 import type { PromApp } from '../../metrics/prometheus';
 import type { AppMetricsView, MonitApp } from '../../metrics/view';
 import type { App } from './app';
+import { appQueue, familyOf, readQueues } from './kernelQueues';
 
 /*
  * What the metrics views, the monitor and Prometheus read of an app: its
@@ -21,6 +22,34 @@ export function metricsView(app: App, worker: number | null): AppMetricsView {
 export function monitView(app: App): MonitApp {
   return { ...app.metrics.view(metricsContext(app, false)), series: app.metrics.seriesView('seconds', 60) };
 }
+
+/**
+ * Once a second, before the metrics tick: the kernel's queues in front of
+ * each app with a TCP port whose workers are busy (one read of
+ * /proc/net/tcp and/or tcp6 for all of them). The read costs the kernel a
+ * walk of its whole connection table, so an app whose every worker reported
+ * its loop mostly idle (utilisation under QUEUE_BUSY) and nothing in flight
+ * is not read: its queues count as empty, since an idle loop accepts and
+ * reads at once.
+ */
+export async function sampleQueues(apps: readonly App[]): Promise<void> {
+  const plans = apps.map((app) => {
+    const addresses = app.spec.metrics === false ? [] : app.listening().filter((a) => tcpPorts([a]).length > 0);
+    const reports = app.metrics.workerReports().map((w) => w.report);
+    const busy = reports.some((r) => r !== null && ((r.eventLoop?.utilization ?? 0) >= QUEUE_BUSY || (r.http?.inFlight ?? 0) > 0));
+    return { app, addresses, ports: tcpPorts(addresses), busy };
+  });
+  const read = plans.filter((p) => p.busy && p.ports.length > 0);
+  const ports = new Set(read.flatMap((p) => p.ports));
+  const families = { v4: read.some((p) => p.addresses.some((a) => familyOf(a) === 'v4')), v6: read.some((p) => p.addresses.some((a) => familyOf(a) === 'v6')) };
+  const all = ports.size === 0 ? null : await readQueues(ports, families);
+  for (const p of plans) {
+    p.app.metrics.queue = p.ports.length === 0 ? null : p.busy ? appQueue(p.ports, all) : { accept: 0, unread: 0 };
+  }
+}
+
+/** Event-loop utilisation from which a worker counts as busy enough for its app's queues to be read. */
+export const QUEUE_BUSY = 0.5;
 
 /** Once a second, from the supervisor's sampler: close the second's point of the series. */
 export function tickMetrics(app: App, now: number): void {
@@ -41,6 +70,7 @@ export function promApp(app: App, now = Date.now()): PromApp {
     routes: app.metrics.http.routes.values(),
     inFlight: [...reports.values()].reduce((n, r) => n + (r.report?.http.inFlight ?? 0), 0),
     connections: [...reports.values()].reduce((n, r) => n + (r.report?.http.connections ?? 0), 0),
+    queue: app.metrics.queue,
     shed: app.metrics.http.shed,
     cpuMs: app.metrics.cpuMs,
     gcPauseMs: app.metrics.gcPauseMs,

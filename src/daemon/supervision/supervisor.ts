@@ -10,7 +10,7 @@ import type { AppMetricsView, MonitApp, SeriesView } from '../../metrics/view';
 import type { AppDetail, AppInfo } from '../../protocol/control';
 import { resolveHome } from '../../util/paths';
 import { App, type Progress } from './app';
-import { fleetApp, metricsView, monitView, promApp, tickMetrics } from './appMetrics';
+import { fleetApp, metricsView, monitView, promApp, sampleQueues, tickMetrics } from './appMetrics';
 import type { LocalApp } from '../../fleet/types';
 import { systemClock } from './clock';
 import type { IllegalTransition } from './slot';
@@ -628,6 +628,7 @@ export class Supervisor {
     this.sampling = true;
     try {
       await this.stats.sample(this.livePids());
+      await sampleQueues([...this.apps.values()]);
       const now = Date.now();
       for (const app of this.apps.values()) {
         this.enforceMemoryLimit(app);

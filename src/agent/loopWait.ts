@@ -1,0 +1,64 @@
+/**
+ * How long a request waited for the worker's event loop before Node read it,
+ * as far as a process can know. The clock herd starts at the 'request' event
+ * misses that wait, and it is the whole story when the loop is overloaded
+ * (a 20 ms synchronous route, 2 workers, 50 keep-alive connections: clients
+ * saw p99 3.5 s while the handlers took 23 ms).
+ *
+ * A request read at `t` arrived after two lower bounds, and waited
+ * t - max(A, B):
+ * - A, when the previous response on the same connection finished: an
+ *   HTTP/1.1 client does not send its next (non-pipelined) request before it
+ *   got the previous response. A new connection has no A (its bytes may have
+ *   waited in the kernel before the connection was accepted).
+ * - B, the start of the loop's current busy stretch. libuv counts idle time
+ *   only while epoll_wait blocks: it first polls with timeout 0 and counts
+ *   nothing when something is ready already (deps/uv/src/unix/linux.c,
+ *   uv__io_poll with UV_METRICS_IDLE_TIME, which Node always sets). So if the
+ *   loop's idle time grew since the last turn that read requests, the loop
+ *   blocked with nothing to read, and every byte read in this turn arrived
+ *   after it blocked: B = this turn's first request. If idle time did not
+ *   grow, the loop has been busy all along and B stays where it was.
+ *
+ * Turns are told apart with one setImmediate per turn that read requests
+ * (never a chain of them, which would keep the loop from ever blocking).
+ * What cannot be seen: time between the loop waking up and the turn's first
+ * request (a timer that ran 100 ms before the socket was read), and the time
+ * a new connection spent in the kernel's accept queue (the daemon reports
+ * that queue's length as http.queue).
+ */
+export class LoopWait {
+  private turnOpen = false;
+  private idleMark: number;
+  private busySince: number;
+
+  constructor(
+    /** Cumulative ms the loop spent blocked in epoll (performance.nodeTiming.idleTime). */
+    private readonly idleTime: () => number,
+    /** Run `fn` once at the end of this loop turn (setImmediate). */
+    private readonly endOfTurn: (fn: () => void) => void,
+    now: number,
+  ) {
+    this.idleMark = idleTime();
+    this.busySince = now;
+  }
+
+  /**
+   * The wait, ms, of a request read at `now` whose connection's previous
+   * response finished at `previousDone` (undefined on a new connection).
+   */
+  waitOf(now: number, previousDone: number | undefined): number {
+    if (!this.turnOpen) {
+      this.turnOpen = true;
+      if (this.idleTime() > this.idleMark) this.busySince = now;
+      this.endOfTurn(this.closeTurn);
+    }
+    const since = previousDone !== undefined && previousDone > this.busySince ? previousDone : this.busySince;
+    return now > since ? now - since : 0;
+  }
+
+  private readonly closeTurn = (): void => {
+    this.turnOpen = false;
+    this.idleMark = this.idleTime();
+  };
+}

@@ -1,0 +1,70 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { LoopWait } from '../../src/agent/loopWait';
+
+/** A loop driven by hand: `idle` is the loop's cumulative idle ms, `endTurn` runs the end-of-turn callback. */
+function fakeLoop(start = 0) {
+  const state = { idle: 0, pending: null as (() => void) | null, scheduled: 0 };
+  const wait = new LoopWait(() => state.idle, (fn) => {
+    state.pending = fn;
+    state.scheduled++;
+  }, start);
+  const endTurn = () => {
+    const fn = state.pending;
+    state.pending = null;
+    fn?.();
+  };
+  return { wait, state, endTurn };
+}
+
+test('requests read in one busy turn count the handlers that ran before them', () => {
+  const { wait, state, endTurn } = fakeLoop();
+  state.idle = 50; // the loop blocked in epoll, then woke at t=100 with three new connections ready
+  assert.equal(wait.waitOf(100, undefined), 0);
+  assert.equal(wait.waitOf(120, undefined), 20);
+  assert.equal(wait.waitOf(140, undefined), 40);
+  assert.equal(state.scheduled, 1, 'one end-of-turn callback per turn, not per request');
+  endTurn();
+});
+
+test('a loop that never went idle keeps its busy stretch: the wait spans turns', () => {
+  const { wait, state, endTurn } = fakeLoop();
+  state.idle = 10;
+  wait.waitOf(100, undefined);
+  endTurn();
+  // Next turn: epoll found data at once (idle time did not grow).
+  assert.equal(wait.waitOf(160, undefined), 60);
+  endTurn();
+  state.idle = 11; // now it blocked: the stretch starts again at the next request
+  assert.equal(wait.waitOf(500, undefined), 0);
+  endTurn();
+});
+
+test('on a keep-alive connection the previous response bounds the arrival', () => {
+  const { wait, state, endTurn } = fakeLoop();
+  state.idle = 1;
+  wait.waitOf(100, undefined); // busy since 100
+  // This connection's previous response finished at 130: its request came after.
+  assert.equal(wait.waitOf(170, 130), 40);
+  // A response that finished before the busy stretch is no better bound than the stretch.
+  assert.equal(wait.waitOf(180, 20), 80);
+  endTurn();
+  assert.equal(wait.waitOf(300, 290), 10);
+  endTurn();
+});
+
+test('the wait is never negative', () => {
+  const { wait, state } = fakeLoop(1000);
+  assert.equal(wait.waitOf(999, undefined), 0);
+  state.idle = 1;
+  assert.equal(wait.waitOf(1000, 2000), 0);
+});
+
+test('a turn without requests schedules nothing', () => {
+  const { wait, state, endTurn } = fakeLoop();
+  state.idle = 5;
+  wait.waitOf(10, undefined);
+  endTurn();
+  endTurn();
+  assert.equal(state.scheduled, 1);
+});
