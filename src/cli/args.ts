@@ -56,6 +56,8 @@ const FLAGS = {
   once: { value: false },
   static: { value: true },
   'static-prefix': { value: true },
+  // herd heap
+  diff: { value: true },
   help: { value: false, alias: 'h' },
   version: { value: false, alias: 'v' },
 } as const satisfies Record<string, FlagSpec>;
@@ -68,6 +70,12 @@ const GLOBAL_FLAGS: readonly FlagName[] = ['help', 'version'];
 const ALIASES: Record<string, FlagName> = Object.fromEntries(
   Object.entries(FLAGS as Record<FlagName, FlagSpec>).filter(([, s]) => s.alias).map(([name, s]) => [s.alias as string, name as FlagName]),
 );
+
+/**
+ * Flags that take a value for one command and none for the others:
+ * `herd heap --out FILE`, where `herd logs --out` picks the stdout stream.
+ */
+const VALUE_FOR: Partial<Record<string, readonly FlagName[]>> = { heap: ['out'] };
 
 function isFlag(name: string): name is FlagName {
   return Object.prototype.hasOwnProperty.call(FLAGS, name);
@@ -100,7 +108,8 @@ export function parseArgs(argv: readonly string[]): ParsedArgs {
         const near = closest(rawName, Object.keys(FLAGS));
         throw usage(`unknown option ${arg}${near === null ? '' : ` (did you mean --${near}?)`}`);
       }
-      if (!FLAGS[name].value) {
+      // The command is the first positional, so a flag before it keeps its usual kind.
+      if (!FLAGS[name].value && !(VALUE_FOR[positionals[0] ?? '']?.includes(name) ?? false)) {
         flags[name] = true;
         continue;
       }

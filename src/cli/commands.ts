@@ -11,6 +11,7 @@ import { ignoredOptions } from './ignoredOptions';
 import { metricsText } from './metricsText';
 import { runMonit } from './monit';
 import { jobs } from './jobs';
+import { heapCommand } from './heap';
 import { EXIT, printJson, printWarnings } from './output';
 import { flushCommand, logsCommand } from './logs';
 import { env, jlist, pid, reset, sendSignal } from './processCommands';
@@ -313,6 +314,7 @@ export const COMMANDS: Record<string, CommandDef> = {
   monit: cmd(monit, []),
   alerts: cmd(alerts, ['json']),
   jobs: cmd(jobs, ['json']),
+  heap: cmd(heapCommand, ['worker', 'out', 'diff', 'force', 'json']),
   dashboard: cmd(dashboard, ['port', 'host', 'json']),
   save: cmd(save, ['force', 'json']),
   // PM2's `pm2 dump` is its `save`.

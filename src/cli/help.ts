@@ -41,6 +41,10 @@ inspect
   monit                   live view of every app and worker (arrows or j/k move, q quits)
   jobs [--json]           every job (app key cron): schedule, next tick, the last runs with exit
                           codes, skipped ticks (overlap, redis unavailable, missed, another host)
+  heap <name> [--worker ID] [--out FILE] [--force] [--json]
+                          heap snapshot of a worker (out of rotation meanwhile), written 0600 for
+                          Chrome DevTools; --diff 60s: two snapshots that far apart and the
+                          constructors that grew (--out DIR keeps both files)
   alerts [--json]         alert rules, the alerts firing now, and recent firing/resolved events
   dashboard [--port P] [--host H]
                           serve the web dashboard from the daemon (127.0.0.1:9414 by default)

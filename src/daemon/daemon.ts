@@ -1,3 +1,4 @@
+import { heapSnapshot } from './heap/heapRequest';
 import { randomUUID } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
@@ -489,6 +490,7 @@ export class Daemon {
         return { found: rollout !== undefined };
       },
       jobs: async () => ({ jobs: s.jobViews() }),
+      heapSnapshot: (r, progress, stream) => heapSnapshot(s, r, progress, stream),
       kill: async () => {
         const stopped = await this.drainAll('herd kill');
         // Answer first, then close the socket and leave.

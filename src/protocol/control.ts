@@ -5,6 +5,7 @@ import type { AppSpec, CliOverrides, DaemonSettings } from '../config/types';
 import type { AppMetricsView, MonitApp } from '../metrics/view';
 import type { ErrorData } from '../errors';
 import type { LogLine, Stream } from '../logs/format';
+import type { HeapSnapshotResult } from './heap';
 
 /** CLI/client -> daemon. Every request carries the protocol version and an id. */
 export type ControlRequest =
@@ -65,7 +66,9 @@ export type ControlRequest =
   /** Ctrl-C of `herd fleet reload`: stop the rollout at its next safe point. */
   | { type: 'fleetAbort'; rollout: string }
   /** Every job (app with `cron`): its schedule, next tick, last runs and skipped ticks (`herd jobs`). */
-  | { type: 'jobs' };
+  | { type: 'jobs' }
+  /** `herd heap`: a heap snapshot of one worker (null: the app's first online one), streamed as 'chunk' replies. `force` skips the free-memory check. */
+  | { type: 'heapSnapshot'; name: string; worker: number | null; force: boolean };
 
 export type RequestType = ControlRequest['type'];
 export type RequestOf<T extends RequestType> = Extract<ControlRequest, { type: T }>;
@@ -280,6 +283,7 @@ export interface ResultOf {
   fleetReload: RolloutReport;
   fleetAbort: { found: boolean };
   jobs: { jobs: JobView[] };
+  heapSnapshot: HeapSnapshotResult;
 }
 
 export interface AlertEvent {

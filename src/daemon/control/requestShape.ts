@@ -35,6 +35,7 @@ const STRING_FIELDS: Record<RequestType, readonly string[]> = {
   fleetReload: ['app', 'rollout'],
   fleetAbort: ['rollout'],
   jobs: [],
+  heapSnapshot: ['name'],
 };
 
 export function requestProblem(request: unknown): string | null {
@@ -64,6 +65,10 @@ export function requestProblem(request: unknown): string | null {
     if (problem !== null) return problem;
   }
   if (type === 'save' && typeof r.force !== 'boolean') return 'save.force must be true or false';
+  if (type === 'heapSnapshot') {
+    if (r.worker !== null && !Number.isInteger(r.worker)) return 'heapSnapshot.worker must be an integer or null';
+    if (typeof r.force !== 'boolean') return 'heapSnapshot.force must be true or false';
+  }
   if (type === 'dashboard') {
     if (r.port !== null && !isPort(r.port)) return 'dashboard.port must be a port number or null';
     if (r.host !== null && typeof r.host !== 'string') return 'dashboard.host must be a string or null';

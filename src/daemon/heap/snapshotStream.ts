@@ -1,0 +1,92 @@
+import type { InspectorSession } from '../worker/inspectorSession';
+
+/**
+ * How much of a snapshot the daemon may hold that its client has not read.
+ * The inspector offers no flow control: V8 writes the snapshot as fast as it
+ * serializes it and the daemon cannot slow it down. The control socket's own
+ * buffer (4 MB, then the client's reads pace it) comes first; behind it, at
+ * most this much waits here. A client that falls this far behind (it writes
+ * to a slow or full disk) loses the snapshot, and the daemon's memory stays
+ * bounded whatever the heap's size.
+ */
+export const MAX_QUEUED_BYTES = 64 * 1024 * 1024;
+
+/** Pieces of a file sent on in order, each after the last one was taken. */
+export class ChunkForwarder {
+  private readonly queue: string[] = [];
+  private queuedBytes = 0;
+  private pumping: Promise<void> | null = null;
+  failed: Error | null = null;
+  /** Characters sent on (the JSON is ASCII: V8 escapes what is not). */
+  sent = 0;
+
+  constructor(private readonly send: (data: string) => Promise<void>, private readonly maxQueued = MAX_QUEUED_BYTES) {}
+
+  push(data: string): void {
+    if (this.failed) return;
+    this.queue.push(data);
+    this.queuedBytes += data.length;
+    if (this.queuedBytes > this.maxQueued) {
+      this.fail(new Error(`the client read the snapshot too slowly: more than ${Math.round(this.maxQueued / 1024 / 1024)} MB waited in the daemon`));
+      return;
+    }
+    this.pumping ??= this.pump();
+  }
+
+  /** Resolves once everything pushed was sent on; rejects with why it could not be. */
+  async flush(): Promise<void> {
+    while (this.pumping) await this.pumping;
+    if (this.failed) throw this.failed;
+  }
+
+  private async pump(): Promise<void> {
+    try {
+      while (this.queue.length > 0 && !this.failed) {
+        const data = this.queue.shift() as string;
+        this.queuedBytes -= data.length;
+        await this.send(data);
+        this.sent += data.length;
+      }
+    } catch (err) {
+      this.fail(err as Error);
+    } finally {
+      this.pumping = null;
+    }
+  }
+
+  private fail(err: Error): void {
+    this.failed ??= err;
+    this.queue.length = 0;
+    this.queuedBytes = 0;
+  }
+}
+
+export interface TakenSnapshot {
+  /** From HeapProfiler.takeHeapSnapshot sent to its answer: the worker's event loop is blocked all that time (GC, graph, serialization). */
+  pauseMs: number;
+  chunks: number;
+}
+
+/**
+ * Take a heap snapshot on an open inspector session; every piece goes to
+ * `onChunk` as it arrives. Resolves once the inspector answered, i.e. after
+ * its last piece.
+ */
+export async function takeSnapshot(session: InspectorSession, onChunk: (data: string) => void, timeoutMs: number): Promise<TakenSnapshot> {
+  let chunks = 0;
+  const off = session.on('HeapProfiler.addHeapSnapshotChunk', (params) => {
+    if (typeof params.chunk !== 'string') return;
+    chunks++;
+    onChunk(params.chunk);
+  });
+  try {
+    await session.send('HeapProfiler.enable', {}, timeoutMs);
+    const started = process.hrtime.bigint();
+    await session.send('HeapProfiler.takeHeapSnapshot', { reportProgress: false }, timeoutMs);
+    const pauseMs = Number(process.hrtime.bigint() - started) / 1e6;
+    return { pauseMs, chunks };
+  } finally {
+    off();
+    void session.send('HeapProfiler.disable', {}, 2000).catch(() => {});
+  }
+}
