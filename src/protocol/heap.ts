@@ -8,8 +8,12 @@ export interface HeapSnapshotResult {
   /** Characters of JSON sent as chunks: the client checks it got them all. */
   chars: number;
   chunks: number;
-  /** The worker's event loop was blocked this long (HeapProfiler.takeHeapSnapshot sent to answered). */
+  /** The most of it that waited in the daemon at once for the client to read (characters; at most 64 MB). */
+  peakQueued: number;
+  /** The worker's event loop was blocked this long, on the worker's own clock (src/daemon/heap/snapshotStream.ts). */
   pauseMs: number;
+  /** From the snapshot asked to its last piece here: the pause and the transfer to the daemon. */
+  answeredMs: number;
   /** The free-memory check: twice the worker's heapUsed (or RSS) against MemAvailable (null: unknown). */
   memory: { needed: number; available: number | null; basis: 'heapUsed' | 'rss'; forced: boolean };
   /**

@@ -96,7 +96,7 @@ export async function heapSnapshot(
       throw new HerdError('HERD_ERR_HEAP_SNAPSHOT', { ...label, reason: (err as Error).message });
     }
     return {
-      app: app.name, worker: slot.id, pid: proc.pid ?? 0, chars: forwarder.sent, chunks: taken.chunks, pauseMs: Math.round(taken.pauseMs),
+      app: app.name, worker: slot.id, pid: proc.pid ?? 0, chars: forwarder.sent, chunks: taken.chunks, peakQueued: forwarder.peakQueued, pauseMs: Math.round(taken.pauseMs), answeredMs: Math.round(taken.answeredMs),
       memory: { needed: memory.needed, available: memory.available, basis: memory.basis, forced: !memory.ok },
       rotation, warnings,
     };

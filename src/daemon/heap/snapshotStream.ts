@@ -17,8 +17,10 @@ export class ChunkForwarder {
   private queuedBytes = 0;
   private pumping: Promise<void> | null = null;
   failed: Error | null = null;
-  /** Characters sent on (the JSON is ASCII: V8 escapes what is not). */
+  /** Characters sent on. */
   sent = 0;
+  /** The most that waited here at once (characters). */
+  peakQueued = 0;
 
   constructor(private readonly send: (data: string) => Promise<void>, private readonly maxQueued = MAX_QUEUED_BYTES) {}
 
@@ -26,6 +28,7 @@ export class ChunkForwarder {
     if (this.failed) return;
     this.queue.push(data);
     this.queuedBytes += data.length;
+    this.peakQueued = Math.max(this.peakQueued, this.queuedBytes);
     if (this.queuedBytes > this.maxQueued) {
       this.fail(new Error(`the client read the snapshot too slowly: more than ${Math.round(this.maxQueued / 1024 / 1024)} MB waited in the daemon`));
       return;
@@ -62,8 +65,15 @@ export class ChunkForwarder {
 }
 
 export interface TakenSnapshot {
-  /** From HeapProfiler.takeHeapSnapshot sent to its answer: the worker's event loop is blocked all that time (GC, graph, serialization). */
+  /**
+   * How long the worker's main thread was busy with the snapshot (GC, graph,
+   * serialization), read on the worker's own clock: the inspector runs one
+   * command after the other there, so a clock read sent just before the
+   * snapshot and one sent just after it bracket it.
+   */
   pauseMs: number;
+  /** From HeapProfiler.takeHeapSnapshot sent to its answer here, after its last piece: the pause plus the transfer. */
+  answeredMs: number;
   chunks: number;
 }
 
@@ -81,10 +91,18 @@ export async function takeSnapshot(session: InspectorSession, onChunk: (data: st
   });
   try {
     await session.send('HeapProfiler.enable', {}, timeoutMs);
+    const clock = () => session.send<{ result?: { value?: unknown } }>('Runtime.evaluate', { expression: 'performance.now()', returnByValue: true }, timeoutMs)
+      .then((r) => (typeof r.result?.value === 'number' ? r.result.value : null));
     const started = process.hrtime.bigint();
-    await session.send('HeapProfiler.takeHeapSnapshot', { reportProgress: false }, timeoutMs);
-    const pauseMs = Number(process.hrtime.bigint() - started) / 1e6;
-    return { pauseMs, chunks };
+    // Sent together, run in this order by the worker.
+    const [before, , after] = await Promise.all([
+      clock(),
+      session.send('HeapProfiler.takeHeapSnapshot', { reportProgress: false }, timeoutMs).then(() => process.hrtime.bigint()),
+      clock(),
+    ]);
+    const answeredMs = Number(process.hrtime.bigint() - started) / 1e6;
+    const pauseMs = before !== null && after !== null ? after - before : answeredMs;
+    return { pauseMs, answeredMs, chunks };
   } finally {
     off();
     void session.send('HeapProfiler.disable', {}, 2000).catch(() => {});
