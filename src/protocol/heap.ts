@@ -10,7 +10,7 @@ export interface HeapSnapshotResult {
   chunks: number;
   /** The most of it that waited in the daemon at once for the client to read (characters; at most 64 MB). */
   peakQueued: number;
-  /** The worker's event loop was blocked this long, on the worker's own clock (src/daemon/heap/snapshotStream.ts). */
+  /** The worker's event loop was blocked this long, by its own loop-delay histogram (src/daemon/heap/snapshotStream.ts). */
   pauseMs: number;
   /** From the snapshot asked to its last piece here: the pause and the transfer to the daemon. */
   answeredMs: number;

@@ -66,15 +66,36 @@ export class ChunkForwarder {
 
 export interface TakenSnapshot {
   /**
-   * How long the worker's main thread was busy with the snapshot (GC, graph,
-   * serialization), read on the worker's own clock: the inspector runs one
-   * command after the other there, so a clock read sent just before the
-   * snapshot and one sent just after it bracket it.
+   * How long the worker's event loop was blocked by the snapshot (GC, graph,
+   * serialization), as the worker's own loop-delay histogram saw it
+   * (perf_hooks.monitorEventLoopDelay, 10 ms resolution: the longest delay
+   * while the snapshot was taken); the time to its last piece where the
+   * worker's Node has no process.getBuiltinModule (before 20.16 and 22.3).
+   * Reading the worker's clock before and after the command does not work:
+   * V8 runs the snapshot as a task of its own on some versions (22), after
+   * commands sent later.
    */
   pauseMs: number;
   /** From HeapProfiler.takeHeapSnapshot sent to its answer here, after its last piece: the pause plus the transfer. */
   answeredMs: number;
   chunks: number;
+}
+
+const PAUSE_KEY = "Symbol.for('herd.heapPause')";
+// Answered once the histogram has taken its first samples: its first timer
+// run only sets its starting point, so a block before it would go unseen.
+const WATCH_LOOP = `(() => { const get = process.getBuiltinModule; if (typeof get !== 'function') return false;
+  const h = get('node:perf_hooks').monitorEventLoopDelay({ resolution: 10 }); h.enable(); globalThis[${PAUSE_KEY}] = h;
+  return new Promise((resolve) => setTimeout(() => resolve(true), 40)); })()`;
+// Read after a few turns of the loop: the histogram records the long delay
+// only when its timer runs late, and this command may run (by interrupt)
+// before that.
+const READ_LOOP = `new Promise((resolve) => setTimeout(() => { const h = globalThis[${PAUSE_KEY}]; if (!h) return resolve(null);
+  h.disable(); delete globalThis[${PAUSE_KEY}]; resolve(h.max / 1e6); }, 50))`;
+
+async function evaluate(session: InspectorSession, expression: string, timeoutMs: number): Promise<unknown> {
+  const r = await session.send<{ result?: { value?: unknown } }>('Runtime.evaluate', { expression, returnByValue: true, awaitPromise: true }, timeoutMs);
+  return r.result?.value ?? null;
 }
 
 /**
@@ -89,22 +110,19 @@ export async function takeSnapshot(session: InspectorSession, onChunk: (data: st
     chunks++;
     onChunk(params.chunk);
   });
+  let watching = false;
   try {
     await session.send('HeapProfiler.enable', {}, timeoutMs);
-    const clock = () => session.send<{ result?: { value?: unknown } }>('Runtime.evaluate', { expression: 'performance.now()', returnByValue: true }, timeoutMs)
-      .then((r) => (typeof r.result?.value === 'number' ? r.result.value : null));
+    watching = (await evaluate(session, WATCH_LOOP, timeoutMs).catch(() => false)) === true;
     const started = process.hrtime.bigint();
-    // Sent together, run in this order by the worker.
-    const [before, , after] = await Promise.all([
-      clock(),
-      session.send('HeapProfiler.takeHeapSnapshot', { reportProgress: false }, timeoutMs).then(() => process.hrtime.bigint()),
-      clock(),
-    ]);
+    await session.send('HeapProfiler.takeHeapSnapshot', { reportProgress: false }, timeoutMs);
     const answeredMs = Number(process.hrtime.bigint() - started) / 1e6;
-    const pauseMs = before !== null && after !== null ? after - before : answeredMs;
-    return { pauseMs, answeredMs, chunks };
+    const loopMax = watching ? await evaluate(session, READ_LOOP, timeoutMs).catch(() => null) : null;
+    watching = false;
+    return { pauseMs: typeof loopMax === 'number' && loopMax > 0 ? loopMax : answeredMs, answeredMs, chunks };
   } finally {
     off();
+    if (watching) void evaluate(session, READ_LOOP, 2000).catch(() => {});
     void session.send('HeapProfiler.disable', {}, 2000).catch(() => {});
   }
 }
