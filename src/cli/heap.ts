@@ -48,7 +48,9 @@ export async function heapCommand(args: ParsedArgs): Promise<number> {
     const target = out === undefined ? null : path.resolve(out);
     if (target !== null) checkDestination(path.dirname(target), 'heap: --out');
     else checkDestination(process.cwd(), 'heap: the current directory');
-    const written = await snapshotTo(target ?? ((r, at) => path.resolve(defaultName(r, at))), name, worker, force, progress);
+    const written = target === null
+      ? await snapshotTo(process.cwd(), defaultName, name, worker, force, progress)
+      : await snapshotTo(path.dirname(target), () => path.basename(target), name, worker, force, progress);
     if (json) printJson({ file: written.file, bytes: written.bytes, ...written.result });
     else process.stdout.write(`${summaryLine(written)}\n`);
     return EXIT.ok;
@@ -63,10 +65,10 @@ export async function heapCommand(args: ParsedArgs): Promise<number> {
   }
   const dir = keep ?? fs.mkdtempSync(path.join(os.tmpdir(), 'herd-heap-'));
   try {
-    const first = await snapshotTo((r, at) => path.join(dir, defaultName(r, at)), name, worker, force, progress);
+    const first = await snapshotTo(dir, defaultName, name, worker, force, progress);
     progress(`${summaryLine(first)}; the next in ${diffFlag}`);
     await new Promise((resolve) => setTimeout(resolve, diffMs));
-    const second = await snapshotTo((r, at) => path.join(dir, defaultName(r, at)), name, first.result.worker, force, progress);
+    const second = await snapshotTo(dir, defaultName, name, first.result.worker, force, progress);
     progress(summaryLine(second));
     const [before, after] = await Promise.all([summarizeSnapshot(first.file), summarizeSnapshot(second.file)]);
     const diff = diffSummaries(before, after, second.startedAt - first.startedAt);
@@ -91,6 +93,7 @@ export function defaultName(result: Pick<HeapSnapshotResult, 'app' | 'worker'>, 
 }
 
 function checkDestination(dir: string, what: string): void {
+  if (!fs.existsSync(dir)) throw usage(`${what}: there is no directory ${dir}`);
   try {
     fs.accessSync(dir, fs.constants.W_OK);
   } catch {
@@ -108,16 +111,16 @@ function summaryLine(w: Written): string {
 }
 
 /**
- * One snapshot into `target` (or the name made from the daemon's answer):
- * streamed into a temporary file beside it, renamed once the daemon says
- * it sent all of it and all of it arrived; removed on any failure or Ctrl-C.
+ * One snapshot into `dir`, named by `nameFor` once the daemon said which
+ * worker it took: streamed into a temporary file there, renamed once the
+ * daemon says it sent all of it and all of it arrived; removed on any
+ * failure or Ctrl-C.
  */
 async function snapshotTo(
-  target: string | ((r: HeapSnapshotResult, at: number) => string), name: string, worker: number | null, force: boolean,
+  dir: string, nameFor: (r: HeapSnapshotResult, at: number) => string, name: string, worker: number | null, force: boolean,
   progress: (message: string) => void,
 ): Promise<Written> {
   const startedAt = Date.now();
-  const dir = typeof target === 'string' ? path.dirname(target) : path.dirname(target({ app: name, worker: 0 } as HeapSnapshotResult, startedAt));
   const temp = path.join(dir, `.herd-heap-${process.pid}-${startedAt}.partial`);
   const fd = fs.openSync(temp, 'wx', 0o600);
   let open = true;
@@ -147,7 +150,7 @@ async function snapshotTo(
     fs.fsyncSync(fd);
     fs.closeSync(fd);
     open = false;
-    const file = typeof target === 'string' ? target : target(result, startedAt);
+    const file = path.join(dir, nameFor(result, startedAt));
     fs.renameSync(temp, file);
     return { file, bytes, result, startedAt };
   } catch (err) {
