@@ -28,7 +28,15 @@ const busy = new WeakSet<Worker>();
 
 export interface HeapDeps {
   appForWorker(name: string, what: string): App;
+  /** MemAvailable (tests give their own). */
   memAvailable?: () => number | null;
+  /** The worker's heap in use and RSS, from its last metrics report (tests give their own). */
+  workerMemory?: (app: App, slot: number) => { heapUsed: number; rss: number };
+}
+
+function lastMemory(app: App, slot: number): { heapUsed: number; rss: number } {
+  const view = metricsView(app, slot).workers.find((w) => w.id === slot);
+  return { heapUsed: view?.memory.heapUsed ?? 0, rss: view?.memory.rss ?? 0 };
 }
 
 export async function heapSnapshot(
@@ -43,8 +51,8 @@ export async function heapSnapshot(
   if (!isInspectable(proc)) throw new HerdError('HERD_ERR_HEAP_SNAPSHOT', { ...label, reason: 'this worker cannot open its inspector' });
   if (busy.has(proc)) throw new HerdError('HERD_ERR_HEAP_SNAPSHOT', { ...label, reason: 'a snapshot of this worker is being taken already' });
 
-  const view = metricsView(app, slot.id).workers.find((w) => w.id === slot.id);
-  const memory = checkMemory(view?.memory.heapUsed ?? 0, view?.memory.rss ?? 0, (deps.memAvailable ?? readMemAvailable)());
+  const used = (deps.workerMemory ?? lastMemory)(app, slot.id);
+  const memory = checkMemory(used.heapUsed, used.rss, (deps.memAvailable ?? readMemAvailable)());
   if (!memory.ok && !r.force) {
     throw new HerdError('HERD_ERR_HEAP_MEMORY', {
       ...label, needed: mb(memory.needed), basis: `twice its ${memory.basis}`, available: mb(memory.available ?? 0),
