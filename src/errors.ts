@@ -52,6 +52,8 @@ export const ERROR_CODES = {
   HERD_ERR_STATE_INVALID: "herd's app list {file} cannot be used: {reason}",
   HERD_ERR_BENCH_TARGET: 'cannot bench "{name}": {reason}',
   HERD_ERR_INTERNAL: 'internal error: {reason}',
+  HERD_ERR_HEAP_MEMORY: 'not enough free memory for a heap snapshot of {name}[{worker}]: it needs about {needed} ({basis}), {available} is available',
+  HERD_ERR_HEAP_SNAPSHOT: 'heap snapshot of {name}[{worker}] failed: {reason}',
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

@@ -77,6 +77,11 @@ export class Agent implements AgentApi {
     channel.onMessage((message) => this.dispatch(message));
   }
 
+  /** Draining or exiting: nothing should start accepting again. */
+  get shuttingDownNow(): boolean {
+    return this.shuttingDown;
+  }
+
   ready(): void {
     this.channel.send({ type: 'ready' });
   }

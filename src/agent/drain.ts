@@ -24,7 +24,7 @@ export interface DrainResult {
   remaining: number;
 }
 
-interface ServerSocket extends net.Socket {
+export interface ServerSocket extends net.Socket {
   server?: net.Server;
   /** Node's HTTP parser; null once the connection was upgraded (and while none is attached). */
   parser?: unknown;
@@ -68,7 +68,7 @@ function allServerSockets(): ServerSocket[] {
     h instanceof net.Socket && (h as ServerSocket).server instanceof net.Server && !h.destroyed);
 }
 
-function isHttpServer(server: net.Server | undefined): boolean {
+export function isHttpServer(server: net.Server | undefined): boolean {
   // http.Server and https.Server both mark themselves with this listener.
   return server !== undefined && server.listenerCount('request') > 0;
 }
@@ -83,7 +83,7 @@ function isUpgraded(socket: ServerSocket): boolean {
 }
 
 /** Server-side connections the HTTP drain waits for: every one but upgraded connections. */
-function serverSockets(): ServerSocket[] {
+export function serverSockets(): ServerSocket[] {
   return allServerSockets().filter((s) => !isUpgraded(s));
 }
 

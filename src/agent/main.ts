@@ -18,6 +18,7 @@ import { OverloadGuard, type OverloadLimits } from './overload';
 import { SelfCluster } from './selfCluster';
 import { selfRequest } from './selfRequest';
 import { MetricsCollector } from './metrics';
+import { Rotation, ROTATION_GLOBAL } from './rotation';
 
 function sendToDaemon(message: AgentToDaemon, handle?: unknown): void {
   if (typeof process.send !== 'function' || !process.connected) return;
@@ -100,6 +101,10 @@ const agent = new Agent(
 );
 
 (globalThis as Record<symbol, unknown>)[AGENT_GLOBAL] = agent;
+// Out of rotation around a heap snapshot (`herd heap`), called through the inspector.
+const rotation = new Rotation(() => agent.shuttingDownNow);
+rotation.start();
+(globalThis as Record<symbol, unknown>)[ROTATION_GLOBAL] = rotation;
 
 // Node writes to a stdout/stderr pipe asynchronously once the pipe is full,
 // and process.exit() discards what is still queued: the last lines of a

@@ -73,14 +73,14 @@ const FLAGS = {
   path: { value: true },
   rate: { value: true },
   report: { value: true },
+  // herd heap
+  diff: { value: true },
   help: { value: false, alias: 'h' },
   version: { value: false, alias: 'v' },
 } as const satisfies Record<string, FlagSpec>;
 
 export type FlagName = keyof typeof FLAGS;
 
-/** Flags that take a value for one command only: `herd profile --out DIR`, where `herd logs --out` is a switch. */
-const VALUE_FOR: Readonly<Record<string, readonly FlagName[]>> = { profile: ['out'] };
 
 /** Accepted by every command. */
 const GLOBAL_FLAGS: readonly FlagName[] = ['help', 'version'];
@@ -88,6 +88,13 @@ const GLOBAL_FLAGS: readonly FlagName[] = ['help', 'version'];
 const ALIASES: Record<string, FlagName> = Object.fromEntries(
   Object.entries(FLAGS as Record<FlagName, FlagSpec>).filter(([, s]) => s.alias).map(([name, s]) => [s.alias as string, name as FlagName]),
 );
+
+/**
+ * Flags that take a value for one command and none for the others:
+ * `herd profile --out DIR` and `herd heap --out FILE`, where `herd logs --out`
+ * picks the stdout stream.
+ */
+const VALUE_FOR: Partial<Record<string, readonly FlagName[]>> = { profile: ['out'], heap: ['out'] };
 
 function isFlag(name: string): name is FlagName {
   return Object.prototype.hasOwnProperty.call(FLAGS, name);
@@ -120,6 +127,7 @@ export function parseArgs(argv: readonly string[]): ParsedArgs {
         const near = closest(rawName, Object.keys(FLAGS));
         throw usage(`unknown option ${arg}${near === null ? '' : ` (did you mean --${near}?)`}`);
       }
+      // The command is the first positional, so a flag before it keeps its usual kind.
       if (!FLAGS[name].value && !(VALUE_FOR[positionals[0] ?? '']?.includes(name) ?? false)) {
         flags[name] = true;
         continue;

@@ -12,6 +12,7 @@ import { metricsText } from './metricsText';
 import { runMonit } from './monit';
 import { jobs } from './jobs';
 import { profile } from './profile';
+import { heapCommand } from './heap';
 import { EXIT, printJson, printWarnings } from './output';
 import { flushCommand, logsCommand } from './logs';
 import { env, jlist, pid, reset, sendSignal } from './processCommands';
@@ -317,6 +318,7 @@ export const COMMANDS: Record<string, CommandDef> = {
   alerts: cmd(alerts, ['json']),
   jobs: cmd(jobs, ['json']),
   profile: cmd(profile, ['worker', 'duration', 'out', 'json']),
+  heap: cmd(heapCommand, ['worker', 'out', 'diff', 'force', 'json']),
   dashboard: cmd(dashboard, ['port', 'host', 'json']),
   save: cmd(save, ['force', 'json']),
   // PM2's `pm2 dump` is its `save`.

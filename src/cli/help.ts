@@ -51,6 +51,10 @@ inspect
                           load test the app's port with each worker's CPU, ELU, loop delay, heap,
                           GC and restarts per second; writes an HTML report; exit 1 when an
                           --expect threshold fails
+  heap <name> [--worker ID] [--out FILE] [--diff 60s] [--force] [--json]
+                          heap snapshot of a worker (out of rotation meanwhile), written 0600 for
+                          Chrome DevTools; --diff 60s: two snapshots that far apart and the
+                          constructors that grew (--out DIR keeps both files)
   alerts [--json]         alert rules, the alerts firing now, and recent firing/resolved events
   dashboard [--port P] [--host H]
                           serve the web dashboard from the daemon (127.0.0.1:9414 by default)

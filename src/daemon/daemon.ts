@@ -1,3 +1,4 @@
+import { heapSnapshot } from './heap/heapRequest';
 import { randomUUID } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
@@ -492,6 +493,7 @@ export class Daemon {
       },
       jobs: async () => ({ jobs: s.jobViews() }),
       profile: profileHandler((name, worker, durationMs, progress) => s.profile(name, worker, durationMs, progress)),
+      heapSnapshot: (r, progress, stream) => heapSnapshot(s, r, progress, stream),
       kill: async () => {
         const stopped = await this.drainAll('herd kill');
         // Answer first, then close the socket and leave.

@@ -6,6 +6,7 @@ import type { AppMetricsView, MonitApp } from '../metrics/view';
 import type { ErrorData } from '../errors';
 import type { LogLine, Stream } from '../logs/format';
 import type { ProfileResult, StallProfileView } from './profile';
+import type { HeapSnapshotResult } from './heap';
 
 /** CLI/client -> daemon. Every request carries the protocol version and an id. */
 export type ControlRequest =
@@ -68,7 +69,9 @@ export type ControlRequest =
   /** Every job (app with `cron`): its schedule, next tick, last runs and skipped ticks (`herd jobs`). */
   | { type: 'jobs' }
   /** `herd profile`: a CPU profile of one worker (null: the first online one) or of every worker, for `durationMs`; the profiles come as 'chunk' replies. */
-  | { type: 'profile'; name: string; worker: number | 'all' | null; durationMs: number };
+  | { type: 'profile'; name: string; worker: number | 'all' | null; durationMs: number }
+  /** `herd heap`: a heap snapshot of one worker (null: the app's first online one), streamed as 'chunk' replies. `force` skips the free-memory check. */
+  | { type: 'heapSnapshot'; name: string; worker: number | null; force: boolean };
 
 export type RequestType = ControlRequest['type'];
 export type RequestOf<T extends RequestType> = Extract<ControlRequest, { type: T }>;
@@ -286,6 +289,7 @@ export interface ResultOf {
   fleetAbort: { found: boolean };
   jobs: { jobs: JobView[] };
   profile: ProfileResult;
+  heapSnapshot: HeapSnapshotResult;
 }
 
 export interface AlertEvent {

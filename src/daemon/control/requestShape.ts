@@ -37,6 +37,7 @@ const STRING_FIELDS: Record<RequestType, readonly string[]> = {
   fleetAbort: ['rollout'],
   jobs: [],
   profile: ['name'],
+  heapSnapshot: ['name'],
 };
 
 export function requestProblem(request: unknown): string | null {
@@ -72,6 +73,10 @@ export function requestProblem(request: unknown): string | null {
     }
   }
   if (type === 'save' && typeof r.force !== 'boolean') return 'save.force must be true or false';
+  if (type === 'heapSnapshot') {
+    if (r.worker !== null && !Number.isInteger(r.worker)) return 'heapSnapshot.worker must be an integer or null';
+    if (typeof r.force !== 'boolean') return 'heapSnapshot.force must be true or false';
+  }
   if (type === 'dashboard') {
     if (r.port !== null && !isPort(r.port)) return 'dashboard.port must be a port number or null';
     if (r.host !== null && typeof r.host !== 'string') return 'dashboard.host must be a string or null';

@@ -590,6 +590,12 @@ export class Supervisor {
     return [...this.resolve(target).map((a) => a.spec), ...(target === 'all' ? jobs.map((j) => j.spec) : [])];
   }
 
+  /** The app `name` for an operation on one of its workers (`herd heap`); a job is a usage error. */
+  appForWorker(name: string, what: string): App {
+    if (this.jobs.has(name)) throw new HerdError('HERD_ERR_USAGE', { message: `${what}: "${name}" is a job (cron); it has no long-running worker` });
+    return this.get(name);
+  }
+
   private get(name: string): App {
     const app = this.apps.get(name);
     if (!app) throw new HerdError('HERD_ERR_APP_NOT_FOUND', { name });

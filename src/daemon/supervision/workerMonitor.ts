@@ -1,4 +1,5 @@
 import type { App } from './app';
+import { isHeld, releasedSince } from '../worker/diagnosticHold';
 
 /** How often workers are pinged and health checks fall due. */
 const TICK_MS = 250;
@@ -42,9 +43,11 @@ export class WorkerMonitor {
       for (const slot of app.slots) {
         const proc = slot.proc;
         if (!proc || !proc.ready || proc.draining || proc.exited || slot.status !== 'online') continue;
+        // Paused on purpose (a heap snapshot): neither stalled nor unhealthy.
+        if (isHeld(proc)) continue;
         // No agent (runner 'exec'), nobody to answer a ping: only health checks apply.
         if (stallTimeout > 0 && proc.hasAgent) {
-          const silent = now - proc.lastPongAt;
+          const silent = now - Math.max(proc.lastPongAt, releasedSince(proc));
           if (silent > stallTimeout && now >= this.graceUntil) {
             app.killStalled(slot, proc, silent);
             continue;
