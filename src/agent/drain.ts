@@ -126,38 +126,54 @@ export async function closeUpgraded(deadline: number): Promise<UpgradedResult> {
 }
 
 export async function drainServers(deadline: number, idleGraceMs = 250): Promise<DrainResult> {
-  const result: DrainResult = { finished: 0, closedIdle: 0, remaining: 0 };
+  for (const server of listeningServers()) {
+    // net.Server's close, not http.Server's: the latter would drop idle
+    // keep-alive connections at once, which races with requests in transit.
+    net.Server.prototype.close.call(server);
+  }
+  const turned = await turnOverConnections(() => true, deadline, idleGraceMs);
+  return { finished: turned.answeredWithClose, closedIdle: turned.closedIdle, remaining: turned.open };
+}
+
+export interface TurnOver {
+  /** Requests in flight or arriving meanwhile, answered with `Connection: close`. */
+  answeredWithClose: number;
+  /** Idle keep-alive connections closed. */
+  closedIdle: number;
+  /** Connections of these servers still open at the deadline. */
+  open: number;
+}
+
+/**
+ * Send the keep-alive clients of the servers `ours` picks elsewhere (steps 2
+ * and 3 above): a drain, and a worker taken out of rotation, do this.
+ */
+export async function turnOverConnections(ours: (socket: ServerSocket) => boolean, deadline: number, idleGraceMs: number): Promise<TurnOver> {
+  const result: TurnOver = { answeredWithClose: 0, closedIdle: 0, open: 0 };
   const active = new WeakSet<net.Socket>();
   const onRequest = (message: unknown) => {
     const { socket, response } = message as RequestStart;
+    if (!ours(socket)) return;
     active.add(socket);
-    result.finished++;
+    result.answeredWithClose++;
     if (!response.headersSent) response.setHeader('connection', 'close');
   };
   const channel = diagnostics.channel('http.server.request.start');
   channel.subscribe(onRequest);
   try {
-    for (const server of listeningServers()) {
-      // net.Server's close, not http.Server's: the latter would drop idle
-      // keep-alive connections at once, which races with requests in transit.
-      net.Server.prototype.close.call(server);
-    }
     const started = Date.now();
-    for (const socket of serverSockets()) {
+    for (const socket of serverSockets().filter(ours)) {
       const res = socket._httpMessage;
       if (res && !res.writableEnded) {
         active.add(socket);
-        result.finished++;
+        result.answeredWithClose++;
         if (!res.headersSent) res.setHeader('connection', 'close');
       }
     }
     for (;;) {
-      const sockets = serverSockets();
-      if (sockets.length === 0) break;
-      if (Date.now() >= deadline) {
-        result.remaining = sockets.length;
-        break;
-      }
+      const sockets = serverSockets().filter(ours);
+      result.open = sockets.length;
+      if (sockets.length === 0 || Date.now() >= deadline) break;
       if (Date.now() - started >= idleGraceMs) {
         for (const socket of sockets) {
           if (isHttpServer(socket.server) && !socket._httpMessage && !active.has(socket)) {

@@ -1,6 +1,6 @@
 import * as diagnostics from 'node:diagnostics_channel';
 import type * as net from 'node:net';
-import { isHttpServer, listeningServers, serverSockets } from './drain';
+import { listeningServers, turnOverConnections } from './drain';
 
 /**
  * Taking a cluster worker out of rotation for a moment, and putting it back:
@@ -62,7 +62,6 @@ interface ServerInternals {
   _connections: number;
 }
 
-const POLL_MS = 25;
 const LISTEN_TIMEOUT_MS = 5000;
 
 export class Rotation {
@@ -102,7 +101,9 @@ export class Rotation {
     }
     if (this.paused.length === 0) return result;
     this.selfResume = setTimeout(() => void this.resume(), maxMs);
-    await this.turnOver(new Set(this.paused.map((p) => p.server)), Date.now() + graceMs, idleGraceMs, result);
+    const servers = new Set(this.paused.map((p) => p.server));
+    const turned = await turnOverConnections((socket) => socket.server !== undefined && servers.has(socket.server), Date.now() + graceMs, idleGraceMs);
+    Object.assign(result, turned);
     return result;
   }
 
@@ -128,48 +129,6 @@ export class Rotation {
       }
     }
     return result;
-  }
-
-  /** Send the servers' keep-alive clients elsewhere: what drainServers does, with the servers kept. */
-  private async turnOver(servers: Set<net.Server>, deadline: number, idleGraceMs: number, result: PauseResult): Promise<void> {
-    const ours = (socket: { server?: net.Server }) => socket.server !== undefined && servers.has(socket.server);
-    const active = new WeakSet<net.Socket>();
-    const onRequest = (message: unknown) => {
-      const { socket, response } = message as { socket: net.Socket & { server?: net.Server }; response: { headersSent: boolean; setHeader(n: string, v: string): void } };
-      if (!ours(socket)) return;
-      active.add(socket);
-      result.answeredWithClose++;
-      if (!response.headersSent) response.setHeader('connection', 'close');
-    };
-    const channel = diagnostics.channel('http.server.request.start');
-    channel.subscribe(onRequest);
-    try {
-      const started = Date.now();
-      for (const socket of serverSockets().filter(ours)) {
-        const res = socket._httpMessage;
-        if (res && !res.writableEnded) {
-          active.add(socket);
-          result.answeredWithClose++;
-          if (!res.headersSent) res.setHeader('connection', 'close');
-        }
-      }
-      for (;;) {
-        const sockets = serverSockets().filter(ours);
-        result.open = sockets.length;
-        if (sockets.length === 0 || Date.now() >= deadline) break;
-        if (Date.now() - started >= idleGraceMs) {
-          for (const socket of sockets) {
-            if (isHttpServer(socket.server) && !socket._httpMessage && !active.has(socket)) {
-              socket.destroy();
-              result.closedIdle++;
-            }
-          }
-        }
-        await new Promise((resolve) => setTimeout(resolve, POLL_MS));
-      }
-    } finally {
-      channel.unsubscribe(onRequest);
-    }
   }
 }
 
