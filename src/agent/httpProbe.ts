@@ -36,6 +36,8 @@ interface RequestStart {
 export class HttpProbe {
   private readonly listeners = new Set<RequestListener>();
   private readonly channel = diagnostics.channel('http.server.request.start');
+  /** Every connection a server of this process accepts (Node's net.Server onconnection). */
+  private readonly accepted = diagnostics.channel('net.server.socket');
   private subscribed = false;
   private active = 0;
   private readonly loop = new LoopWait(() => performance.nodeTiming.idleTime, setImmediate, performance.now());
@@ -50,16 +52,31 @@ export class HttpProbe {
     this.listeners.add(listener);
     if (!this.subscribed) {
       this.channel.subscribe(this.onStart);
+      this.accepted.subscribe(this.onAccept);
       this.subscribed = true;
     }
     return () => {
       this.listeners.delete(listener);
       if (this.listeners.size === 0 && this.subscribed) {
         this.channel.unsubscribe(this.onStart);
+        this.accepted.unsubscribe(this.onAccept);
         this.subscribed = false;
       }
     };
   }
+
+  /**
+   * A new connection's first request was sent after the connection was made,
+   * and the worker accepted it now: its wait is counted from here (the time
+   * it spent in the kernel's accept queue before is not seen here; the daemon
+   * reports that queue). Without it, the wait of a new connection's first
+   * request would run from the start of the loop's busy stretch, which an
+   * overloaded loop never ends.
+   */
+  private readonly onAccept = (message: unknown): void => {
+    const socket = (message as { socket?: Done }).socket;
+    if (socket) socket[DONE] = performance.now();
+  };
 
   private readonly onStart = (message: unknown): void => {
     const { request, response } = message as RequestStart;

@@ -9,8 +9,10 @@
  * t - max(A, B):
  * - A, when the previous response on the same connection finished: an
  *   HTTP/1.1 client does not send its next (non-pipelined) request before it
- *   got the previous response. A new connection has no A (its bytes may have
- *   waited in the kernel before the connection was accepted).
+ *   got the previous response. For a new connection's first request, A is
+ *   when this worker accepted the connection: its bytes may have waited in
+ *   the kernel before, in the accept queue, which is not counted here (the
+ *   daemon reports that queue's length as http.queue).
  * - B, the start of the loop's current busy stretch. libuv counts idle time
  *   only while epoll_wait blocks: it first polls with timeout 0 and counts
  *   nothing when something is ready already (deps/uv/src/unix/linux.c,
@@ -24,8 +26,9 @@
  * (never a chain of them, which would keep the loop from ever blocking).
  * What cannot be seen: time between the loop waking up and the turn's first
  * request (a timer that ran 100 ms before the socket was read), and the time
- * a new connection spent in the kernel's accept queue (the daemon reports
- * that queue's length as http.queue).
+ * a new connection spent in the kernel's accept queue. What may be counted
+ * that a client did not wait: on a keep-alive connection while the loop is
+ * busy, a client's own pause between a response and its next request.
  */
 export class LoopWait {
   private turnOpen = false;
@@ -45,7 +48,8 @@ export class LoopWait {
 
   /**
    * The wait, ms, of a request read at `now` whose connection's previous
-   * response finished at `previousDone` (undefined on a new connection).
+   * response finished (or, for its first request, which was accepted) at
+   * `previousDone` (undefined when not known).
    */
   waitOf(now: number, previousDone: number | undefined): number {
     if (!this.turnOpen) {

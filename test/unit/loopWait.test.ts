@@ -1,5 +1,8 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { spawn } from 'node:child_process';
+import * as http from 'node:http';
+import { HttpProbe } from '../../src/agent/httpProbe';
 import { LoopWait } from '../../src/agent/loopWait';
 
 /** A loop driven by hand: `idle` is the loop's cumulative idle ms, `endTurn` runs the end-of-turn callback. */
@@ -67,4 +70,37 @@ test('a turn without requests schedules nothing', () => {
   endTurn();
   endTurn();
   assert.equal(state.scheduled, 1);
+});
+
+test('a new connection on a loop that stays busy: its first request waits from when it was accepted, not from when the loop got busy', async (t) => {
+  const probe = new HttpProbe();
+  const waits: number[] = [];
+  t.after(probe.add((r) => waits.push(r.waitMs)));
+  const server = http.createServer((_req, res) => res.end('ok'));
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  t.after(() => server.close());
+  const port = (server.address() as { port: number }).port;
+  // Five requests, each on a new connection, 150 ms apart, from another process (this loop is kept busy).
+  const client = spawn(process.execPath, ['-e', `
+    const http = require('node:http');
+    let n = 0;
+    const one = () => http.get({ host: '127.0.0.1', port: ${port}, agent: false }, (res) => { res.resume(); res.on('end', () => (++n < 5 ? setTimeout(one, 150) : process.exit(0))); });
+    one();`], { stdio: 'ignore' });
+  t.after(() => client.kill());
+  const exited = new Promise<void>((resolve) => client.once('exit', () => resolve()));
+  // Busy without a pause: an immediate chain never lets epoll block, yet polls I/O every iteration.
+  let busy = true;
+  const spin = () => {
+    const end = Date.now() + 5;
+    while (Date.now() < end) { /* busy */ }
+    if (busy) setImmediate(spin);
+  };
+  const started = Date.now();
+  setImmediate(spin);
+  await exited;
+  busy = false;
+  const elapsed = Date.now() - started;
+  assert.equal(waits.length, 5);
+  // From the busy stretch's start the last one would have waited most of the run (~600 ms+).
+  assert.ok(Math.max(...waits) < elapsed / 3, `waits ${waits.map((w) => w.toFixed(1)).join(', ')} over ${elapsed} ms`);
 });
