@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
+import { inspectorFlagsProblem } from '../../src/daemon/worker/hostedWorker';
 import { InspectorSession } from '../../src/daemon/worker/inspectorSession';
 
 const NO_CLIENT = 'WebSocket' in globalThis ? null : /has no WebSocket client/;
@@ -43,4 +44,16 @@ test('inspector session: commands are answered by id, errors are the inspector\'
 test('inspector session: an inspector that never opens is a clear error', async () => {
   if (NO_CLIENT) return;
   await assert.rejects(InspectorSession.open({ openInspector: () => Promise.resolve(null) }, 200), /the inspector did not open within 200ms/);
+});
+
+test('SIGUSR1 only for a process started with herd\'s inspector flags: one without them would open a public inspector', async (t) => {
+  const bare = spawn(process.execPath, ['-e', 'setInterval(() => {}, 1000)'], { stdio: 'ignore' });
+  const flagged = spawn(process.execPath, ['--inspect-port=0', '--inspect-publish-uid=stderr', '-e', 'setInterval(() => {}, 1000)'], { stdio: 'ignore' });
+  t.after(() => {
+    bare.kill('SIGKILL');
+    flagged.kill('SIGKILL');
+  });
+  assert.match(inspectorFlagsProblem(bare.pid as number) ?? '', /was started without --inspect-port=0 --inspect-publish-uid=stderr \(by an older herd\)/);
+  assert.equal(inspectorFlagsProblem(flagged.pid as number), null);
+  assert.match(inspectorFlagsProblem(2 ** 22 + 7) ?? '', /cannot be read/);
 });

@@ -1,6 +1,7 @@
+import * as fs from 'node:fs';
 import * as http from 'node:http';
 import type { AppSpec } from '../../config/types';
-import type { AgentToDaemon, DaemonToAgent } from '../../protocol/agent';
+import { AGENT_INSPECT_ARGS, type AgentToDaemon, type DaemonToAgent } from '../../protocol/agent';
 import type { DrainReport, ExitEvent, ExitInfo, HostedWorkerState, ListenFailure, ShimRequest } from '../../protocol/shim';
 import { Ring } from '../../util/ring';
 import { InspectorSession } from './inspectorSession';
@@ -165,8 +166,13 @@ export class HostedWorker implements Worker {
     });
   }
 
-  /** Resolves with the inspector URL once the worker printed it, or null after `timeoutMs`. */
+  /**
+   * Resolves with the inspector URL once the worker printed it, or null after
+   * `timeoutMs`, or at once (nothing sent) when the process was not started
+   * with herd's inspector flags.
+   */
   openInspector(timeoutMs: number): Promise<string | null> {
+    if (this.pid === null || inspectorFlagsProblem(this.pid) !== null) return Promise.resolve(null);
     return this.call({ type: 'openInspector', worker: this.uniqueId, timeoutMs })
       .then((url) => (typeof url === 'string' ? url : null), () => null);
   }
@@ -179,6 +185,8 @@ export class HostedWorker implements Worker {
     // Without the agent there are no inspector flags, and SIGUSR1 may end the process (Python, a shell).
     if (!this.hasAgent) return Promise.reject(new Error(`${this.spec.name} runs ${this.spec.interpreter} without herd's agent: it has no V8 inspector to open`));
     if (this.exited || this.pid === null) return Promise.reject(new Error('the worker is not running'));
+    const problem = inspectorFlagsProblem(this.pid);
+    if (problem !== null) return Promise.reject(new Error(problem));
     return InspectorSession.open(this, timeoutMs);
   }
 
@@ -310,4 +318,23 @@ function httpCheck(address: string | null, path: string, timeoutMs: number): Pro
     req.on('timeout', () => req.destroy(new Error(`no answer within ${timeoutMs}ms`)));
     req.on('error', (err) => resolve({ status: 0, error: err.message }));
   });
+}
+
+/**
+ * Why SIGUSR1 must not be sent to this process, or null. Without
+ * --inspect-port=0 and --inspect-publish-uid=stderr (a worker started by an
+ * older herd, whose agent got them only with a stall timeout, and kept across
+ * `herd update`), Node would open its inspector on 127.0.0.1:9229 with the
+ * HTTP discovery endpoint on: any local user could run code in the worker.
+ * Read from what the kernel shows of its command line.
+ */
+export function inspectorFlagsProblem(pid: number): string | null {
+  let argv: string[];
+  try {
+    argv = fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
+  } catch {
+    return `the command line of worker process ${pid} cannot be read, so herd cannot tell it was started with its inspector flags`;
+  }
+  const missing = AGENT_INSPECT_ARGS.filter((flag) => !argv.includes(flag));
+  return missing.length === 0 ? null : `worker process ${pid} was started without ${missing.join(' ')} (by an older herd): its inspector would open on a public port; restart or reload the app to get it`;
 }
