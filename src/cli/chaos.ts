@@ -80,6 +80,13 @@ export const chaos: Command = async (args) => {
     } else hurry.abort();
   };
   process.on('SIGINT', onSigint);
+  // Told to end (SIGTERM, a closed terminal): at once, with the report, and nothing left frozen (--signal STOP).
+  const onEnd = () => {
+    stop.abort();
+    hurry.abort();
+  };
+  process.on('SIGTERM', onEnd);
+  process.on('SIGHUP', onEnd);
   let record;
   try {
     record = await runChaos(options, client, target, {
@@ -89,6 +96,8 @@ export const chaos: Command = async (args) => {
     }, stop.signal, hurry.signal);
   } finally {
     process.removeListener('SIGINT', onSigint);
+    process.removeListener('SIGTERM', onEnd);
+    process.removeListener('SIGHUP', onEnd);
   }
   const report = buildReport(record);
   if (json) printJson(report);
