@@ -233,19 +233,25 @@ export function flameTree(profile: CpuProfile): FlameNode {
   return build.get(ix.root.id) as FlameNode;
 }
 
+/** Add `from`'s times and calls into `into`, frame by frame; with a work list, not recursion (stacks can be deep). */
 function mergeInto(into: FlameNode, from: FlameNode): void {
-  into.self += from.self;
-  into.total += from.total;
-  const byKey = new Map(into.children.map((c) => [`${c.name}\u0000${c.location}`, c]));
-  for (const c of from.children) {
-    const same = byKey.get(`${c.name}\u0000${c.location}`);
-    if (same) mergeInto(same, c);
-    else {
-      into.children.push(c);
-      byKey.set(`${c.name}\u0000${c.location}`, c);
+  const work: [FlameNode, FlameNode][] = [[into, from]];
+  for (let pair = work.pop(); pair; pair = work.pop()) {
+    const [a, b] = pair;
+    a.self += b.self;
+    a.total += b.total;
+    const byKey = new Map(a.children.map((c) => [`${c.name}\u0000${c.location}`, c]));
+    for (const c of b.children) {
+      const key = `${c.name}\u0000${c.location}`;
+      const same = byKey.get(key);
+      if (same) work.push([same, c]);
+      else {
+        a.children.push(c);
+        byKey.set(key, c);
+      }
     }
+    a.children.sort((x, y) => y.total - x.total);
   }
-  into.children.sort((a, b) => b.total - a.total);
 }
 
 /** V8's frames that are not code of the app: the root and the pseudo-frames. */
