@@ -27,3 +27,8 @@ export function isHeld(worker: object): boolean {
 export function releasedSince(worker: object): number {
   return releasedAt.get(worker) ?? 0;
 }
+
+/** Held now, or let go less than `withinMs` ago. */
+export function heldRecently(worker: object, now: number, withinMs: number): boolean {
+  return held.has(worker) || now - releasedSince(worker) < withinMs;
+}
