@@ -30,5 +30,6 @@ export function releasedSince(worker: object): number {
 
 /** Held now, or let go less than `withinMs` ago. */
 export function heldRecently(worker: object, now: number, withinMs: number): boolean {
-  return held.has(worker) || now - releasedSince(worker) < withinMs;
+  const at = releasedAt.get(worker);
+  return held.has(worker) || (at !== undefined && now - at < withinMs);
 }
