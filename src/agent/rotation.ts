@@ -100,11 +100,25 @@ export class Rotation {
       result.paused++;
     }
     if (this.paused.length === 0) return result;
-    this.selfResume = setTimeout(() => void this.resume(), maxMs);
+    this.lease(maxMs);
     const servers = new Set(this.paused.map((p) => p.server));
     const turned = await turnOverConnections((socket) => socket.server !== undefined && servers.has(socket.server), Date.now() + graceMs, idleGraceMs);
     Object.assign(result, turned);
     return result;
+  }
+
+  /** Push the self-resume back to `maxMs` from now; false when not out of rotation. */
+  renew(maxMs: number): boolean {
+    if (this.paused.length === 0) return false;
+    this.lease(maxMs);
+    return true;
+  }
+
+  private lease(maxMs: number): void {
+    if (this.selfResume) clearTimeout(this.selfResume);
+    // Unref'd: a worker that is otherwise done does not stay alive for it.
+    this.selfResume = setTimeout(() => void this.resume(), maxMs);
+    this.selfResume.unref();
   }
 
   async resume(): Promise<ResumeResult> {

@@ -15,7 +15,8 @@ import { one, progressPrinter, withClient } from './session';
  * snapshot of one worker, written here as it streams from the daemon.
  * `--diff 60s`: two snapshots that far apart and the constructors that
  * grew between them. The file is written 0600 under a temporary name and
- * renamed once whole, so a half file never looks like a snapshot.
+ * given its name once whole (a hard link: an existing file of that name is
+ * never overwritten), so a half file never looks like a snapshot.
  */
 
 const MAX_DIFF_MS = 60 * 60_000;
@@ -47,6 +48,7 @@ export async function heapCommand(args: ParsedArgs): Promise<number> {
   if (diffMs === null) {
     const target = out === undefined ? null : path.resolve(out);
     if (target !== null) checkDestination(path.dirname(target), 'heap: --out');
+    if (target !== null && lexists(target)) throw usage(`heap: --out ${out}: ${target} exists already; herd does not overwrite it`);
     else checkDestination(process.cwd(), 'heap: the current directory');
     const written = target === null
       ? await snapshotTo(process.cwd(), defaultName, name, worker, force, progress)
@@ -70,6 +72,10 @@ export async function heapCommand(args: ParsedArgs): Promise<number> {
     await new Promise((resolve) => setTimeout(resolve, diffMs));
     const second = await snapshotTo(dir, defaultName, name, first.result.worker, force, progress);
     progress(summaryLine(second));
+    if (second.result.pid !== first.result.pid) {
+      process.stderr.write(`herd: heap --diff: ${first.result.app}[${first.result.worker}] restarted between the snapshots (pid ${first.result.pid}, then ${second.result.pid}): a new process is not growth; no diff\n`);
+      return EXIT.failed;
+    }
     const [before, after] = await Promise.all([summarizeSnapshot(first.file), summarizeSnapshot(second.file)]);
     const diff = diffSummaries(before, after, second.startedAt - first.startedAt);
     if (json) {
@@ -92,6 +98,15 @@ export function defaultName(result: Pick<HeapSnapshotResult, 'app' | 'worker'>, 
   return `${result.app.replace(/[^\w.-]/g, '_')}-w${result.worker}-${stamp}.heapsnapshot`;
 }
 
+function lexists(file: string): boolean {
+  try {
+    fs.lstatSync(file);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 function checkDestination(dir: string, what: string): void {
   if (!fs.existsSync(dir)) throw usage(`${what}: there is no directory ${dir}`);
   try {
@@ -108,6 +123,27 @@ function summaryLine(w: Written): string {
       `${r.rotation.open > 0 ? `, ${r.rotation.open} waited` : ''})`
     : 'not out of rotation';
   return `wrote ${w.file} (${formatBytes(w.bytes)}): ${r.app}[${r.worker}] pid ${r.pid} was paused ${r.pauseMs} ms, ${rotation}`;
+}
+
+/**
+ * Give the whole temporary file its name: a hard link, which never replaces
+ * an existing file (nor follows a symlink of that name). A default name that
+ * is taken (two snapshots in one second) gets -2, -3...; a name given with
+ * --out that is taken is an error.
+ */
+function place(temp: string, dir: string, base: string, unique: boolean, r: HeapSnapshotResult): string {
+  for (let n = 1; ; n++) {
+    const file = path.join(dir, n === 1 ? base : base.replace(/\.heapsnapshot$/, `-${n}.heapsnapshot`));
+    try {
+      fs.linkSync(temp, file);
+      fs.rmSync(temp, { force: true });
+      return file;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST' || !unique || n >= 100) {
+        throw new HerdError('HERD_ERR_HEAP_SNAPSHOT', { name: r.app, worker: r.worker, reason: (err as NodeJS.ErrnoException).code === 'EEXIST' ? `${file} exists already; it was not overwritten` : (err as Error).message });
+      }
+    }
+  }
 }
 
 /**
@@ -150,8 +186,7 @@ async function snapshotTo(
     fs.fsyncSync(fd);
     fs.closeSync(fd);
     open = false;
-    const file = path.join(dir, nameFor(result, startedAt));
-    fs.renameSync(temp, file);
+    const file = place(temp, dir, nameFor(result, startedAt), nameFor === defaultName, result);
     return { file, bytes, result, startedAt };
   } catch (err) {
     discard();

@@ -78,7 +78,8 @@ export interface WrittenProfile {
 
 /** Private like everything herd writes: a profile names the app's files and functions. */
 function writePrivate(file: string, data: string): void {
-  fs.writeFileSync(file, data, { mode: 0o600 });
+  // 'wx': an existing file of that name (or a symlink) is never overwritten.
+  fs.writeFileSync(file, data, { mode: 0o600, flag: 'wx' });
 }
 
 /** Splits the chunks into the workers' profiles and writes a .cpuprofile and a flame-graph page for each. */

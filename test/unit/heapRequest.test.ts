@@ -4,7 +4,7 @@ import { HerdError } from '../../src/errors';
 import { heapSnapshot, type HeapDeps } from '../../src/daemon/heap/heapRequest';
 import type { App } from '../../src/daemon/supervision/app';
 import type { ReplyStream } from '../../src/daemon/control/controlServer';
-import { isHeld } from '../../src/daemon/worker/diagnosticHold';
+import { holdWorker, isHeld } from '../../src/daemon/worker/diagnosticHold';
 
 /** An app of `count` online workers whose inspector records that it was asked to open. */
 function fakeApp(count: number, runner: 'node' | 'exec' = 'node') {
@@ -59,4 +59,18 @@ test('an unknown worker, and an app without the agent, are refused with what to 
   assert.equal(err.code, 'HERD_ERR_USAGE');
   assert.match(err.message, /runner 'exec'.*heap snapshots need runner 'node'/);
   assert.deepEqual([...two.opened, ...exec.opened], []);
+});
+
+test('a worker held by another snapshot does not count as one that serves: no rotation, and a warning says so', async () => {
+  const { app, procs } = fakeApp(2);
+  const release = holdWorker(procs[1] as object);
+  try {
+    const messages: string[] = [];
+    await heapSnapshot({ appForWorker: () => app, memAvailable: () => null, workerMemory: () => ({ heapUsed: 0, rss: 0 }) },
+      { type: 'heapSnapshot', name: 'api', worker: 0, force: false }, (m) => messages.push(m), stream).catch(() => {});
+    assert.ok(messages.some((m) => /no other worker in rotation/.test(m)), messages.join('\n'));
+    assert.equal(isHeld(procs[0] as object), false, 'let go after its failure');
+  } finally {
+    release();
+  }
 });

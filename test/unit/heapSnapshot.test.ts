@@ -116,3 +116,11 @@ test('the daemon forwards pieces in order and gives up past its bound instead of
   await fast.flush();
   assert.equal(fast.sent, 2);
 });
+
+test('a forwarder that fails (past its bound) abandons a send that never ends: flush rejects at once', async () => {
+  const stuck = new ChunkForwarder(() => new Promise<void>(() => {}), 10);
+  stuck.push('abcd');
+  const flushing = stuck.flush();
+  stuck.push('efghijklmnop');
+  await assert.rejects(flushing, /read the snapshot too slowly/);
+});

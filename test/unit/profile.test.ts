@@ -213,6 +213,8 @@ describe('profileOnStall', () => {
     feed(0, 600);
     feed(1, 700);
     assert.equal(inspected, 1, 'one per app in the cool-down, whichever worker');
+    // The first capture has ended (its inspector refused): one in flight per app.
+    await new Promise((resolve) => setImmediate(resolve));
     now += 60_000;
     feed(1, 250);
     assert.equal(inspected, 2);

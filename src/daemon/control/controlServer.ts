@@ -15,7 +15,8 @@ export interface ReplyStream {
   /**
    * Send the next piece of a file; resolves once the client has read enough
    * that more may follow (a slow reader slows the sender, nothing is skipped).
-   * Rejects when the client has gone.
+   * Rejects when the client has gone, or has read nothing for CHUNK_DRAIN_MS
+   * (then its connection is closed).
    */
   chunk(data: string): Promise<void>;
   /** Resolves when the client's connection closes. */
@@ -45,6 +46,8 @@ const HALF_SENT_TIMEOUT_MS = 10_000;
  */
 const MAX_CONNECTIONS = 256;
 const SWEEP_MS = 1000;
+/** A client that is sent a file and reads none of it for this long (a stopped CLI) is let go. */
+const CHUNK_DRAIN_MS = 30_000;
 
 interface ClientState {
   /** Requests received whose result is not sent yet (a `logs --follow` stays in flight). */
@@ -207,7 +210,7 @@ export class ControlServer {
       chunk: (data) => {
         if (socket.destroyed || !socket.writable) return Promise.reject(new Error('the client went away'));
         this.send(socket, { v: PROTOCOL_VERSION, id, kind: 'chunk', data });
-        return socket.writableLength <= MAX_UNREAD ? Promise.resolve() : drained(socket);
+        return socket.writableLength <= MAX_UNREAD ? Promise.resolve() : drained(socket, CHUNK_DRAIN_MS);
       },
       closed: closedPromise(socket),
     };
@@ -245,10 +248,19 @@ export class ControlServer {
   }
 }
 
-/** Resolves when the socket's buffer drained, rejects when it closed first. */
-function drained(socket: net.Socket): Promise<void> {
+/**
+ * Resolves when the socket's buffer drained; rejects when it closed first, or
+ * when it did not drain within `timeoutMs` (then the socket is destroyed).
+ */
+export function drained(socket: net.Socket, timeoutMs: number): Promise<void> {
   return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      done(new Error(`the client read nothing for ${Math.round(timeoutMs / 1000)} s`));
+      socket.destroy();
+    }, timeoutMs);
+    timer.unref();
     const done = (err?: Error) => {
+      clearTimeout(timer);
       socket.off('drain', onDrain);
       socket.off('close', onClose);
       if (err) reject(err);

@@ -4,7 +4,7 @@ import type { RequestOf } from '../../protocol/control';
 import type { ReplyStream } from '../control/controlServer';
 import type { App } from '../supervision/app';
 import { metricsView } from '../supervision/appMetrics';
-import { holdWorker } from '../worker/diagnosticHold';
+import { holdWorker, isHeld } from '../worker/diagnosticHold';
 import { InspectorSession, type InspectableProcess } from '../worker/inspectorSession';
 import type { Worker } from '../worker/worker';
 import { checkMemory, mb, readMemAvailable } from './memoryCheck';
@@ -20,8 +20,15 @@ import { ChunkForwarder, takeSnapshot } from './snapshotStream';
 
 const OPEN_TIMEOUT_MS = 5000;
 const SNAPSHOT_TIMEOUT_MS = 10 * 60_000;
-/** Out of rotation at most this long after the snapshot began; then the worker puts itself back. */
-const SELF_RESUME_MS = SNAPSHOT_TIMEOUT_MS + 10_000;
+/**
+ * The worker puts itself back in rotation when the daemon has not renewed
+ * its lease for this long (the daemon died mid-snapshot). The snapshot blocks
+ * the worker's loop, so the lease's timer cannot fire during it, only after
+ * it, when the daemon puts the worker back at once anyway; before and after
+ * it, the daemon renews every RENEW_MS.
+ */
+export const LEASE_MS = 15_000;
+const RENEW_MS = 5000;
 const ROTATION_CALL_MS = 10_000;
 
 const busy = new WeakSet<Worker>();
@@ -62,11 +69,13 @@ export async function heapSnapshot(
   if (memory.available === null) warnings.push('free memory unknown (no /proc/meminfo): not checked');
   else if (!memory.ok) warnings.push(`taken with --force: it needs about ${mb(memory.needed)}, ${mb(memory.available)} was available`);
 
-  const others = app.slots.filter((s) => s !== slot && s.status === 'online' && s.proc?.ready && !s.proc.exited && !s.proc.draining).length;
+  // Workers busy with a snapshot of their own (or held) serve nothing meanwhile: two snapshots at once must not take every worker out.
+  const others = app.slots.filter((s) => s !== slot && s.status === 'online' && s.proc?.ready && !s.proc.exited && !s.proc.draining &&
+    !busy.has(s.proc) && !isHeld(s.proc)).length;
   const rotate = others > 0 && app.spec.execMode === 'cluster';
   if (!rotate) {
     warnings.push(others === 0
-      ? `${app.name} has no other worker: it does not answer while the snapshot is taken (connections wait in the socket's queue)`
+      ? `${app.name} has no other worker in rotation: it does not answer while the snapshot is taken (connections wait in the socket's queue)`
       : `${app.name} runs in fork mode: worker ${slot.id} keeps its connections and does not answer them while the snapshot is taken`);
   }
   for (const w of warnings) progress(`warning: ${w}`);
@@ -75,6 +84,22 @@ export async function heapSnapshot(
   const release = holdWorker(proc);
   let session: InspectorSession | null = null;
   let rotation: HeapSnapshotResult['rotation'] = null;
+  let pauseTried = false;
+  let renewal: NodeJS.Timeout | null = null;
+  let released = false;
+  // The worker is let go (back in rotation, watched again, free for the next
+  // snapshot) as soon as the snapshot is answered: sending its rest to a slow
+  // client does not keep it held.
+  const letGo = async () => {
+    if (released) return;
+    released = true;
+    if (renewal) clearInterval(renewal);
+    // Whatever failed, once pause was tried the worker is put back (resume is idempotent).
+    if (pauseTried && session) await resume(session, rotation, warnings);
+    session?.close();
+    release();
+    busy.delete(proc);
+  };
   try {
     try {
       session = await InspectorSession.open(proc, OPEN_TIMEOUT_MS);
@@ -82,8 +107,12 @@ export async function heapSnapshot(
       throw new HerdError('HERD_ERR_HEAP_SNAPSHOT', { ...label, reason: (err as Error).message });
     }
     if (rotate) {
+      pauseTried = true;
       rotation = await pause(session, warnings);
       if (rotation) {
+        const s = session;
+        renewal = setInterval(() => void callRotation(s, `renew(${LEASE_MS})`).catch(() => {}), RENEW_MS);
+        renewal.unref();
         progress(`worker ${slot.id} out of rotation: ${rotation.paused} server(s) stopped accepting; ` +
           `${rotation.closedIdle} idle keep-alive connection(s) closed, ${rotation.answeredWithClose} answered with Connection: close` +
           (rotation.open > 0 ? `; ${rotation.open} still open wait for the snapshot` : ''));
@@ -97,7 +126,7 @@ export async function heapSnapshot(
     } catch (err) {
       throw new HerdError('HERD_ERR_HEAP_SNAPSHOT', { ...label, reason: (err as Error).message });
     }
-    if (rotation) await resume(session, rotation, warnings);
+    await letGo();
     try {
       await forwarder.flush();
     } catch (err) {
@@ -109,11 +138,7 @@ export async function heapSnapshot(
       rotation, warnings,
     };
   } finally {
-    // Whatever failed, the worker is put back, and its watchdog resumes.
-    if (rotation && rotation.resumed === 0 && session) await resume(session, rotation, warnings);
-    session?.close();
-    release();
-    busy.delete(proc);
+    await letGo();
   }
 }
 
@@ -149,7 +174,7 @@ async function callRotation(session: InspectorSession, call: string): Promise<un
 async function pause(session: InspectorSession, warnings: string[]): Promise<HeapSnapshotResult['rotation']> {
   let value: unknown;
   try {
-    value = await callRotation(session, `pause(${SELF_RESUME_MS})`);
+    value = await callRotation(session, `pause(${LEASE_MS})`);
   } catch (err) {
     warnings.push(`the worker could not be taken out of rotation (${(err as Error).message}): its connections wait for the snapshot`);
     return null;
@@ -163,15 +188,16 @@ async function pause(session: InspectorSession, warnings: string[]): Promise<Hea
   return { out: v.paused > 0, paused: v.paused, closedIdle: v.closedIdle, answeredWithClose: v.answeredWithClose, open: v.open, resumed: 0 };
 }
 
-async function resume(session: InspectorSession, rotation: NonNullable<HeapSnapshotResult['rotation']>, warnings: string[]): Promise<void> {
-  if (rotation.paused === 0 || rotation.resumed > 0) return;
+/** Put the worker back; also when pause failed (it may have closed some servers before). Idempotent in the worker. */
+async function resume(session: InspectorSession, rotation: HeapSnapshotResult['rotation'], warnings: string[]): Promise<void> {
+  if (rotation && (rotation.paused === 0 || rotation.resumed !== 0)) return;
   try {
     const value = (await callRotation(session, 'resume()')) as { resumed: number; errors: string[] } | null;
-    rotation.resumed = value?.resumed ?? 0;
+    if (rotation) rotation.resumed = value?.resumed ?? 0;
     for (const e of value?.errors ?? []) warnings.push(`a server did not listen again: ${e}`);
   } catch (err) {
-    // It puts itself back after SELF_RESUME_MS.
-    warnings.push(`the worker could not be put back in rotation now (${(err as Error).message}); it does so itself within ${Math.round(SELF_RESUME_MS / 60_000)} min`);
-    rotation.resumed = -1;
+    // It puts itself back once its lease runs out.
+    warnings.push(`the worker could not be put back in rotation now (${(err as Error).message}); it does so itself within ${LEASE_MS / 1000} s`);
+    if (rotation) rotation.resumed = -1;
   }
 }

@@ -17,12 +17,17 @@ export class ChunkForwarder {
   private queuedBytes = 0;
   private pumping: Promise<void> | null = null;
   failed: Error | null = null;
+  /** Settles when it fails: flush() does not wait for a send that may never end (a client that stopped reading). */
+  private readonly abandoned: Promise<void>;
+  private abandon: () => void = () => {};
   /** Characters sent on. */
   sent = 0;
   /** The most that waited here at once (characters). */
   peakQueued = 0;
 
-  constructor(private readonly send: (data: string) => Promise<void>, private readonly maxQueued = MAX_QUEUED_BYTES) {}
+  constructor(private readonly send: (data: string) => Promise<void>, private readonly maxQueued = MAX_QUEUED_BYTES) {
+    this.abandoned = new Promise((resolve) => (this.abandon = resolve));
+  }
 
   push(data: string): void {
     if (this.failed) return;
@@ -38,7 +43,7 @@ export class ChunkForwarder {
 
   /** Resolves once everything pushed was sent on; rejects with why it could not be. */
   async flush(): Promise<void> {
-    while (this.pumping) await this.pumping;
+    while (this.pumping && !this.failed) await Promise.race([this.pumping, this.abandoned]);
     if (this.failed) throw this.failed;
   }
 
@@ -61,6 +66,7 @@ export class ChunkForwarder {
     this.failed ??= err;
     this.queue.length = 0;
     this.queuedBytes = 0;
+    this.abandon();
   }
 }
 

@@ -3,9 +3,13 @@ import { HerdError } from '../../errors';
 import type { MetricsReport } from '../../metrics/report';
 import { formatDuration } from '../../util/units';
 import { profileCpu } from '../worker/cpuProfiler';
+import { heldRecently } from '../worker/diagnosticHold';
 import type { Worker } from '../worker/worker';
 import type { ProfileStore } from '../state/profileStore';
 import type { Slot } from './slot';
+
+/** How often a worker reports its metrics (the agent's REPORT_INTERVAL_MS), plus slack. */
+const REPORT_WINDOW_MS = 1500;
 
 export interface ProfileTarget {
   slot: number;
@@ -63,6 +67,8 @@ export function profileAll(targets: readonly ProfileTarget[], durationMs: number
 export class StallProfiler {
   /** When each app's last capture started (the cool-down runs from there). */
   private readonly lastAt = new Map<string, number>();
+  /** Apps with a capture running: one at a time per app. */
+  private readonly inFlight = new Set<string>();
 
   constructor(
     private readonly store: ProfileStore,
@@ -74,11 +80,16 @@ export class StallProfiler {
     const rule = spec.profileOnStall;
     if (!rule || proc.exited || proc.pid === null) return;
     const delay = report.eventLoop?.max;
-    if (typeof delay !== 'number' || delay < rule.delay) return;
+    if (typeof delay !== 'number' || !Number.isFinite(delay) || delay < rule.delay) return;
     const now = this.now();
+    // A heap snapshot blocks the loop on purpose: the report that covers it
+    // (the first after it) is not a stall.
+    if (heldRecently(proc, now, REPORT_WINDOW_MS)) return;
+    if (this.inFlight.has(spec.name)) return;
     const last = this.lastAt.get(spec.name);
     if (last !== undefined && now - last < rule.cooldown) return;
     this.lastAt.set(spec.name, now);
+    this.inFlight.add(spec.name);
     const pid = proc.pid;
     const worker = proc.slot;
     this.note(spec.name, worker, `pid ${pid} event-loop delay ${Math.round(delay)}ms passed profileOnStall's ${formatDuration(rule.delay)}: CPU profile for ${formatDuration(rule.duration)}`);
@@ -87,6 +98,7 @@ export class StallProfiler {
       .then(
         (file) => this.note(spec.name, worker, `pid ${pid} CPU profile kept in ${file}`),
         (err: Error) => this.note(spec.name, worker, `pid ${pid} CPU profile not kept: ${err.message}`),
-      );
+      )
+      .finally(() => this.inFlight.delete(spec.name));
   }
 }

@@ -35,6 +35,7 @@ import { checkJob } from '../jobs/jobCheck';
 import * as path from 'node:path';
 import { ProfileStore } from '../state/profileStore';
 import { profileAll, profileTargets, StallProfiler, type TakenProfile } from './profiling';
+import { heldRecently } from '../worker/diagnosticHold';
 import type { StallProfileView } from '../../protocol/profile';
 
 function formatSeconds(ms: number): string {
@@ -652,12 +653,17 @@ export class Supervisor {
     for (const slot of app.slots) {
       const pid = slot.proc?.pid;
       const usage = pid ? this.stats.get(pid) : undefined;
+      // A heap snapshot grows its worker for a while: not a reason to replace it.
+      if (slot.proc && heldRecently(slot.proc, Date.now(), MEMORY_GRACE_AFTER_HOLD_MS)) continue;
       if (usage && slot.status === 'online' && usage.memory > limit) {
         app.replaceSlot(slot, `memory ${Math.round(usage.memory / 1048576)}MB over limit ${Math.round(limit / 1048576)}MB`);
       }
     }
   }
 }
+
+/** How long after a heap snapshot its worker's memory is not held against maxMemory. */
+const MEMORY_GRACE_AFTER_HOLD_MS = 10_000;
 
 /**
  * A lifecycle transition the table forbids is a bug in herd, not in the app:

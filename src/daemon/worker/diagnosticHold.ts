@@ -27,3 +27,9 @@ export function isHeld(worker: object): boolean {
 export function releasedSince(worker: object): number {
   return releasedAt.get(worker) ?? 0;
 }
+
+/** Held now, or let go less than `withinMs` ago. */
+export function heldRecently(worker: object, now: number, withinMs: number): boolean {
+  const at = releasedAt.get(worker);
+  return held.has(worker) || (at !== undefined && now - at < withinMs);
+}
