@@ -507,6 +507,10 @@ function readApp(raw: Record<string, unknown>, at: string, baseDir: string, home
     metrics: readBoolean(get('metrics'), r) ?? DEFAULTS.metrics,
     sticky: readBoolean(get('sticky'), r) ?? false,
   };
+  const stallSetting = get('profileOnStall');
+  if (draft.profileOnStall !== null && !draft.metrics && stallSetting) {
+    r.warn(stallSetting.key, 'never fires with metrics: false: the event-loop delay it watches comes with the metrics reports');
+  }
   const cronSetting = get('job');
   draft.job = readJob(cronSetting, get('timezone'), r);
   draft.jobKey = cronSetting?.key ?? null;

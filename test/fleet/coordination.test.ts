@@ -30,6 +30,8 @@ test('a command a busy host did not take in time is withdrawn: reported not take
   // Closed before Redis stops (after hooks run in order, and Redis's came first): a reader left blocking on a
   // server that went away would wait out its command timeout.
   try {
+    // Its consumer group reads from when it was made ('$'): a command sent before would not be seen.
+    await eventually(async () => ((await client.xinfo('GROUPS', 'herd:fleet:cmd:web-1').catch(() => [])) as unknown[]).length > 0 || undefined, 10_000, 'the reader\'s consumer group');
     const send = (verb: 'reload' | 'restart', acceptMs: number) => sendCommand(client, ['web-1'], {
       secret: SECRET, sender: 'cli:1', verb, app: 'api', acceptMs, timeoutMs: 60_000, alive: async () => true, progress: () => {},
     });

@@ -173,6 +173,9 @@ describe('profileOnStall', () => {
     const full = await load({ profileOnStall: { delay: 50, duration: '2s', cooldown: '1m' } });
     assert.deepEqual(full.specs[0]?.profileOnStall, { delay: 50, duration: 2000, cooldown: 60_000 });
     assert.equal((await load({})).specs[0]?.profileOnStall, null);
+    const off = await load({ profileOnStall: { delay: '200ms' }, metrics: false });
+    assert.ok(off.warnings.some((w) => /apps\[0\]\.profileOnStall: never fires with metrics: false/.test(w)), off.warnings.join('\n'));
+    assert.ok(!full.warnings.some((w) => /never fires/.test(w)));
   });
 
   test('every field is checked, and named', async () => {
