@@ -66,16 +66,15 @@ export class HttpProbe {
   }
 
   /**
-   * A new connection's first request was sent after the connection was made,
-   * and the worker accepted it now: its wait is counted from here (the time
-   * it spent in the kernel's accept queue before is not seen here; the daemon
-   * reports that queue). Without it, the wait of a new connection's first
-   * request would run from the start of the loop's busy stretch, which an
-   * overloaded loop never ends.
+   * A new connection's first request counts its wait from the earliest the
+   * connection can have arrived (LoopWait.accepted): its time in the accept
+   * queue is part of what the client waited. From the start of the loop's
+   * busy stretch alone, which an overloaded loop never ends, it would grow
+   * without bound.
    */
   private readonly onAccept = (message: unknown): void => {
     const socket = (message as { socket?: Done }).socket;
-    if (socket) socket[DONE] = performance.now();
+    if (socket) socket[DONE] = this.loop.accepted(performance.now());
   };
 
   private readonly onStart = (message: unknown): void => {

@@ -10,9 +10,10 @@
  * - A, when the previous response on the same connection finished: an
  *   HTTP/1.1 client does not send its next (non-pipelined) request before it
  *   got the previous response. For a new connection's first request, A is
- *   when this worker accepted the connection: its bytes may have waited in
- *   the kernel before, in the accept queue, which is not counted here (the
- *   daemon reports that queue's length as http.queue).
+ *   when this worker last accepted connections before (see accepted()): the
+ *   connection was not in the accept queue then, so its time in that queue
+ *   counts too, up to that bound (the daemon reports the queue's length as
+ *   http.queue).
  * - B, the start of the loop's current busy stretch. libuv counts idle time
  *   only while epoll_wait blocks: it first polls with timeout 0 and counts
  *   nothing when something is ready already (deps/uv/src/unix/linux.c,
@@ -25,13 +26,20 @@
  * Turns are told apart with one setImmediate per turn that read requests
  * (never a chain of them, which would keep the loop from ever blocking).
  * What cannot be seen: time between the loop waking up and the turn's first
- * request (a timer that ran 100 ms before the socket was read), and the time
- * a new connection spent in the kernel's accept queue. What may be counted
- * that a client did not wait: on a keep-alive connection while the loop is
- * busy, a client's own pause between a response and its next request.
+ * request (a timer that ran 100 ms before the socket was read), and a
+ * client's SYN retransmits when the accept queue overflowed. What may be
+ * counted that a client did not wait: on a keep-alive connection while the
+ * loop is busy, a client's own pause between a response and its next request;
+ * for a new connection, the time since this worker's last accept when other
+ * workers took the connections meanwhile.
  */
 export class LoopWait {
   private turnOpen = false;
+  /** This turn accepted a connection already. */
+  private acceptTurn = false;
+  /** When this worker last accepted a connection, and the last accept before this turn's. */
+  private lastAccept: number | undefined;
+  private acceptFloor: number | undefined;
   private idleMark: number;
   private busySince: number;
 
@@ -52,17 +60,41 @@ export class LoopWait {
    * `previousDone` (undefined when not known).
    */
   waitOf(now: number, previousDone: number | undefined): number {
-    if (!this.turnOpen) {
-      this.turnOpen = true;
-      if (this.idleTime() > this.idleMark) this.busySince = now;
-      this.endOfTurn(this.closeTurn);
-    }
+    this.openTurn(now);
     const since = previousDone !== undefined && previousDone > this.busySince ? previousDone : this.busySince;
     return now > since ? now - since : 0;
   }
 
+  /**
+   * A connection this worker accepts at `now`: the earliest it can have
+   * arrived, which its first request's wait counts from. libuv accepts every
+   * pending connection at once (until EAGAIN), so one accepted in this turn
+   * was not there when this worker last accepted, in an earlier turn; and it
+   * arrived after the loop got busy. So a worker that stopped accepting for a
+   * while (its overload guard) charges the new connections that while, and
+   * one that accepts every turn at most a turn.
+   */
+  accepted(now: number): number {
+    this.openTurn(now);
+    if (!this.acceptTurn) {
+      this.acceptTurn = true;
+      this.acceptFloor = this.lastAccept;
+    }
+    this.lastAccept = now;
+    const floor = this.acceptFloor;
+    return floor !== undefined && floor > this.busySince ? floor : this.busySince;
+  }
+
+  private openTurn(now: number): void {
+    if (this.turnOpen) return;
+    this.turnOpen = true;
+    if (this.idleTime() > this.idleMark) this.busySince = now;
+    this.endOfTurn(this.closeTurn);
+  }
+
   private readonly closeTurn = (): void => {
     this.turnOpen = false;
+    this.acceptTurn = false;
     this.idleMark = this.idleTime();
   };
 }

@@ -104,3 +104,21 @@ test('a new connection on a loop that stays busy: its first request waits from w
   // From the busy stretch's start the last one would have waited most of the run (~600 ms+).
   assert.ok(Math.max(...waits) < elapsed / 3, `waits ${waits.map((w) => w.toFixed(1)).join(', ')} over ${elapsed} ms`);
 });
+
+test('a new connection counts from this worker\'s previous accept (it was not queued then): a pause in accepting is charged, a long busy stretch is not', () => {
+  const { wait, endTurn } = fakeLoop(0);
+  // Accepting every turn of a loop busy for ten minutes: about a turn, not ten minutes.
+  let bound = 0;
+  for (let t = 0; t <= 600_000; t += 500) {
+    bound = wait.accepted(t);
+    endTurn();
+  }
+  assert.equal(bound, 599_500);
+  // Two connections accepted in one turn share the earlier accept as their floor.
+  assert.equal(wait.accepted(601_000), 600_000);
+  assert.equal(wait.accepted(601_001), 600_000);
+  endTurn();
+  // The worker stopped accepting for 3 s (its overload guard): the next connection may have queued all that while.
+  assert.equal(wait.accepted(604_001), 601_001);
+  assert.equal(wait.waitOf(604_010, 601_001), 3009);
+});
