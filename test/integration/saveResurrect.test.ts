@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { test } from 'node:test';
 import { HerdClient } from '../../src/client/client';
@@ -153,10 +153,15 @@ test('state.json survives kill -9 of the daemon: a new daemon lists the apps sto
   await eventually(() => ([daemonPid, ...shims, ...workers].some(running) ? undefined : true), 10_000, 'every process to die');
 
   // A new daemon (as systemd's Restart= would start one), before any resurrect.
-  const daemon = spawn(NODE, [path.join(ROOT, 'dist', 'daemon', 'main.js')], { env: { ...process.env, HERD_HOME: home }, detached: true, stdio: 'ignore' });
+  // Its output goes to daemon.log as `herd start` sends it: if it fails to start, the log says why.
+  const logFd = openSync(path.join(home, 'daemon.log'), 'a');
+  const daemon = spawn(NODE, [path.join(ROOT, 'dist', 'daemon', 'main.js')], { env: { ...process.env, HERD_HOME: home }, detached: true, stdio: ['ignore', logFd, logFd] });
+  closeSync(logFd);
   daemon.unref();
   await eventually(async () => ((await HerdClient.isRunning(home)) ? true : undefined), 10_000, 'the new daemon');
-  const apps = await byName(herd);
+  const apps = await byName(herd).catch((err: Error) => {
+    throw new Error(`${err.message}\ndaemon.log:\n${readFileSync(path.join(home, 'daemon.log'), 'utf8').slice(-3000)}`);
+  });
   assert.deepEqual([...apps.keys()].sort(), ['api', 'batch']);
   assert.equal(apps.get('api')?.status, 'stopped');
   const api = await describe(herd, 'api');
