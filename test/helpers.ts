@@ -239,3 +239,27 @@ export function runAs(user: string, args: string[], env: Record<string, string>)
     child.on('close', (code) => resolve({ code: code ?? -1, stdout, stderr }));
   });
 }
+
+/**
+ * What WorkerProcess does for a stack capture or a profile: SIGUSR1 opens a
+ * child's inspector (started with --inspect-port=0), whose URL Node prints on
+ * stderr. For tests of the inspector client against a real Node.
+ */
+export function inspectableChild(child: ChildProcess): { openInspector(timeoutMs: number): Promise<string | null> } {
+  let stderr = '';
+  child.stderr?.setEncoding('utf8');
+  return {
+    openInspector: (timeoutMs: number) => new Promise<string | null>((resolve) => {
+      const timer = setTimeout(() => resolve(null), timeoutMs);
+      child.stderr?.on('data', (chunk: string) => {
+        stderr += chunk;
+        const url = /ws:\/\/127\.0\.0\.1:\d+\/[\w-]+/.exec(stderr)?.[0];
+        if (url) {
+          clearTimeout(timer);
+          resolve(url);
+        }
+      });
+      child.kill('SIGUSR1');
+    }),
+  };
+}

@@ -3,6 +3,7 @@ import * as assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { inspectorFlagsProblem } from '../../src/daemon/worker/hostedWorker';
 import { InspectorSession } from '../../src/daemon/worker/inspectorSession';
+import { inspectableChild } from '../helpers';
 
 const NO_CLIENT = 'WebSocket' in globalThis ? null : /has no WebSocket client/;
 
@@ -10,22 +11,7 @@ test('inspector session: commands are answered by id, errors are the inspector\'
   const child = spawn(process.execPath, ['--inspect-port=0', '-e', 'console.log("up"); setInterval(() => {}, 1000);'], { stdio: ['ignore', 'pipe', 'pipe'] });
   t.after(() => child.kill('SIGKILL'));
   await new Promise((resolve) => child.stdout.once('data', resolve));
-  let stderr = '';
-  child.stderr.setEncoding('utf8');
-  const proc = {
-    openInspector: (timeoutMs: number) => new Promise<string | null>((resolve) => {
-      const timer = setTimeout(() => resolve(null), timeoutMs);
-      child.stderr.on('data', (chunk: string) => {
-        stderr += chunk;
-        const url = /ws:\/\/127\.0\.0\.1:\d+\/[\w-]+/.exec(stderr)?.[0];
-        if (url) {
-          clearTimeout(timer);
-          resolve(url);
-        }
-      });
-      child.kill('SIGUSR1');
-    }),
-  };
+  const proc = inspectableChild(child);
   if (NO_CLIENT) {
     await assert.rejects(InspectorSession.open(proc, 5000), NO_CLIENT);
     return;

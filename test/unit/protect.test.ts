@@ -10,7 +10,7 @@ import { parseStatusLine, SELF_REQUEST, selfRequest } from '../../src/agent/self
 import { captureStack, formatFrame } from '../../src/daemon/worker/stackCapture';
 import { openWebSocket } from '../../src/daemon/worker/inspectorSession';
 import type { AgentToDaemon, DaemonToAgent } from '../../src/protocol/agent';
-import { freePort } from '../helpers';
+import { freePort, inspectableChild } from '../helpers';
 
 test('shedding state: enters at a limit, leaves only after an interval under 80% of every limit', () => {
   const state = new SheddingState({ maxEventLoopDelay: 100, maxEventLoopUtilization: 0.9 });
@@ -161,23 +161,7 @@ test('stack capture: a real busy loop is paused through its inspector and read i
   const child = spawn(process.execPath, ['--inspect-port=0', '-e', 'function spinForever() { for (;;) {} }\nconsole.log("spinning"); spinForever();'], { stdio: ['ignore', 'pipe', 'pipe'] });
   t.after(() => child.kill('SIGKILL'));
   await new Promise((resolve) => child.stdout.once('data', resolve));
-  let stderr = '';
-  child.stderr.setEncoding('utf8');
-  const proc = {
-    // What WorkerProcess does: SIGUSR1 opens the inspector, whose URL Node prints on stderr.
-    openInspector: (timeoutMs: number) => new Promise<string | null>((resolve) => {
-      const timer = setTimeout(() => resolve(null), timeoutMs);
-      child.stderr.on('data', (chunk: string) => {
-        stderr += chunk;
-        const url = /ws:\/\/127\.0\.0\.1:\d+\/[\w-]+/.exec(stderr)?.[0];
-        if (url) {
-          clearTimeout(timer);
-          resolve(url);
-        }
-      });
-      child.kill('SIGUSR1');
-    }),
-  };
+  const proc = inspectableChild(child);
   const stack = await captureStack(proc, 5000);
   if (NO_CLIENT) {
     assert.match(stack.error ?? '', NO_CLIENT);
