@@ -1,6 +1,6 @@
 import * as diagnostics from 'node:diagnostics_channel';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { Socket } from 'node:net';
+import type { Server, Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { LoopWait } from './loopWait';
 
@@ -68,13 +68,22 @@ export class HttpProbe {
   /**
    * A new connection's first request counts its wait from the earliest the
    * connection can have arrived (LoopWait.accepted): its time in the accept
-   * queue is part of what the client waited. From the start of the loop's
-   * busy stretch alone, which an overloaded loop never ends, it would grow
-   * without bound.
+   * queue, where a busy worker takes one connection per loop turn, is part
+   * of what the client waited. From the start of the loop's busy stretch
+   * alone, which an overloaded loop never ends, it would grow without bound.
    */
   private readonly onAccept = (message: unknown): void => {
     const socket = (message as { socket?: Done }).socket;
-    if (socket) socket[DONE] = this.loop.accepted(performance.now());
+    const server = (socket as { server?: unknown } | undefined)?.server as (Server & { [SEEN]?: true }) | undefined;
+    if (!socket || !server) return;
+    if (!server[SEEN]) {
+      server[SEEN] = true;
+      server.once('close', () => {
+        delete server[SEEN];
+        this.loop.forget(server);
+      });
+    }
+    socket[DONE] = this.loop.accepted(performance.now(), server);
   };
 
   private readonly onStart = (message: unknown): void => {
@@ -130,4 +139,6 @@ const WAITED = Symbol('herd.waited');
 type Timed = ServerResponse & { [STARTED]?: number; [WAITED]?: number };
 /** On the socket: when the last response on this connection ended. */
 const DONE = Symbol('herd.responseDone');
+/** On a server: its 'close' forgets its accept queue. */
+const SEEN = Symbol('herd.acceptSeen');
 type Done = Socket & { [DONE]?: number };

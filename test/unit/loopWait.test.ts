@@ -105,20 +105,106 @@ test('a new connection on a loop that stays busy: its first request waits from w
   assert.ok(Math.max(...waits) < elapsed / 3, `waits ${waits.map((w) => w.toFixed(1)).join(', ')} over ${elapsed} ms`);
 });
 
-test('a new connection counts from this worker\'s previous accept (it was not queued then): a pause in accepting is charged, a long busy stretch is not', () => {
-  const { wait, endTurn } = fakeLoop(0);
-  // Accepting every turn of a loop busy for ten minutes: about a turn, not ten minutes.
-  let bound = 0;
-  for (let t = 0; t <= 600_000; t += 500) {
-    bound = wait.accepted(t);
+test('a new connection counts from the last turn that found its accept queue empty: a burst queued behind a busy loop is charged its whole wait', () => {
+  const { wait, state, endTurn } = fakeLoop(0);
+  const server = { listening: true };
+  state.idle = 1;
+  // Busy turns of 500 ms reading keep-alive requests, nothing to accept: the queue is empty each time.
+  for (let t = 0; t < 2000; t += 500) {
+    wait.waitOf(t, t - 1);
     endTurn();
   }
-  assert.equal(bound, 599_500);
-  // Two connections accepted in one turn share the earlier accept as their floor.
-  assert.equal(wait.accepted(601_000), 600_000);
-  assert.equal(wait.accepted(601_001), 600_000);
+  // 1,500: the last turn that saw it empty. Thirty connections arrive at 2,100; libuv accepts one per turn.
+  const floors: number[] = [];
+  for (let k = 0; k < 30; k++) {
+    const t = 2500 + k * 500;
+    wait.waitOf(t, t - 1);
+    floors.push(wait.accepted(t + 1, server));
+    endTurn();
+  }
+  assert.deepEqual([...new Set(floors)], [1500], 'every one of the burst may have waited since the queue was last seen empty');
+  // A turn without an accept: the queue is empty again, and the next connection counts from that turn.
+  wait.waitOf(20_000, 19_999);
   endTurn();
-  // The worker stopped accepting for 3 s (its overload guard): the next connection may have queued all that while.
-  assert.equal(wait.accepted(604_001), 601_001);
-  assert.equal(wait.waitOf(604_010, 601_001), 3009);
+  assert.equal(wait.accepted(20_500, server), 20_000);
+  endTurn();
+});
+
+test('a standing accept queue is charged at most as many of this worker\'s accepts as the queue holds, not since it last emptied', () => {
+  const { wait, endTurn } = fakeLoop(0);
+  const limit = 8;
+  const turns: (() => void)[] = [];
+  const small = new LoopWait(() => 0, (fn) => turns.push(fn), 0, limit);
+  const server = { listening: true };
+  // Ten minutes of one accept every 500 ms turn, never an empty turn.
+  let floor = 0;
+  for (let t = 500; t <= 600_000; t += 500) {
+    floor = small.accepted(t, server);
+    turns.shift()?.();
+  }
+  assert.equal(floor, 600_000 - limit * 500, 'the accept that many turns before');
+  // Another server accepting every turn does not stop this one's empty turns from counting.
+  const other = { listening: true };
+  wait.accepted(100, server);
+  wait.accepted(100, other);
+  endTurn();
+  wait.accepted(600, other);
+  endTurn();
+  assert.equal(wait.accepted(1100, server), 600);
+  endTurn();
+});
+
+test('a worker out of rotation (its server not listening) sees no empty queue while away', () => {
+  const { wait, state, endTurn } = fakeLoop(0);
+  const server = { listening: true };
+  state.idle = 1;
+  wait.accepted(100, server);
+  endTurn();
+  wait.waitOf(600, 599);
+  endTurn(); // empty at 600
+  server.listening = false;
+  for (let t = 1100; t < 5000; t += 500) {
+    wait.waitOf(t, t - 1);
+    endTurn();
+  }
+  server.listening = true;
+  assert.equal(wait.accepted(5100, server), 600, 'charged from before the pause, while other workers took the queue');
+  endTurn();
+  wait.forget(server);
+});
+
+test('under a real busy loop, connections queued behind it are accepted one per turn and charged their wait', async (t) => {
+  const probe = new HttpProbe();
+  const waits: number[] = [];
+  t.after(probe.add((r) => waits.push(r.waitMs)));
+  const server = http.createServer((_req, res) => {
+    const end = Date.now() + 40;
+    while (Date.now() < end) { /* a 40 ms handler */ }
+    res.end('ok');
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  t.after(() => server.close());
+  const port = (server.address() as { port: number }).port;
+  // Another process opens 8 connections at once and times each one's single request.
+  const client = spawn(process.execPath, ['-e', `
+    const net = require('node:net');
+    const times = [];
+    for (let i = 0; i < 8; i++) {
+      const start = performance.now();
+      const s = net.connect(${port}, '127.0.0.1', () => s.write('GET / HTTP/1.1\\r\\nHost: x\\r\\nConnection: close\\r\\n\\r\\n'));
+      s.on('data', () => {});
+      s.on('end', () => { times.push(performance.now() - start); if (times.length === 8) { process.stdout.write(JSON.stringify(times)); process.exit(0); } });
+    }`], { stdio: ['ignore', 'pipe', 'inherit'] });
+  t.after(() => client.kill());
+  let out = '';
+  client.stdout.on('data', (d) => (out += d));
+  const exited = new Promise<void>((resolve) => client.once('exit', () => resolve()));
+  await exited;
+  const clientTimes = JSON.parse(out) as number[];
+  await new Promise((resolve) => setImmediate(resolve));
+  assert.equal(waits.length, 8);
+  // The slowest client waited for the seven before it (~280 ms); herd charges its wait, not one turn.
+  const slowest = Math.max(...clientTimes);
+  const herdSlowest = Math.max(...waits) + 40;
+  assert.ok(herdSlowest > slowest * 0.5 && herdSlowest < slowest * 1.5, `client ${clientTimes.map((x) => x.toFixed(0)).join(', ')}; herd waits ${waits.map((w) => w.toFixed(0)).join(', ')}`);
 });
