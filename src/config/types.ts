@@ -11,8 +11,15 @@ export interface AppSpec {
   readonly args: readonly string[];
   /** Absolute working directory of the workers. */
   readonly cwd: string;
-  /** Resolved worker count (>= 1). */
+  /** Resolved worker count (>= 1): the count to start with (with `scaling`, its `min`). */
   readonly instances: number;
+  /**
+   * `instances: { min, max }`: the pool sizes itself between the two on
+   * `autoscale`'s metric (docs/autoscaling.md); null or absent = a fixed count.
+   */
+  readonly scaling?: ScalingSpec | null;
+  /** `queue`: a fork-mode app that consumes a BullMQ queue (docs/queues.md); null or absent = none. */
+  readonly queue?: QueueSpec | null;
   /** 'cluster': workers share the app's listening sockets; 'fork': plain child processes. */
   readonly execMode: 'cluster' | 'fork';
   /** The whole environment of each worker: the CLI's environment plus the config's env. */
@@ -93,6 +100,40 @@ export interface AppSpec {
   readonly metrics: boolean;
   /** Where the spec came from, so `herd reload <name>` can re-read it. */
   readonly source: AppSource;
+}
+
+export type AutoscaleMetric = 'eventLoop.utilization' | 'http.latency.p99' | 'http.inFlight' | 'queue.waiting';
+
+export interface ScalingSpec {
+  readonly min: number;
+  readonly max: number;
+  readonly autoscale: AutoscaleSpec;
+}
+
+export interface AutoscaleSpec {
+  /** What is compared with `target`: per worker, except http.latency.p99 (the app's). */
+  readonly metric: AutoscaleMetric;
+  /** The value the pool is sized to keep the metric at (0..1 for utilisation, ms for latency, a count otherwise). */
+  readonly target: number;
+  /** Workers added at most per scale-up step. */
+  readonly up: number;
+  /** Workers removed at most per scale-down step. */
+  readonly down: number;
+  /** ms after any scale step before the next scale-down (scale-ups wait only for the new workers to be ready). */
+  readonly coolDown: number;
+}
+
+export interface QueueSpec {
+  /** Redis URL of the queue (redis://, rediss://, or unix://). */
+  readonly redis: string;
+  /** The BullMQ queue's name. */
+  readonly name: string;
+  /** BullMQ's key prefix; 'bull' by default. */
+  readonly prefix: string;
+  /** Jobs a worker runs at once (given to the app as HERD_QUEUE_CONCURRENCY). */
+  readonly concurrency: number;
+  /** The app's priority among queue apps: given to the app as HERD_QUEUE_PRIORITY; null = none. */
+  readonly priority: number | null;
 }
 
 export interface JobSpec {

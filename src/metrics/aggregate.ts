@@ -3,7 +3,7 @@ import { STATUS_CLASSES, type MetricsReport } from './report';
 import { OVERFLOW_ROUTE } from './route';
 import { AppSeries, SERIES_FIELDS, type SeriesField } from './series';
 import type {
-  AppMetricsView, CustomView, EventLoopView, HttpView, LatencyView, MemoryView, QueueView, RouteView, SeriesView, WorkerMetricsView,
+  AppMetricsView, CustomView, EventLoopView, HttpView, JobQueueView, LatencyView, MemoryView, QueueView, RouteView, SeriesView, WorkerMetricsView,
 } from './view';
 
 /** Distinct method+route pairs the daemon keeps per app; the rest count as 'other'. */
@@ -150,6 +150,8 @@ export class AppMetrics {
   private readonly minuteLatency = new Histogram();
   /** The kernel's queues in front of the app's port, sampled by the daemon; null when the app has no TCP port. */
   queue: QueueView | null = null;
+  /** A queue app's BullMQ queue, read by the daemon; null for an app without `queue`. */
+  jobs: JobQueueView | null = null;
 
   ingest(slot: number, pid: number, report: MetricsReport): void {
     if (!report || typeof report !== 'object' || !report.http) return;

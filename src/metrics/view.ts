@@ -53,6 +53,22 @@ export interface QueueView {
   unread: number;
 }
 
+/** A queue app's BullMQ queue, read by the daemon from Redis (docs/queues.md). */
+export interface JobQueueView {
+  waiting: number;
+  active: number;
+  delayed: number;
+  /** Waiting with a priority (BullMQ keeps them apart from `waiting`). */
+  prioritized: number;
+  failed: number;
+  completed: number;
+  /** Job run time (processedOn to finishedOn) of jobs finished lately, ms; null before any. */
+  duration: { p50: number; p99: number; count: number } | null;
+  /** Epoch ms of the read; null when Redis could not be read (`error` says why). */
+  at: number | null;
+  error: string | null;
+}
+
 export interface RouteView {
   method: string;
   route: string;
