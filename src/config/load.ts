@@ -16,6 +16,7 @@ import { ALERT_METRICS, isAlertMetric, parseThreshold } from '../alerts/alertMet
 import { copyOverrides, FLAGS, parseOverrides, SINGLE_APP, type ParsedOverrides } from './cliOverrides';
 import { readCronRestart } from './cronRestart';
 import { localZone, readJob } from './job';
+import { readQueue } from './queue';
 import { specProblemList } from './specCheck';
 import { logFilesSpec, readLogFiles, type LogFilesDraft } from './logFiles';
 import { isPm2Unsupported, PM2_UNSUPPORTED, unsupportedWarning } from './pm2Unsupported';
@@ -55,6 +56,7 @@ import {
   type ProfileOnStallSpec,
   type HealthEndpointSpec,
   type JobSpec,
+  type QueueSpec,
   type OverloadSpec,
   type AlertRule,
   type AlertsSettings,
@@ -153,6 +155,7 @@ function loadScript(target: string, opts: LoadOptions): LoadResult {
     websocketDrain: DEFAULTS.websocketDrain,
     cronRestart: null,
     job: null,
+    queue: null,
     watch: o.watch === true ? { paths: [cwd], ignore: [], delay: DEFAULTS.watchDelay } : null,
     logFiles: { out: null, err: null, combined: null },
     maxMemory: o.maxMemory ?? null,
@@ -271,6 +274,7 @@ const FIELD_KEYS = {
   // PM2 reads `cron` as cron_restart; in herd it makes the app a job (docs/pm2.md#cron).
   cronRestart: ['cronRestart', 'cron_restart'],
   job: ['cron'],
+  queue: ['queue'],
   timezone: ['timezone'],
   watch: ['watch'],
   ignoreWatch: ['ignore_watch'],
@@ -404,6 +408,8 @@ interface Draft {
   job: JobSpec | null;
   /** Where `cron` was found, for messages about what a job cannot be. */
   jobKey: string | null;
+  /** `queue`: a BullMQ consumer, run in fork mode (queue.ts). */
+  queue: QueueSpec | null;
   watch: WatchDraft;
   logFiles: LogFilesDraft;
   /** PM2's append_env_to_name: `--env <e>` makes the name `<name>-<e>`. */
@@ -481,6 +487,7 @@ function readApp(raw: Record<string, unknown>, at: string, baseDir: string, home
     cronRestart: readCronRestart(get('cronRestart'), r),
     job: null,
     jobKey: null,
+    queue: readQueue(get('queue'), r),
     watch: readWatch({ watch: get('watch'), ignore: get('ignoreWatch'), delay: get('watchDelay') }, cwd, r),
     logFiles: readLogFiles({ own: get('logFiles'), out: get('outFile'), err: get('errorFile'), combined: get('logFile'), merge: get('mergeLogs') }, cwd, home, r),
     appendEnvToName: readBoolean(get('appendEnvToName'), r) ?? false,
@@ -955,6 +962,7 @@ function toSpec(d: Draft, file: string, opts: LoadOptions, o: ParsedOverrides, r
     env: merged,
   }, warn);
   if (d.job !== null && !jobFits(d, instances, o, r)) return null;
+  if (d.queue !== null && !queueFits(d, o, r)) return null;
   if (d.sticky && fitted.execMode === 'fork') {
     r.problem(join(d.at, 'sticky'), "needs execMode 'cluster': in fork mode each worker listens on its own socket, " +
       'so there is nothing to route (use cluster mode, or balance by client address at a proxy; see docs/sticky.md)');
@@ -979,7 +987,7 @@ function toSpec(d: Draft, file: string, opts: LoadOptions, o: ParsedOverrides, r
     args: run.viaShell ? run.scriptArgs : [...run.scriptArgs, ...args],
     cwd: d.cwd,
     instances,
-    execMode: d.job !== null ? 'fork' : fitted.execMode,
+    execMode: d.job !== null || d.queue !== null ? 'fork' : fitted.execMode,
     env: fitted.env,
     nodeArgs: fitted.nodeArgs,
     interpreter: run.interpreter,
@@ -991,6 +999,7 @@ function toSpec(d: Draft, file: string, opts: LoadOptions, o: ParsedOverrides, r
     websocketDrain: d.websocketDrain,
     cronRestart: d.cronRestart,
     job: d.job,
+    queue: d.queue,
     watch: watchSpec(d.watch, d.cwd, o.watch),
     logFiles,
     maxMemory: o.maxMemory ?? d.maxMemory,
@@ -1032,6 +1041,14 @@ function jobFits(d: Draft, instances: number, o: ParsedOverrides, r: Report): bo
     ok = false;
   }
   return ok;
+}
+
+/** A queue app's workers are plain processes that take jobs: fork mode, never a job of its own. */
+function queueFits(d: Draft, o: ParsedOverrides, r: Report): boolean {
+  const cluster = o.execMode === 'cluster' ? FLAGS.execMode : o.execMode === undefined ? d.clusterKey : null;
+  if (cluster !== null) r.problem(cluster, "a queue app (queue) runs in fork mode: its workers take jobs from Redis and share no port; remove cluster mode");
+  if (d.job !== null) r.problem(join(d.at, 'queue'), 'a job (cron) cannot also consume a queue; remove cron or queue');
+  return cluster === null && d.job === null;
 }
 
 /**

@@ -7,6 +7,7 @@
  * Object]` socket, no E2BIG at spawn, no 100,000 workers).
  */
 
+import { queueUrlProblem } from './queue';
 import { show } from './report';
 
 /** Workers per app, whatever asks: config, `-i`, `herd scale`, the control socket. */
@@ -77,6 +78,14 @@ export const SPEC_CHECKS: Record<string, Check> = {
   cronRestart: orNull(isString),
   // Absent in specs saved before jobs existed.
   job: (v) => (v === undefined || v === null ? null : object({ schedule: isString, timezone: orNull(isString), fleet: isBool })(v)),
+  // Optional: absent for an app without `queue` (and in specs saved before queue apps existed).
+  queue: (v) => (v === undefined || v === null ? null : object({
+    redis: (u) => (typeof u === 'string' ? (queueUrlProblem(u) === null ? null : 'must be a redis://, rediss:// or unix:// URL') : 'must be a string'),
+    name: (n) => (typeof n === 'string' && n.trim() !== '' ? null : 'must be a non-empty string'),
+    prefix: (n) => (typeof n === 'string' && n !== '' ? null : 'must be a non-empty string'),
+    concurrency: positiveInt,
+    priority: orNull(positiveInt),
+  })(v)),
   watch: orNull(object({ paths: stringList, ignore: stringList, delay: nonNegative })),
   logFiles: object({ out: orNull(isString), err: orNull(isString), combined: orNull(isString) }),
   maxMemory: orNull(nonNegative),

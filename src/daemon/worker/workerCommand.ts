@@ -1,3 +1,4 @@
+import { queueEnv } from '../../config/queue';
 import type { AppSpec } from '../../config/types';
 import { AGENT_INSPECT_ARGS } from '../../protocol/agent';
 import { runAsCommand, type RunAs, type WorkerFiles } from './runAs';
@@ -59,6 +60,8 @@ function baseCommand(spec: AppSpec, slot: number, uniqueId: number): WorkerComma
     // NODE_APP_INSTANCE would be some other process's id.
     [spec.instanceVar || 'NODE_APP_INSTANCE']: String(slot),
     name: spec.name,
+    // A queue app's settings, which its own BullMQ Worker reads (docs/queues.md).
+    ...queueEnv(spec.queue),
   };
   if ((spec.instanceVar || 'NODE_APP_INSTANCE') !== 'NODE_APP_INSTANCE') delete env.NODE_APP_INSTANCE;
   if (spec.runner === 'exec') {
