@@ -7,6 +7,7 @@ import { ChartGrid } from './charts';
 import { badge, bytes, clock, duration, h, KeyedTable, ms, num, pct, setText, tone } from './dom';
 import { LogTail } from './logTail';
 import { ProfilePanel } from './profilePanel';
+import { QueuePanel } from './queuePanel';
 
 const WINDOW_LABELS: Record<number, string> = { 300: '5 min', 900: '15 min', 3600: '1 h', 21600: '6 h', 86400: '24 h' };
 
@@ -60,6 +61,7 @@ export class AppPage {
   private readonly actions: ActionBar;
   private readonly logs: LogTail;
   private readonly profiles: ProfilePanel;
+  private readonly queue = new QueuePanel();
   private updates = 0;
   private readonly windowButtons: HTMLButtonElement[];
   private series: SeriesView | null = null;
@@ -116,6 +118,7 @@ export class AppPage {
       h('section', { class: 'tiles' }, ...TILES.map((t, i) => h('div', { class: 'tile' }, h('div', { class: 'label' }, t.label), this.tiles[i] as HTMLElement))),
       h('div', { class: 'window-bar' }, h('span', { class: 'hint' }, 'Window'), ...this.windowButtons),
       this.charts.el,
+      this.queue.el,
       h('section', { class: 'panel' }, h('h3', {}, 'Workers'), this.workers.el),
       this.profiles.el,
       h('div', { class: 'two' },
@@ -146,6 +149,7 @@ export class AppPage {
     });
     this.mergeSeries(view.series, view.now);
     if (this.series) this.charts.update(this.series, this.window, view.now);
+    this.queue.update(view.metrics.jobs);
     const byPid = new Map(view.metrics.workers.map((w) => [`${w.id}:${w.pid}`, w]));
     this.workers.update(view.workers.map((info) => ({ info, metrics: byPid.get(`${info.id}:${info.pid}`) })));
     this.routes.update(view.slowRoutes, view.metrics.metrics ? 'No requests yet' : 'Metrics are off for this app');

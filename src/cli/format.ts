@@ -1,5 +1,6 @@
 import type { AlertsView, AppDetail, AppInfo, JobRunView, JobView, StickyStats, WorkerInfo } from '../protocol/control';
 import { formatBytes, formatDuration } from '../util/units';
+import { jobsLine } from './queueText';
 
 const useColor = process.stdout.isTTY === true && !process.env.NO_COLOR;
 
@@ -59,6 +60,11 @@ export function describeText(d: AppDetail): string {
     `  config      ${d.configFile ?? '-'}${d.envName ? ` (--env ${d.envName})` : ''}`,
   ];
   if (d.job) lines.push('', 'job:', ...jobLines(d.job, '  '));
+  if (d.queue) {
+    const q = d.queue;
+    lines.push(`  queue       ${q.name} on ${q.redis} (prefix ${q.prefix}, concurrency ${q.concurrency}${q.priority !== null ? `, priority ${q.priority}` : ''})`);
+    if (q.jobs) lines.push(jobsLine(q.jobs));
+  }
   if (d.cron) lines.push(`  cron reload ${d.cron.schedule} (next ${d.cron.next !== null ? new Date(d.cron.next).toISOString() : d.status === 'stopped' ? '-, stopped' : '-'})`);
   if (d.watch) {
     const state = d.watch.watching ? `${d.watch.directories} director${d.watch.directories === 1 ? 'y' : 'ies'}` : 'not watching';

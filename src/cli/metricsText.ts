@@ -1,12 +1,10 @@
 import type { AppMetricsView, LatencyView } from '../metrics/view';
-import { formatBytes, formatDuration } from '../util/units';
+import { formatBytes, formatDuration, formatMs } from '../util/units';
 import { paint, table } from './format';
+import { jobsLine } from './queueText';
 
-export function ms(v: number): string {
-  if (v >= 1000) return `${(v / 1000).toFixed(2)}s`;
-  if (v >= 10) return `${v.toFixed(0)}ms`;
-  return `${v.toFixed(1)}ms`;
-}
+const ms = formatMs;
+export { formatMs as ms };
 
 function latency(l: LatencyView): string {
   return `p50 ${ms(l.p50)}  p90 ${ms(l.p90)}  p99 ${ms(l.p99)}  max ${ms(l.max)}`;
@@ -19,6 +17,7 @@ export function metricsText(v: AppMetricsView): string {
     `${title}: ${paint(v.status)}, up ${formatDuration(v.uptimeMs)}, ${v.restarts} restart(s)`,
     `  cpu ${v.cpu.toFixed(0)}%  rss ${formatBytes(v.memory.rss)}  heap ${formatBytes(v.memory.heapUsed)} / ${formatBytes(v.memory.heapTotal)}`,
   ];
+  if (v.jobs) lines.push(jobsLine(v.jobs));
   if (!v.metrics) {
     lines.push('  request metrics are off for this app (metrics: false)');
     return lines.join('\n');
@@ -53,3 +52,4 @@ export function metricsText(v: AppMetricsView): string {
   }
   return lines.join('\n');
 }
+

@@ -330,6 +330,7 @@ export class AppMetrics {
       activeHandles: sum(live.map((w) => num(w.last?.process?.activeHandles))),
       custom,
       workers: workerViews,
+      ...(workerId === null && this.jobs !== null ? { jobs: { ...this.jobs, duration: this.jobs.duration && { ...this.jobs.duration } } } : {}),
     };
   }
 

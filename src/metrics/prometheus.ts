@@ -6,6 +6,7 @@
 import { Histogram } from './histogram';
 import type { MetricsReport } from './report';
 import { STATUS_CLASSES } from './report';
+import type { JobQueueView } from './view';
 
 /** Standard latency buckets, seconds. */
 export const LE_SECONDS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
@@ -46,7 +47,12 @@ export interface PromApp {
   counters: Map<string, number>;
   gauges: Map<string, number>;
   histograms: Map<string, Histogram>;
+  /** A queue app's BullMQ queue as the daemon last read it; null or absent for other apps. */
+  jobs?: JobQueueView | null;
 }
+
+/** The job states herd reads of a queue app's queue, as herd_queue_jobs' `state` label. */
+export const JOB_STATES = ['waiting', 'prioritized', 'active', 'delayed', 'failed', 'completed'] as const;
 
 export const APP_STATUSES = ['launching', 'online', 'reloading', 'stopping', 'stopped', 'errored'];
 
@@ -112,6 +118,9 @@ export function renderPrometheus(apps: readonly PromApp[]): string {
     elu: new Family('herd_nodejs_eventloop_utilization_ratio', 'gauge', 'Event loop utilisation of a worker over the last second.'),
     gc: new Family('herd_nodejs_gc_pause_seconds_total', 'counter', 'Time the app\'s workers spent in GC pauses.'),
     gcCount: new Family('herd_nodejs_gc_runs_total', 'counter', 'GC runs of the app\'s workers.'),
+    queueUp: new Family('herd_queue_up', 'gauge', 'Whether the daemon\'s last read of a queue app\'s BullMQ queue in Redis worked (1) or not (0).'),
+    queueJobs: new Family('herd_queue_jobs', 'gauge', 'Jobs in a queue app\'s BullMQ queue by state, as last read from Redis.'),
+    jobDuration: new Family('herd_queue_job_duration_seconds', 'gauge', 'Run time (processedOn to finishedOn) of the newest completed jobs of a queue app\'s queue, by quantile.'),
   };
   const custom = new Map<string, Family>();
   const customFamily = (name: string, type: Family['type']) => {
@@ -131,6 +140,14 @@ export function renderPrometheus(apps: readonly PromApp[]): string {
       const wl = { ...app, worker: w.worker };
       F.cpu.add('', wl, w.cpuPercent);
       F.rss.add('', wl, w.rss);
+    }
+    if (a.jobs) {
+      F.queueUp.add('', app, a.jobs.at === null ? 0 : 1);
+      for (const state of JOB_STATES) F.queueJobs.add('', { ...app, state }, a.jobs[state]);
+      if (a.jobs.duration) {
+        F.jobDuration.add('', { ...app, quantile: '0.5' }, a.jobs.duration.p50 / 1000);
+        F.jobDuration.add('', { ...app, quantile: '0.99' }, a.jobs.duration.p99 / 1000);
+      }
     }
     if (!a.metrics) continue;
     for (const r of a.routes) {

@@ -142,6 +142,8 @@ export interface AppMetricsView {
   activeHandles: number;
   custom: CustomView;
   workers: WorkerMetricsView[];
+  /** A queue app's BullMQ queue (app view only; absent for an app without `queue`). */
+  jobs?: JobQueueView;
 }
 
 /** Columns of an app's time series, oldest first; `times` in epoch ms. */

@@ -1,8 +1,8 @@
 import type { FleetView } from '../fleet/status';
 import type { HostOutcome } from '../fleet/commandSender';
 import type { RolloutReport } from '../fleet/rollout';
-import type { AppSpec, CliOverrides, DaemonSettings } from '../config/types';
-import type { AppMetricsView, MonitApp } from '../metrics/view';
+import type { AppSpec, CliOverrides, DaemonSettings, QueueSpec } from '../config/types';
+import type { AppMetricsView, JobQueueView, MonitApp } from '../metrics/view';
 import type { ErrorData } from '../errors';
 import type { LogLine, Stream } from '../logs/format';
 import type { ProfileResult, StallProfileView } from './profile';
@@ -188,6 +188,8 @@ export interface AppDetail extends AppInfo, TriggerDetail {
   job?: JobView | null;
   /** Profiles taken because a worker's event loop was slow (profileOnStall), oldest first; absent from older daemons. */
   stallProfiles?: StallProfileView[];
+  /** A queue app's `queue` key (the URL's password as ***) and its queue as last read; absent (or null) for other apps. */
+  queue?: (QueueSpec & { jobs: JobQueueView | null }) | null;
 }
 
 /** One run of a job's tick. */

@@ -37,6 +37,13 @@ export function formatDuration(ms: number): string {
   return `${Math.floor(h / 24)}d`;
 }
 
+/** A time in ms as `herd metrics` shows it: 0.4ms, 12ms, 1.25s. */
+export function formatMs(v: number): string {
+  if (v >= 1000) return `${(v / 1000).toFixed(2)}s`;
+  if (v >= 10) return `${v.toFixed(0)}ms`;
+  return `${v.toFixed(1)}ms`;
+}
+
 export function formatBytes(bytes: number): string {
   if (bytes < 1024) return `${bytes}b`;
   if (bytes < 1024 ** 2) return `${(bytes / 1024).toFixed(1)}kb`;

@@ -1,3 +1,4 @@
+import { queueShown } from '../../config/queue';
 import type { AppSpec } from '../../config/types';
 import { HerdError } from '../../errors';
 import type { LogSink } from '../../logs/logSink';
@@ -364,6 +365,7 @@ export class App {
       metrics: s.metrics !== false,
       sticky: this.stickyStats,
       warnings: this.warnings(),
+      queue: s.queue ? { ...queueShown(s.queue), jobs: this.metrics.jobs } : null,
     };
   }
 

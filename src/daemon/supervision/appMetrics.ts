@@ -79,6 +79,7 @@ export function promApp(app: App, now = Date.now()): PromApp {
     counters: app.metrics.counters,
     gauges: app.metrics.gauges(),
     histograms: app.metrics.histograms,
+    jobs: app.metrics.jobs,
   };
 }
 

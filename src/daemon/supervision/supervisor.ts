@@ -37,6 +37,7 @@ import { ProfileStore } from '../state/profileStore';
 import { profileAll, profileTargets, StallProfiler, type TakenProfile } from './profiling';
 import { heldRecently } from '../worker/diagnosticHold';
 import type { StallProfileView } from '../../protocol/profile';
+import { QueueReader } from '../queues/queueReader';
 
 function formatSeconds(ms: number): string {
   return `${Number((ms / 1000).toFixed(1))}s`;
@@ -80,6 +81,8 @@ export class Supervisor {
   private readonly changeListeners = new Set<() => void>();
   /** `herd update` hands the apps over: no stall kill, health check, memory limit or sample acts meanwhile. */
   private paused = false;
+  /** Reads queue apps' BullMQ queues into their metrics; made (and bullmq loaded) only once an app has `queue`. */
+  private queueReader: QueueReader | null = null;
 
   /** Profiles profileOnStall took ($HERD_HOME/profiles/<app>/). */
   readonly profiles: ProfileStore;
@@ -466,6 +469,8 @@ export class Supervisor {
       await app.closeHost();
       this.logs.closeApp(app.name);
     }
+    // A deleted queue app's queue (and its connection, when no other app shares it) closes now.
+    this.readJobQueues();
     this.appsChanged();
     return [...apps, ...jobs].map((a) => a.name);
   }
@@ -579,6 +584,7 @@ export class Supervisor {
     for (const j of this.jobs.values()) j.disarm();
     const names = this.names();
     await Promise.all([...this.apps.values()].map((a) => a.stop()));
+    await this.queueReader?.close();
     return names;
   }
 
@@ -636,6 +642,7 @@ export class Supervisor {
     try {
       await this.stats.sample(this.livePids());
       await sampleQueues([...this.apps.values()]);
+      this.readJobQueues();
       const now = Date.now();
       for (const app of this.apps.values()) {
         this.enforceMemoryLimit(app);
@@ -645,6 +652,13 @@ export class Supervisor {
     } finally {
       this.sampling = false;
     }
+  }
+
+  /** Start this second's read of the queue apps' queues; it lands in their metrics when Redis answers. */
+  private readJobQueues(): void {
+    if (this.queueReader === null && ![...this.apps.values()].some((a) => a.spec.queue)) return;
+    this.queueReader ??= new QueueReader();
+    void this.queueReader.tick(this.apps.values());
   }
 
   private enforceMemoryLimit(app: App): void {

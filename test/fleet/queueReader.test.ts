@@ -1,0 +1,64 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { Queue, Worker } from 'bullmq';
+import type { QueueSpec } from '../../src/config/types';
+import { QueueReader, redisOptions, redactedError, type QueueApp } from '../../src/daemon/queues/queueReader';
+import type { JobQueueView } from '../../src/metrics/view';
+import { eventually } from '../helpers';
+import { redisProblem, startRedis } from './redisServer';
+
+function queueApp(name: string, queue: QueueSpec | null): QueueApp & { metrics: { jobs: JobQueueView | null } } {
+  return { name, spec: { queue }, metrics: { jobs: null } };
+}
+
+test('the daemon reads a queue\'s counts and job run times from a real Redis, says so when Redis is down (no password shown), recovers, and closes what a deleted app used', { skip: redisProblem() }, async (t) => {
+  const password = 'p@ss/word';
+  const redis = await startRedis(t, { bind: ['127.0.0.1'], password });
+  const connection = { host: redis.host, port: redis.port, password };
+  const spec: QueueSpec = { redis: redis.url, name: 'mail', prefix: 'herdtest', concurrency: 1, priority: null };
+  const producer = new Queue('mail', { connection, prefix: 'herdtest' });
+  const reader = new QueueReader();
+  let worker: Worker | null = null;
+  try {
+    await producer.addBulk([...Array.from({ length: 5 }, (_, i) => ({ name: 'm', data: { i } })), { name: 'later', data: {}, opts: { delay: 60_000 } }]);
+    const app = queueApp('mailer', spec);
+    const other = queueApp('other', { ...spec, name: 'other' });
+    const plain = queueApp('api', null);
+    const apps = [app, other, plain];
+    const read = async (check: (v: JobQueueView) => boolean) => eventually(async () => {
+      await reader.tick(apps);
+      return app.metrics.jobs && check(app.metrics.jobs) ? app.metrics.jobs : undefined;
+    }, 10_000, 'a read of the queue');
+
+    const before = await read((v) => v.at !== null);
+    assert.deepEqual({ ...before, at: 0 }, { waiting: 5, active: 0, delayed: 1, prioritized: 0, failed: 0, completed: 0, duration: null, at: 0, error: null });
+    assert.equal(plain.metrics.jobs, null);
+    // Two queues on one URL share one connection.
+    assert.deepEqual(reader.open, { queues: 2, connections: 1 });
+
+    worker = new Worker('mail', async () => new Promise((resolve) => setTimeout(resolve, 20)), { connection: { ...connection, maxRetriesPerRequest: null }, prefix: 'herdtest' });
+    const done = await read((v) => v.completed === 5 && v.duration !== null && v.duration.count === 5);
+    assert.equal(done.waiting, 0);
+    assert.ok(done.duration !== null && done.duration.p50 >= 15 && done.duration.p99 >= done.duration.p50, JSON.stringify(done.duration));
+    await worker.close();
+    worker = null;
+
+    await redis.stop();
+    const down = await read((v) => v.at === null);
+    assert.ok(down.error !== null && down.error !== '', 'says why');
+    assert.equal(down.completed, 5, 'keeps the last counts');
+    for (const secret of [password, encodeURIComponent(password)]) assert.ok(!down.error.includes(secret), down.error);
+    await redis.start();
+    await read((v) => v.at !== null && v.error === null);
+
+    // The app deleted (and `other` too): its queue and the connection close.
+    await reader.tick([plain]);
+    assert.deepEqual(reader.open, { queues: 0, connections: 0 });
+    assert.deepEqual(redisOptions(redis.url), { host: '127.0.0.1', port: redis.port, password });
+    assert.equal(redactedError(new Error(`no ${password} at ${redis.url}`), redis.url), `no *** at redis://:***@127.0.0.1:${redis.port}`);
+  } finally {
+    await worker?.close();
+    await producer.close();
+    await reader.close();
+  }
+});
