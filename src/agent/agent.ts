@@ -19,6 +19,8 @@ export interface AgentChannel {
   openHandles?(): string[];
   /** Stop the cluster workers the app forked itself (fork mode), by `deadline`. */
   stopOwnWorkers?(deadline: number): Promise<void>;
+  /** A queue app: close its BullMQ Workers (their active jobs finish), by `deadline`; null when it has none. */
+  closeQueueWorkers?(deadline: number): Promise<{ closed: number; pending: number } | null>;
 }
 
 export type ShutdownHook = () => unknown;
@@ -127,6 +129,8 @@ export class Agent implements AgentApi {
     const result = await this.drain(deadline);
     // An app that clusters itself: its workers finish their requests and exit before the primary does.
     await this.channel.stopOwnWorkers?.(deadline);
+    // A queue app's jobs in progress finish before its hooks close what they use (a database, say).
+    const queueWorkers = (await this.channel.closeQueueWorkers?.(deadline)) ?? null;
     const upgradedDeadline = Math.min(deadline, Date.now() + websocketDrainMs);
     for (const hook of this.hooks) {
       try {
@@ -137,7 +141,7 @@ export class Agent implements AgentApi {
     }
     // The requests served while draining count too.
     this.metrics?.flush();
-    this.channel.send({ type: 'drained', closedIdle: result.closedIdle, finished: result.finished });
+    this.channel.send({ type: 'drained', closedIdle: result.closedIdle, finished: result.finished, ...(queueWorkers ? { queueWorkers } : {}) });
     const signal = this.channel.hasSignalHandlers('SIGINT') ? 'SIGINT' : this.channel.hasSignalHandlers('SIGTERM') ? 'SIGTERM' : null;
     if (signal) {
       // The app has its own clean-up on a signal (as PM2 apps do): let it run

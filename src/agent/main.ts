@@ -15,6 +15,7 @@ import { trackListeningServers } from './listenRegistry';
 import { openHandles } from './openHandles';
 import { ListenWatch, parseInherited } from './listenWatch';
 import { OverloadGuard, type OverloadLimits } from './overload';
+import { QueueWorkers, watchBullmq } from './queueWorkers';
 import { SelfCluster } from './selfCluster';
 import { selfRequest } from './selfRequest';
 import { MetricsCollector } from './metrics';
@@ -52,6 +53,9 @@ function overloadLimits(): OverloadLimits | null {
 
 // Before the app's code: a sticky app's servers are found only through their listen().
 trackListeningServers();
+// Before the app's code too: a queue app's BullMQ Workers are found as bullmq loads.
+const queueWorkers = process.env.HERD_QUEUE_NAME !== undefined ? new QueueWorkers() : null;
+if (queueWorkers) watchBullmq(queueWorkers);
 
 /**
  * A fork-mode worker with no listening socket this long after its code
@@ -89,6 +93,7 @@ const agent = new Agent(
       listenWatch?.closeDetached();
       return selfCluster.stopWorkers(deadline);
     },
+    closeQueueWorkers: (deadline) => queueWorkers?.closeAll(deadline) ?? Promise.resolve(null),
   },
   process.env.HERD_APP_NAME ?? '',
   Number(process.env.HERD_WORKER_ID ?? 0),

@@ -43,7 +43,8 @@ export type AgentToDaemon =
   /** The agent began draining (so the daemon can show it). */
   | { type: 'draining' }
   /** In-flight work is done; the worker is about to exit on its own. */
-  | { type: 'drained'; closedIdle: number; finished: number }
+  /** `queueWorkers`: a queue app's BullMQ Workers closed (active jobs finished) by the deadline, and those still closing. */
+  | { type: 'drained'; closedIdle: number; finished: number; queueWorkers?: { closed: number; pending: number } }
   /**
    * After the app's hooks and signal handler: upgraded connections (WebSockets)
    * the app closed within websocketDrainMs, and those herd closed after it.

@@ -40,6 +40,8 @@ export interface DrainReport {
   finished: number;
   closedIdle: number;
   websockets?: { closedByApp: number; closedByHerd: number };
+  /** A queue app's BullMQ Workers the agent closed, and those whose jobs were still running at the deadline. */
+  queueWorkers?: { closed: number; pending: number };
 }
 
 /**

@@ -3,7 +3,7 @@ import type { ExitInfo } from '../worker/workerProcess';
 
 /** What the agent told the daemon about a worker's shutdown. */
 export interface ShutdownReport {
-  drainReport: { finished: number; closedIdle: number; websockets?: { closedByApp: number; closedByHerd: number } } | null;
+  drainReport: { finished: number; closedIdle: number; websockets?: { closedByApp: number; closedByHerd: number }; queueWorkers?: { closed: number; pending: number } } | null;
   forcedExit: string[] | null;
 }
 
@@ -28,7 +28,9 @@ export function stopOutcome(report: ShutdownReport, info: ExitInfo, killTimeout:
   const ws = d.websockets && d.websockets.closedByApp + d.websockets.closedByHerd > 0
     ? `, WebSockets closed by the app ${d.websockets.closedByApp}, by herd ${d.websockets.closedByHerd}`
     : '';
-  return `drained (${d.finished} requests finished, ${d.closedIdle} idle connections closed${ws}) and ${info.reason}`;
+  const q = d.queueWorkers;
+  const jobs = q ? `, ${q.closed} BullMQ worker(s) closed after their active jobs${q.pending > 0 ? `, ${q.pending} still running jobs at the deadline` : ''}` : '';
+  return `drained (${d.finished} requests finished, ${d.closedIdle} idle connections closed${ws}${jobs}) and ${info.reason}`;
 }
 
 /** `TCPSocketWrap x3, Timeout` rather than a long list. */

@@ -400,6 +400,8 @@ export class WorkerProcess {
     },
     drained: (message) => {
       this.drainReport = { finished: message.finished, closedIdle: message.closedIdle };
+      const q = message.queueWorkers;
+      if (q && Number.isInteger(q.closed) && Number.isInteger(q.pending)) this.drainReport.queueWorkers = { closed: q.closed, pending: q.pending };
     },
     upgradedClosed: (message) => {
       if (this.drainReport) this.drainReport.websockets = { closedByApp: message.closedByApp, closedByHerd: message.closedByHerd };
