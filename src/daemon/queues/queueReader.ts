@@ -150,7 +150,7 @@ export class QueueReader {
     if (!reader) return;
     const last = app.metrics.jobs;
     try {
-      if (reader.conn.redis.status !== 'ready') throw new Error(reader.conn.error ?? `Redis not connected (${reader.conn.redis.status})`);
+      await connected(reader.conn);
       const [counts, times] = await withTimeout(Promise.all([
         reader.queue.getJobCounts(...COUNT_STATES),
         newestRunTimes(reader.conn.redis, reader.spec),
@@ -191,6 +191,20 @@ async function newestRunTimes(redis: Redis, spec: QueueSpec): Promise<JobTimes[]
     const [processedOn, finishedOn] = (Array.isArray(value) ? value : []) as (string | null)[];
     return { processedOn: Number(processedOn), finishedOn: Number(finishedOn) };
   });
+}
+
+/** The connection ready to be read: at once, or after its first connect (up to the read timeout); a failed one throws why. */
+async function connected(conn: Connection): Promise<void> {
+  const { redis } = conn;
+  if (redis.status === 'ready') return;
+  // Down (it failed before): say so now rather than wait for a reconnect.
+  if (conn.error !== null || !['connecting', 'connect', 'wait'].includes(redis.status)) throw new Error(conn.error ?? `Redis not connected (${redis.status})`);
+  let onReady: (() => void) | undefined;
+  try {
+    await withTimeout(new Promise<void>((resolve) => redis.once('ready', (onReady = resolve))), READ_TIMEOUT_MS);
+  } finally {
+    if (onReady) redis.removeListener('ready', onReady);
+  }
 }
 
 function sameQueue(a: QueueSpec, b: QueueSpec): boolean {
