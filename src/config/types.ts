@@ -132,7 +132,7 @@ export interface QueueSpec {
   readonly prefix: string;
   /** Jobs a worker runs at once (given to the app as HERD_QUEUE_CONCURRENCY). */
   readonly concurrency: number;
-  /** The app's priority among queue apps: given to the app as HERD_QUEUE_PRIORITY; null = none. */
+  /** A BullMQ job priority (1 highest) given to the app as HERD_QUEUE_PRIORITY, for the jobs it adds itself; herd does nothing else with it (docs/queues.md). null = none. */
   readonly priority: number | null;
 }
 
