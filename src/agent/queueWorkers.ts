@@ -12,10 +12,7 @@ import Module from 'node:module';
  * node_modules put it): a line appended to its source hands the Worker
  * class to the agent, which wraps `Worker.prototype.run` (every Worker runs,
  * by itself with `autorun` or when the app calls run()) to remember the
- * instance. With Node's synchronous module hooks (module.registerHooks,
- * Node 22.15+ and 23.5+) that covers require() and import alike; without
- * them, `require('bullmq')` from CommonJS is caught in Module._load.
- * Installed only in the workers of an app with a `queue` key.
+ * instance. Installed only in the workers of an app with a `queue` key.
  */
 
 const CALLBACK = Symbol.for('herd.queueWorkers');
@@ -79,26 +76,26 @@ export class QueueWorkers {
 }
 
 type LoadHook = (url: string, context: unknown, nextLoad: (url: string, context: unknown) => { source?: unknown; format?: unknown }) => { source?: unknown; format?: unknown };
+type Compile = (this: unknown, content: string, filename: string, ...rest: unknown[]) => unknown;
 
 /** Hook bullmq's loading so that `workers` learns of every Worker the app runs (see above). */
 export function watchBullmq(workers: QueueWorkers): void {
   (globalThis as Record<symbol, unknown>)[CALLBACK] = (workerClass: unknown) => workers.adopt(workerClass);
-  const registerHooks = (Module as unknown as { registerHooks?: (hooks: { load: LoadHook }) => unknown }).registerHooks;
-  if (typeof registerHooks === 'function') {
-    registerHooks({
-      load: (url, context, nextLoad) => {
-        const result = nextLoad(url, context);
-        if (!WORKER_MODULE.test(url) || result.source == null) return result;
-        return { ...result, source: `${typeof result.source === 'string' ? result.source : Buffer.from(result.source as Uint8Array).toString('utf8')}${HANDOVER}` };
-      },
-    });
-    return;
-  }
-  const internals = Module as unknown as { _load: (request: string, ...rest: unknown[]) => unknown };
-  const load = internals._load;
-  internals._load = function loadWatched(this: unknown, request: string, ...rest: unknown[]) {
-    const exported = load.call(this, request, ...rest);
-    if (request === 'bullmq') workers.adopt((exported as { Worker?: unknown } | null)?.Worker);
-    return exported;
+  // CommonJS, which is what both require('bullmq') and import 'bullmq' load (its package.json has no
+  // "exports": Node takes "main"): every loader, tsx's too, compiles a CommonJS file through
+  // Module.prototype._compile, whatever it did to the source before.
+  const proto = Module.prototype as unknown as { _compile: Compile };
+  const compile = proto._compile;
+  proto._compile = function compileWatched(this: unknown, content: string, filename: string, ...rest: unknown[]) {
+    return compile.call(this, typeof content === 'string' && WORKER_MODULE.test(filename) ? `${content}${HANDOVER}` : content, filename, ...rest);
   };
+  // bullmq's ES module build, when an app imports it by path: only module hooks see it (Node 22.15+, 23.5+).
+  const registerHooks = (Module as unknown as { registerHooks?: (hooks: { load: LoadHook }) => unknown }).registerHooks;
+  registerHooks?.({
+    load: (url, context, nextLoad) => {
+      const result = nextLoad(url, context);
+      if (result.format !== 'module' || !WORKER_MODULE.test(url) || result.source == null) return result;
+      return { ...result, source: `${typeof result.source === 'string' ? result.source : Buffer.from(result.source as Uint8Array).toString('utf8')}${HANDOVER}` };
+    },
+  });
 }

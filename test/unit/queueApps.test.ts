@@ -1,4 +1,7 @@
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import * as path from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { EventEmitter } from 'node:events';
 import { test } from 'node:test';
 import { QueueWorkers, WORKER_MODULE } from '../../src/agent/queueWorkers';
@@ -8,6 +11,7 @@ import { stopOutcome } from '../../src/daemon/supervision/stopOutcome';
 import { AppMetrics } from '../../src/metrics/aggregate';
 import { renderPrometheus, type PromApp } from '../../src/metrics/prometheus';
 import type { JobQueueView } from '../../src/metrics/view';
+import { FIXTURES, NODE } from '../helpers';
 
 /** BullMQ's Worker as far as the agent sees it: run() when it starts, close() waits for the active job, 'closed' after. */
 class FakeWorker extends EventEmitter {
@@ -48,6 +52,13 @@ test('the agent finds every Worker that runs (autorun or run()), closes them all
   // bullmq's worker module wherever an install puts it, and nothing else.
   for (const url of ['file:///app/node_modules/bullmq/dist/cjs/classes/worker.js', 'file:///app/node_modules/.pnpm/bullmq@6.7.0/node_modules/bullmq/dist/esm/classes/worker.js']) assert.ok(WORKER_MODULE.test(url), url);
   for (const url of ['file:///app/node_modules/bullmq/dist/cjs/classes/child-processor.js', 'file:///app/src/classes/worker.js']) assert.ok(!WORKER_MODULE.test(url), url);
+});
+
+test('an ES module app run under tsx that imports bullmq has its Worker class handed to the agent too', () => {
+  const hook = pathToFileURL(path.join(__dirname, '..', '..', 'src', 'agent', 'queueWorkers.ts')).href;
+  const r = spawnSync(NODE, ['--import', 'tsx', path.join(FIXTURES, 'queue-hook-esm.mjs')], { encoding: 'utf8', env: { ...process.env, HOOK_MODULE: hook } });
+  assert.equal(r.status, 0, r.stderr);
+  assert.deepEqual(JSON.parse(r.stdout.trim().split('\n').pop() ?? ''), { patched: true });
 });
 
 test('a stop outcome says how many BullMQ workers closed after their jobs, and how many were still running one', () => {
