@@ -51,7 +51,8 @@ test('the daemon reads a queue\'s counts and job run times from a real Redis, sa
     await redis.start();
     await read((v) => v.at !== null && v.error === null);
 
-    // The app deleted (and `other` too): its queue and the connection close.
+    // The app deleted (and `other` too) while Redis is down: its queue and the connection close all the same.
+    await redis.stop();
     await reader.tick([plain]);
     assert.deepEqual(reader.open, { queues: 0, connections: 0 });
     assert.deepEqual(redisOptions(redis.url), { host: '127.0.0.1', port: redis.port, password });

@@ -63,6 +63,8 @@ export class QueueReader {
   private readonly readers = new Map<string, Reader>();
   private reading = false;
   private closed = false;
+  /** Queues and connections being closed (bounded: a Queue's close() can wait on a Redis that is down). */
+  private readonly closings = new Set<Promise<unknown>>();
 
   /**
    * Bring the readers in line with `apps` (new queue apps, deleted ones, a
@@ -85,6 +87,7 @@ export class QueueReader {
   async close(): Promise<void> {
     this.closed = true;
     await this.reconcile([]);
+    await Promise.all(this.closings);
   }
 
   /** Queues and connections open now (tests). */
@@ -99,7 +102,7 @@ export class QueueReader {
       const spec = wanted.get(name);
       if (spec && sameQueue(spec, reader.spec)) continue;
       this.readers.delete(name);
-      closing.push(reader.queue.close().catch(() => {}));
+      closing.push(this.bounded(reader.queue.close()));
     }
     for (const [name, spec] of wanted) if (!this.readers.has(name)) this.readers.set(name, this.openReader(spec));
     for (const a of apps) if (!a.spec.queue) a.metrics.jobs = null;
@@ -111,6 +114,13 @@ export class QueueReader {
       closing.push(Promise.allSettled(closing).then(() => conn.redis.disconnect()));
     }
     return Promise.all(closing).then(() => undefined);
+  }
+
+  private bounded(promise: Promise<unknown>): Promise<unknown> {
+    const p = withTimeout(promise, READ_TIMEOUT_MS).catch(() => {});
+    this.closings.add(p);
+    void p.finally(() => this.closings.delete(p));
+    return p;
   }
 
   private openReader(spec: QueueSpec): Reader {
