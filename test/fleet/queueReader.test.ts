@@ -24,7 +24,9 @@ test('the daemon reads a queue\'s counts and job run times from a real Redis, sa
     const app = queueApp('mailer', spec);
     const other = queueApp('other', { ...spec, name: 'other' });
     const plain = queueApp('api', null);
-    const apps = [app, other, plain];
+    // A URL the config checks would refuse, sent by a program: said in its view, nothing thrown.
+    const bad = queueApp('bad', { ...spec, redis: 'redis://127.0.0.1:99999' });
+    const apps = [app, other, plain, bad];
     const read = async (check: (v: JobQueueView) => boolean) => eventually(async () => {
       await reader.tick(apps);
       return app.metrics.jobs && check(app.metrics.jobs) ? app.metrics.jobs : undefined;
@@ -33,6 +35,7 @@ test('the daemon reads a queue\'s counts and job run times from a real Redis, sa
     const before = await read((v) => v.at !== null);
     assert.deepEqual({ ...before, at: 0 }, { waiting: 5, active: 0, delayed: 1, prioritized: 0, failed: 0, completed: 0, duration: null, at: 0, error: null });
     assert.equal(plain.metrics.jobs, null);
+    assert.deepEqual([bad.metrics.jobs?.at, bad.metrics.jobs?.error], [null, 'Invalid URL']);
     // Two queues on one URL share one connection.
     assert.deepEqual(reader.open, { queues: 2, connections: 1 });
 

@@ -32,6 +32,8 @@ export const DURATION_SAMPLE = 100;
 /** A read that takes longer counts as Redis being unreachable. */
 const READ_TIMEOUT_MS = 2000;
 
+const EMPTY = { waiting: 0, active: 0, delayed: 0, prioritized: 0, failed: 0, completed: 0, duration: null };
+
 const COUNT_STATES = ['waiting', 'active', 'delayed', 'prioritized', 'failed', 'completed'] as const;
 
 interface Connection {
@@ -104,8 +106,18 @@ export class QueueReader {
       this.readers.delete(name);
       closing.push(this.bounded(reader.queue.close()));
     }
-    for (const [name, spec] of wanted) if (!this.readers.has(name)) this.readers.set(name, this.openReader(spec));
-    for (const a of apps) if (!a.spec.queue) a.metrics.jobs = null;
+    for (const a of apps) {
+      const spec = wanted.get(a.name);
+      if (!spec) a.metrics.jobs = null;
+      else if (!this.readers.has(a.name)) {
+        try {
+          this.readers.set(a.name, this.openReader(spec));
+        } catch (err) {
+          // A spec the checks let through but ioredis or bullmq refuse: said in the app's view, tried again next tick.
+          a.metrics.jobs = { ...EMPTY, at: null, error: redactedError(err, spec.redis) };
+        }
+      }
+    }
     const used = new Set([...this.readers.values()].map((r) => r.conn.url));
     for (const [url, conn] of this.connections) {
       if (used.has(url)) continue;
@@ -181,7 +193,7 @@ export class QueueReader {
     } catch (err) {
       if (this.readers.get(app.name) !== reader) return;
       app.metrics.jobs = {
-        ...(last ?? { waiting: 0, active: 0, delayed: 0, prioritized: 0, failed: 0, completed: 0, duration: null }),
+        ...(last ?? EMPTY),
         at: null,
         error: redactedError(err, reader.spec.redis),
       };
