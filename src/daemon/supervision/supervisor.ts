@@ -657,8 +657,13 @@ export class Supervisor {
   /** Start this second's read of the queue apps' queues; it lands in their metrics when Redis answers. */
   private readJobQueues(): void {
     if (this.queueReader === null && ![...this.apps.values()].some((a) => a.spec.queue)) return;
-    this.queueReader ??= new QueueReader();
-    void this.queueReader.tick(this.apps.values());
+    try {
+      this.queueReader ??= new QueueReader();
+      void this.queueReader.tick(this.apps.values());
+    } catch (err) {
+      // The reader turns Redis's failures into the apps' views; anything else is a herd bug, said, never fatal.
+      console.error(`${new Date().toISOString()} herd: reading the queue apps' queues failed: ${err instanceof Error ? err.message : String(err)}`);
+    }
   }
 
   private enforceMemoryLimit(app: App): void {
