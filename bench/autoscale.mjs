@@ -1,11 +1,11 @@
 #!/usr/bin/env node
 // Autoscaling, issue 16's must-shows 1 and 3 (docs/autoscaling.md).
 //
-//   node bench/autoscale.mjs [--light 10] [--heavy 40] [--idle 40] [--rate 100] [--work-ms 10]
+//   node bench/autoscale.mjs [--light 10] [--heavy 40] [--idle 40] [--rate 100] [--work-ms 10] [--p99-target 100]
 //     A CPU-bound API (test/fixtures/cpu.js: GET /work does WORK_MS of
 //     synchronous work) with instances { min: 1, max: 4 }, autoscale on
 //     event-loop utilisation (target 0.7, coolDown 15s), under a step of
-//     load from autocannon: --light s at 30 req/s (one worker copes), --heavy s
+//     open-loop load: --light s at 30 req/s (one worker copes), --heavy s
 //     at --rate req/s (more than one worker can serve), --idle s of none.
 //     Each second: workers, client p99, requests and failed requests; the
 //     autoscaler's steps with their reasons. Prints a table and an ASCII
@@ -19,11 +19,10 @@
 //
 // Needs a build (npm run build).
 import * as fs from 'node:fs';
-import { createRequire } from 'node:module';
+import * as http from 'node:http';
 import * as path from 'node:path';
 import { check, Herd, freePort, log, ROOT, sleep, tmpDir, rmrf, waitHttp } from './lib.mjs';
 
-const require = createRequire(import.meta.url);
 const argv = process.argv.slice(2);
 const opt = (name, dflt) => {
   const i = argv.indexOf(`--${name}`);
@@ -42,15 +41,50 @@ function writeConfig(dir, apps) {
   return file;
 }
 
-/** Open-ish loop: autocannon at `rate` req/s over `connections`, each response's latency kept by second. */
-function drive(port, { rate, connections, seconds }, onResponse, onError) {
-  const autocannon = require('autocannon');
-  return new Promise((resolve, reject) => {
-    const instance = autocannon({
-      url: `http://127.0.0.1:${port}/work`, connections, duration: seconds, timeout: 30, overallRate: rate,
-    }, (err, res) => (err ? reject(err) : resolve(res)));
-    instance.on('response', (_client, status, _bytes, ms) => onResponse(status, ms));
-    instance.on('reqError', (err) => onError(err));
+/**
+ * Open-loop load at `rate` req/s for `seconds`: request i is due at
+ * start + i/rate whatever happened before, and its latency counts from then
+ * (what a user would see while the pool is too small). Not autocannon: its
+ * rate limit sends each second's quota in a burst (src/bench/openLoop.ts).
+ */
+function drive(port, { rate, seconds, connections = 64 }, onResponse, onError) {
+  const agent = new http.Agent({ keepAlive: true, maxSockets: connections });
+  const start = performance.now();
+  const total = Math.floor(rate * seconds);
+  let sent = 0;
+  let open = 0;
+  return new Promise((resolve) => {
+    const finish = () => {
+      if (sent === total && open === 0) {
+        agent.destroy();
+        resolve();
+      }
+    };
+    const send = (intended) => {
+      open++;
+      const req = http.get({ host: '127.0.0.1', port, path: '/work', agent, timeout: 30_000 }, (res) => {
+        res.resume();
+        res.on('end', () => {
+          open--;
+          onResponse(res.statusCode, performance.now() - intended);
+          finish();
+        });
+      });
+      req.on('timeout', () => req.destroy(new Error('timeout')));
+      req.on('error', (err) => {
+        open--;
+        onError(err);
+        finish();
+      });
+    };
+    const timer = setInterval(() => {
+      const due = Math.min(total, Math.floor(((performance.now() - start) * rate) / 1000) + 1);
+      while (sent < due) send(start + (sent++ * 1000) / rate);
+      if (sent === total) {
+        clearInterval(timer);
+        finish();
+      }
+    }, 2);
   });
 }
 
@@ -60,6 +94,7 @@ async function stepRun() {
   const idle = Number(opt('idle', 40));
   const rate = Number(opt('rate', 100));
   const workMs = Number(opt('work-ms', 10));
+  const p99Target = Number(opt('p99-target', 100));
   const dir = tmpDir('herd-autoscale-app');
   const port = await freePort();
   const herd = new Herd('autoscale');
@@ -76,14 +111,23 @@ async function stepRun() {
     const second = () => Math.floor((Date.now() - t0) / 1000);
     const at = (s) => (seconds[s] ??= { t: s, phase: '', workers: null, requests: 0, failed: 0, latencies: [] });
     let phase = 'light';
+    const errorCodes = {};
     const onResponse = (status, ms) => {
       const s = at(second());
       s.requests++;
-      if (status >= 400) s.failed++;
+      if (status >= 400) {
+        s.failed++;
+        (s.errors ??= {})[`HTTP ${status}`] = (s.errors[`HTTP ${status}`] ?? 0) + 1;
+        errorCodes[`HTTP ${status}`] = (errorCodes[`HTTP ${status}`] ?? 0) + 1;
+      }
       s.latencies.push(ms);
     };
-    const onError = () => {
-      at(second()).failed++;
+    const onError = (err) => {
+      const s = at(second());
+      s.failed++;
+      const code = err.code || err.message;
+      (s.errors ??= {})[code] = (s.errors[code] ?? 0) + 1;
+      errorCodes[code] = (errorCodes[code] ?? 0) + 1;
     };
     let sampling = true;
     const sampler = (async () => {
@@ -97,11 +141,11 @@ async function stepRun() {
       }
     })();
     log(`light: ${light}s at 30 req/s`);
-    await drive(port, { rate: 30, connections: 10, seconds: light }, onResponse, onError);
+    await drive(port, { rate: 30, seconds: light }, onResponse, onError);
     phase = 'heavy';
     const stepAt = Date.now() - t0;
     log(`heavy: ${heavy}s at ${rate} req/s`);
-    await drive(port, { rate, connections: 50, seconds: heavy }, onResponse, onError);
+    await drive(port, { rate, seconds: heavy }, onResponse, onError);
     phase = 'idle';
     const endAt = Date.now() - t0;
     log(`idle: ${idle}s`);
@@ -112,20 +156,26 @@ async function stepRun() {
     const decisions = (detail.autoscale?.decisions ?? []).map((x) => ({ ...x, atMs: x.time - t0 }));
     const rows = seconds.filter(Boolean).map((s) => {
       const sorted = s.latencies.sort((a, b) => a - b);
-      return { t: s.t, phase: s.phase, workers: s.workers, online: s.online ?? null, requests: s.requests, failed: s.failed, p50: pct(sorted, 50), p99: pct(sorted, 99) };
+      return { t: s.t, phase: s.phase, workers: s.workers, online: s.online ?? null, requests: s.requests, failed: s.failed, errors: s.errors ?? null, p50: pct(sorted, 50), p99: pct(sorted, 99) };
     });
     const firstUp = decisions.find((x) => x.to > x.from && x.atMs >= stepAt);
     const firstDown = decisions.find((x) => x.to < x.from && x.atMs >= endAt);
     const heavyRows = rows.filter((r) => r.phase === 'heavy');
     const settledP99 = heavyRows.slice(-10).map((r) => r.p99).filter((x) => x !== null);
+    // The first heavy second from which every heavy second's p99 stays under the target.
+    let back = null;
+    for (let i = heavyRows.length - 1; i >= 0 && (heavyRows[i].p99 ?? Infinity) < p99Target; i--) back = heavyRows[i];
     const result = {
       when: new Date().toISOString(), node: process.version, cores: (await import('node:os')).availableParallelism(),
-      options: { light, heavy, idle, rate, workMs, target: 0.7, coolDownMs: 15_000 },
+      options: { light, heavy, idle, rate, workMs, target: 0.7, coolDownMs: 15_000, p99Target },
       stepAtMs: stepAt, loadEndAtMs: endAt,
       scaleUpAfterStepMs: firstUp ? firstUp.atMs - stepAt : null,
       scaleDownAfterLoadEndMs: firstDown ? firstDown.atMs - endAt : null,
       failedTotal: rows.reduce((n, r) => n + r.failed, 0),
+      errorCodes,
       requestsTotal: rows.reduce((n, r) => n + r.requests, 0),
+      p99UnderTargetFromS: back ? back.t : null,
+      p99UnderTargetAfterStepMs: back ? back.t * 1000 - stepAt : null,
       p99LastTenHeavySecondsMax: settledP99.length ? Math.max(...settledP99) : null,
       held: detail.autoscale?.held ?? null,
       decisions, rows,
@@ -139,7 +189,8 @@ async function stepRun() {
     for (const x of decisions) console.log(`  t=${(x.atMs / 1000).toFixed(1)}s ${x.from} → ${x.to}: ${x.reason}`);
     console.log(`\nload step at t=${(stepAt / 1000).toFixed(1)}s; first scale-up ${firstUp ? `${(result.scaleUpAfterStepMs / 1000).toFixed(1)}s after it` : 'none'}; ` +
       `load ended at t=${(endAt / 1000).toFixed(1)}s; first scale-down ${firstDown ? `${(result.scaleDownAfterLoadEndMs / 1000).toFixed(1)}s after it` : 'none'}; ` +
-      `${result.failedTotal} failed of ${result.requestsTotal} requests; held: ${result.held ?? '-'}`);
+      `client p99 under ${p99Target} ms for the rest of the step from t=${back ? back.t : '-'}s; ` +
+      `${result.failedTotal} failed of ${result.requestsTotal} requests ${JSON.stringify(errorCodes)}; held: ${result.held ?? '-'}`);
     console.log(`\n${chart(rows)}`);
   } finally {
     await herd.destroy();

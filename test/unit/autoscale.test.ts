@@ -107,6 +107,15 @@ test('the supervisor side: reads the workers, scales the app (drain like any sto
   assert.equal(app.busy, null);
   assert.equal(app.spec.instances, 2, 'the count is kept in the spec (state file)');
   assert.deepEqual(log, ['app api: autoscale 1 → 2: eventLoop.utilization 0.99 per worker over target 0.70']);
+  // At 2 of 4 on a 2-core machine: the hold is said once, when it starts.
+  const twoCores = new Autoscaling((line) => log.push(line), { cores: () => 2, capacity: () => null });
+  for (let i = 0; i < 3; i++) {
+    busy();
+    twoCores.tick([app], clock.now());
+  }
+  assert.equal(app.slots.length, 2);
+  assert.deepEqual(log.slice(1), ['app api: autoscale held at 2 of max 4: 2 cores (more workers than cores cannot lower eventLoop.utilization)']);
+  log.length = 1;
   assert.ok(app.detail().events.some((e) => e.message === 'autoscale 1 → 2: eventLoop.utilization 0.99 per worker over target 0.70'));
 
   // Idle: down after the cool-down, the removed worker drained.

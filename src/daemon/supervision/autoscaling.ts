@@ -39,6 +39,7 @@ export class Autoscaling {
       // A reload, restart or scale under way, or a worker starting or crashed: its readings say nothing about the load.
       if (app.busy !== null || app.status !== 'online') continue;
       const reading = readMetric(app, scaling.autoscale.metric);
+      const heldBefore = policy.held;
       const step = policy.tick({
         now,
         current: app.slots.length,
@@ -48,6 +49,12 @@ export class Autoscaling {
         capacity: (n) => this.machine.capacity(n),
       });
       if (step) void this.take(app, policy, step, now);
+      // A limit that starts holding the pool (max, cores, memory, processes) is said once, when it starts.
+      const limit = (held: string | null) => held?.startsWith('held at ') === true;
+      if (limit(policy.held) && !limit(heldBefore)) {
+        app.note(`autoscale ${policy.held}`);
+        this.log(`app ${app.name}: autoscale ${policy.held}`);
+      }
     }
   }
 
