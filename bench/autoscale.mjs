@@ -1,12 +1,13 @@
 #!/usr/bin/env node
 // Autoscaling, issue 16's must-shows 1 and 3 (docs/autoscaling.md).
 //
-//   node bench/autoscale.mjs [--light 10] [--heavy 40] [--idle 40] [--rate 100] [--work-ms 10] [--p99-target 100]
+//   node bench/autoscale.mjs [--light 10] [--heavy 40] [--idle 40] [--idle-rate 5] [--rate 100] [--work-ms 10] [--p99-target 100]
 //     A CPU-bound API (test/fixtures/cpu.js: GET /work does WORK_MS of
 //     synchronous work) with instances { min: 1, max: 4 }, autoscale on
 //     event-loop utilisation (target 0.7, coolDown 15s), under a step of
 //     open-loop load: --light s at 30 req/s (one worker copes), --heavy s
-//     at --rate req/s (more than one worker can serve), --idle s of none.
+//     at --rate req/s (more than one worker can serve), then --idle s at
+//     --idle-rate req/s (5: a trickle, so the scale-down drains under traffic).
 //     Each second: workers, client p99, requests and failed requests; the
 //     autoscaler's steps with their reasons. Prints a table and an ASCII
 //     chart, writes bench/results/autoscale.json.
@@ -95,6 +96,7 @@ async function stepRun() {
   const rate = Number(opt('rate', 100));
   const workMs = Number(opt('work-ms', 10));
   const p99Target = Number(opt('p99-target', 100));
+  const idleRate = Number(opt('idle-rate', 5));
   const dir = tmpDir('herd-autoscale-app');
   const port = await freePort();
   const herd = new Herd('autoscale');
@@ -146,10 +148,12 @@ async function stepRun() {
     const stepAt = Date.now() - t0;
     log(`heavy: ${heavy}s at ${rate} req/s`);
     await drive(port, { rate, seconds: heavy }, onResponse, onError);
-    phase = 'idle';
+    phase = 'after';
     const endAt = Date.now() - t0;
-    log(`idle: ${idle}s`);
-    await sleep(idle * 1000);
+    // A trickle after the load, so the scale-down drains a worker under traffic too.
+    log(`after: ${idle}s at ${idleRate} req/s`);
+    if (idleRate > 0) await drive(port, { rate: idleRate, seconds: idle }, onResponse, onError);
+    else await sleep(idle * 1000);
     sampling = false;
     await sampler;
     const detail = await client.request({ type: 'describe', name: 'cpu' });
@@ -161,13 +165,17 @@ async function stepRun() {
     const firstUp = decisions.find((x) => x.to > x.from && x.atMs >= stepAt);
     const firstDown = decisions.find((x) => x.to < x.from && x.atMs >= endAt);
     const heavyRows = rows.filter((r) => r.phase === 'heavy');
+    const upSecond = firstUp ? Math.ceil(firstUp.atMs / 1000) : Infinity;
+    const scaledRows = heavyRows.filter((r) => r.t >= upSecond + 2 && r.p99 !== null);
+    const overTarget = scaledRows.filter((r) => r.p99 >= p99Target).length;
+    const p99s = scaledRows.map((r) => r.p99).sort((a, b) => a - b);
     const settledP99 = heavyRows.slice(-10).map((r) => r.p99).filter((x) => x !== null);
     // The first heavy second from which every heavy second's p99 stays under the target.
     let back = null;
     for (let i = heavyRows.length - 1; i >= 0 && (heavyRows[i].p99 ?? Infinity) < p99Target; i--) back = heavyRows[i];
     const result = {
       when: new Date().toISOString(), node: process.version, cores: (await import('node:os')).availableParallelism(),
-      options: { light, heavy, idle, rate, workMs, target: 0.7, coolDownMs: 15_000, p99Target },
+      options: { light, heavy, idle, idleRate, rate, workMs, target: 0.7, coolDownMs: 15_000, p99Target },
       stepAtMs: stepAt, loadEndAtMs: endAt,
       scaleUpAfterStepMs: firstUp ? firstUp.atMs - stepAt : null,
       scaleDownAfterLoadEndMs: firstDown ? firstDown.atMs - endAt : null,
@@ -176,6 +184,9 @@ async function stepRun() {
       requestsTotal: rows.reduce((n, r) => n + r.requests, 0),
       p99UnderTargetFromS: back ? back.t : null,
       p99UnderTargetAfterStepMs: back ? back.t * 1000 - stepAt : null,
+      heavySecondsAfterScaleUp: scaledRows.length,
+      heavySecondsOverP99Target: overTarget,
+      heavyP99MedianAfterScaleUp: pct(p99s, 50),
       p99LastTenHeavySecondsMax: settledP99.length ? Math.max(...settledP99) : null,
       held: detail.autoscale?.held ?? null,
       decisions, rows,
@@ -190,6 +201,7 @@ async function stepRun() {
     console.log(`\nload step at t=${(stepAt / 1000).toFixed(1)}s; first scale-up ${firstUp ? `${(result.scaleUpAfterStepMs / 1000).toFixed(1)}s after it` : 'none'}; ` +
       `load ended at t=${(endAt / 1000).toFixed(1)}s; first scale-down ${firstDown ? `${(result.scaleDownAfterLoadEndMs / 1000).toFixed(1)}s after it` : 'none'}; ` +
       `client p99 under ${p99Target} ms for the rest of the step from t=${back ? back.t : '-'}s; ` +
+      `from 2 s after the scale-up, ${overTarget} of ${scaledRows.length} heavy seconds had p99 >= ${p99Target} ms (median p99 ${p99s.length ? pct(p99s, 50).toFixed(0) : '-'} ms); ` +
       `${result.failedTotal} failed of ${result.requestsTotal} requests ${JSON.stringify(errorCodes)}; held: ${result.held ?? '-'}`);
     console.log(`\n${chart(rows)}`);
   } finally {
@@ -217,7 +229,7 @@ export function chart(rows) {
     out.push(label + rows.map((r) => line(r, level)).join(''));
   }
   out.push(`${' '.repeat(12)}+${rows.map((r) => (r.phase === 'heavy' ? '=' : r.phase === 'light' ? '-' : '.')).join('')}`);
-  out.push(`${' '.repeat(13)}seconds (- light, = heavy, . none); W workers (right scale 0-4), * client p99 (log, left), # both`);
+  out.push(`${' '.repeat(13)}seconds (- light 30/s, = heavy, . after: a trickle); W workers (right scale 0-4), * client p99 (log, left), # both`);
   return out.join('\n');
 }
 
