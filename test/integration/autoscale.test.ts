@@ -7,8 +7,9 @@ import { eventually, FIXTURES, freePort, herdHome, load } from '../helpers';
 
 // One real daemon, real workers, real HTTP: an I/O-bound route (/hold: answers
 // after 200 ms without using the CPU) autoscaled on requests in flight per
-// worker. Up under load, down after the cool-down while requests go on, with
-// no failed request; then `herd scale` switches fixed and automatic.
+// worker. Up under load, a reload that keeps the count, down after the
+// cool-down while requests go on, with no failed request; then `herd scale`
+// switches fixed and automatic.
 test('autoscale: up under load, down after the cool-down with 0 failed requests, herd scale N|auto, every step in describe', async (t) => {
   const { home, herd } = herdHome(t);
   const [port, plainPort] = [await freePort(), await freePort()];
@@ -33,6 +34,12 @@ test('autoscale: up under load, down after the cool-down with 0 failed requests,
   }, 20_000, 'the app to scale up to 2 online workers');
   assert.match(up.autoscale?.decisions.at(-1)?.reason ?? '', /^http\.inFlight \d+(\.\d)? per worker over target 1$/);
 
+  // A reload re-reads the file (instances { min: 1, ... }) but keeps the count the autoscaler chose.
+  const reloaded = await herd(['reload', 'io']);
+  assert.equal(reloaded.code, 0, reloaded.stderr);
+  const afterReload = await describe();
+  assert.deepEqual([afterReload.workers.filter((w) => w.status !== 'draining').length, afterReload.autoscale?.mode], [2, 'auto']);
+
   // Light load (one client): 0.5 in flight per worker; down to 1 once the cool-down has passed, the removed worker drained.
   const light = load(port, 1, '/hold?ms=100');
   let lightStopped = false;
@@ -45,7 +52,7 @@ test('autoscale: up under load, down after the cool-down with 0 failed requests,
   }, 20_000, 'the app to scale down to 1');
   const lightStats = await light.stop();
   lightStopped = true;
-  assert.equal(heavyStats.failed + heavyStats.non2xx, 0, `no failed request under load: ${heavyStats.errors.join(', ')}`);
+  assert.equal(heavyStats.failed + heavyStats.non2xx, 0, `no failed request under load, through a scale-up and a reload: ${heavyStats.errors.join(', ')}`);
   assert.equal(lightStats.failed + lightStats.non2xx, 0, `no failed request while a worker drained: ${lightStats.errors.join(', ')}`);
   assert.ok(lightStats.ok > 0);
   assert.equal(down.autoscale?.mode, 'auto');
