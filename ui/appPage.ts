@@ -36,6 +36,9 @@ const TILES: Tile[] = [
   { label: 'Event loop p99', agent: true, value: (v) => ms(v.metrics.eventLoop.delay.p99) },
   { label: 'Loop utilisation', agent: true, value: (v) => pct(v.metrics.eventLoop.utilization, 0) },
   { label: 'Restarts', value: (v) => String(v.metrics.restarts) },
+  // Autoscaled: the count, the mode and the range (the workers chart has its steps); `held` says what holds it.
+  { label: 'Workers', value: (v) => (v.autoscale ? `${v.autoscale.current} · ${v.autoscale.mode} ${v.autoscale.min}..${v.autoscale.max}` : String(v.instances)),
+    tone: (v) => (v.autoscale?.held?.startsWith('held at ') ? 'warn-text' : '') },
   { label: 'Connections', agent: true, value: (v) => num(v.metrics.http.connections) },
 ];
 

@@ -13,6 +13,8 @@ interface Line {
   /** Ratios shown as percent on the right axis. */
   right?: boolean;
   fill?: boolean;
+  /** A count that changes in steps (workers): drawn as a step line. */
+  stepped?: boolean;
 }
 
 interface ChartSpec {
@@ -48,6 +50,9 @@ export const CHARTS: ChartSpec[] = [
   ] },
   { id: 'memory', title: 'Memory (RSS, all workers)', format: bytes, lines: [
     { field: 'memory', label: 'rss', color: C.purple, fill: true },
+  ] },
+  { id: 'workers', title: 'Workers (scale steps)', format: (v) => v.toFixed(0), lines: [
+    { field: 'workers', label: 'workers', color: C.blue, stepped: true, fill: true },
   ] },
   { id: 'loop', title: 'Event loop', format: ms, formatRight: (v) => `${(v * 100).toFixed(0)}%`, lines: [
     { field: 'eventLoopP99', label: 'delay p99 (worst worker)', color: C.orange },
@@ -93,6 +98,7 @@ class Chart {
           scale: l.right ? 'r' : 'y',
           fill: l.fill ? `${l.color}22` : undefined,
           points: { show: false },
+          ...(l.stepped ? { paths: uPlot.paths.stepped?.({ align: 1 }) } : {}),
           value: (_u: uPlot, v: number | null) => (v === null ? '–' : (l.right ? (spec.formatRight ?? spec.format) : spec.format)(v)),
         })),
       ],

@@ -122,11 +122,11 @@ const reload: Command = async (args) => {
 
 const scale: Command = async (args) => {
   const [name, count, extra] = args.positionals;
-  if (name === undefined || count === undefined) throw usage('scale: expected `herd scale <name> <N|+N|-N>`');
+  if (name === undefined || count === undefined) throw usage('scale: expected `herd scale <name> <N|+N|-N|auto>`');
   if (extra !== undefined) throw usage(`scale: unexpected argument "${extra}"`);
   const result = await withClient((c) => c.request({ type: 'scale', name, count }, progressPrinter(args)));
   if (args.flags.json === true) printJson(result);
-  else process.stdout.write(`${result.name}: ${result.from} -> ${result.to} workers\n`);
+  else process.stdout.write(`${result.name}: ${result.from} -> ${result.to} workers${result.mode === undefined ? '' : result.mode === 'auto' ? ', scaling automatically' : `, fixed (herd scale ${result.name} auto resumes autoscaling)`}\n`);
   return EXIT.ok;
 };
 

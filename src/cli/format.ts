@@ -1,6 +1,7 @@
 import type { AlertsView, AppDetail, AppInfo, JobRunView, JobView, StickyStats, WorkerInfo } from '../protocol/control';
 import { formatBytes, formatDuration } from '../util/units';
 import { jobsLine } from './queueText';
+import { formatAutoscaleValue as formatValue, type AutoscaleView } from '../protocol/autoscale';
 
 const useColor = process.stdout.isTTY === true && !process.env.NO_COLOR;
 
@@ -78,6 +79,7 @@ export function describeText(d: AppDetail): string {
   if (d.retryAt) lines.push(`  retry at    ${new Date(d.retryAt).toISOString()}`);
   if (d.logLinesDropped > 0) lines.push(`  log lines dropped  ${d.logLinesDropped}`);
   if (d.sticky) lines.push(...stickyLines(d.sticky));
+  if (d.autoscale) lines.push(...autoscaleLines(d.autoscale));
   lines.push('', 'workers:');
   for (const w of d.workers) {
     const shed = w.shed > 0 ? ` shed ${w.shed}` : '';
@@ -98,6 +100,19 @@ export function describeText(d: AppDetail): string {
     }
   }
   return lines.join('\n');
+}
+
+function autoscaleLines(a: AutoscaleView): string[] {
+  const reading = a.value === null ? 'no reading' : `${formatValue(a.metric, a.value)} (target ${formatValue(a.metric, a.target)}), wants ${a.desired ?? '-'}`;
+  const lines = [
+    `  autoscale   ${a.mode}, ${a.current} worker(s) of ${a.min}..${a.max} on ${a.metric}: ${a.mode === 'auto' ? reading : `target ${formatValue(a.metric, a.target)}`}`,
+    ...(a.held ? [`  held        ${a.held}`] : []),
+  ];
+  if (a.decisions.length > 0) {
+    lines.push('', 'scale steps:');
+    for (const x of a.decisions.slice(-10)) lines.push(`  ${new Date(x.time).toISOString()} ${x.from} → ${x.to}: ${x.reason}`);
+  }
+  return lines;
 }
 
 function userText(u: NonNullable<AppDetail['runAs']>): string {

@@ -23,7 +23,9 @@ apps
   startOrReload <config>, startOrRestart <config> [start options] [--update-env]
                           start the file's apps that are not running, reload (restart) the others
   delete <name|all>       stop and forget an app
-  scale <name> <N|+N|-N>  set or change the number of workers
+  scale <name> <N|+N|-N|auto>
+                          set or change the number of workers (fixed); auto: size it between
+                          instances { min, max } again (docs/autoscaling.md)
   reset <name|all>        set the restart counters back to 0
   sendSignal <signal> <name> [--worker ID]
                           send a signal (SIGUSR2, usr2, 12) to every worker of the app, or to one

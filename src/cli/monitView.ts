@@ -1,5 +1,6 @@
 import type { MonitApp } from '../metrics/view';
 import { formatBytes, formatDuration } from '../util/units';
+import { formatAutoscaleValue, type AutoscaleView } from '../protocol/autoscale';
 import { ms } from './metricsText';
 
 /** What `herd monit` shows; render() turns it into the screen, with no I/O. */
@@ -101,6 +102,7 @@ export function renderMonit(state: MonitState): string {
   spark('cpu', a.series.cpu, `${last(a.series.cpu).toFixed(0)}%`);
   spark('memory', a.series.memory, formatBytes(last(a.series.memory)));
   if (a.metrics) spark('loop', a.series.eventLoopP99, ms(last(a.series.eventLoopP99)));
+  if (a.autoscale) lines.push(...autoscaleLines(a.autoscale, a.series.workers ?? [], sparkWidth));
 
   lines.push('', dim(row([['  worker', 8], ['pid', 8], ['status', 10], ['rps', 8], ['p99', 9], ['5xx', 6], ['cpu', 6], ['memory', 9], ['loop p99', 9], ['elu', 5]])));
   for (const w of a.workers) {
@@ -122,4 +124,14 @@ export function renderMonit(state: MonitState): string {
 
 function finish(lines: string[], width: number, height: number): string {
   return lines.slice(0, Math.max(1, height)).map((l) => fit(l, Math.max(1, width))).join('\n');
+}
+
+/** An autoscaled app: mode, range, count (with its recent steps as a sparkline), what holds it, the last step. */
+function autoscaleLines(x: AutoscaleView, workers: number[], width: number): string[] {
+  const reading = x.mode === 'auto' && x.value !== null ? `, ${x.metric} ${formatAutoscaleValue(x.metric, x.value)} (target ${formatAutoscaleValue(x.metric, x.target)})` : '';
+  const lines = [`  ${pad('scale', 6)} ${sparkline(workers, width)} ${x.current} ${x.mode} ${x.min}..${x.max}${reading}`];
+  if (x.held) lines.push(`         ${dim(x.held)}`);
+  const step = x.decisions[x.decisions.length - 1];
+  if (step) lines.push(`         ${dim(`last step ${new Date(step.time).toISOString().slice(11, 19)} ${step.from} → ${step.to}: ${step.reason}`)}`);
+  return lines;
 }

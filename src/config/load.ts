@@ -44,6 +44,7 @@ import { appNameProblem as checkName } from './specCheck';
 import { isDirectory, resolveRunner, type Runner } from './runner';
 import { readWatch, watchSpec, type WatchDraft } from './watch';
 import { readProfileOnStall } from './profileOnStall';
+import { isScalingInstances, readScaling, scalingProblem } from './scaling';
 import {
   DEFAULTS,
   type AppSpec,
@@ -64,6 +65,7 @@ import {
   type DaemonSettings,
   type PrometheusSettings,
   type ReloadSpec,
+  type ScalingSpec,
 } from './types';
 
 export interface LoadOptions {
@@ -143,6 +145,7 @@ function loadScript(target: string, opts: LoadOptions): LoadResult {
     args: [...run.scriptArgs, ...(o.args ?? [])],
     cwd,
     instances,
+    scaling: null,
     execMode: fitted.execMode,
     env: fitted.env,
     nodeArgs: fitted.nodeArgs,
@@ -240,6 +243,7 @@ const FIELD_KEYS = {
   args: ['args'],
   cwd: ['cwd'],
   instances: ['instances'],
+  autoscale: ['autoscale'],
   execMode: ['execMode', 'exec_mode'],
   env: ['env'],
   nodeArgs: ['nodeArgs', 'node_args', 'interpreter_args', 'interpreterArgs'],
@@ -392,6 +396,8 @@ interface Draft {
   instances: InstancesSetting;
   /** The file sets `instances` (PM2's default for merge_logs depends on it). */
   instancesGiven: boolean;
+  /** `instances: { min, max }` (+ `autoscale`): docs/autoscaling.md; null for a fixed count. */
+  scaling: ScalingSpec | null;
   execMode: 'cluster' | 'fork';
   /** The key that asks for cluster mode, when one does (a non-Node runner is warned about it). */
   clusterKey: string | null;
@@ -454,6 +460,7 @@ function readApp(raw: Record<string, unknown>, at: string, baseDir: string, home
   const name = nameSetting === undefined ? nameFromScript(script, join(at, 'name'), r) : readName(nameSetting, r);
   const cwd = cwdSetting ? path.resolve(baseDir, cwdSetting) : baseDir;
   const instancesSetting = get('instances');
+  const scaling = readScaling(instancesSetting, get('autoscale'), r);
   const execModeSetting = get('execMode');
   const nodeArgsSetting = get('nodeArgs');
   const sourceMapSetting = get('sourceMapSupport');
@@ -472,8 +479,9 @@ function readApp(raw: Record<string, unknown>, at: string, baseDir: string, home
     scriptKey: scriptSetting?.key ?? join(at, 'script'),
     args: readArgs(get('args'), r) ?? [],
     cwd,
-    instances: readInstances(instancesSetting, r) ?? 1,
+    instances: scaling?.min ?? readInstances(isScalingInstances(instancesSetting) ? undefined : instancesSetting, r) ?? 1,
     instancesGiven: instancesSetting !== undefined,
+    scaling: scaling ?? null,
     execMode: readExecMode(execModeSetting, r) ?? 'cluster',
     clusterKey: execModeSetting !== undefined && parseExecMode(execModeSetting.value) === 'cluster' ? execModeSetting.key : null,
     env: readEnv(get('env'), r) ?? {},
@@ -963,6 +971,14 @@ function toSpec(d: Draft, file: string, opts: LoadOptions, o: ParsedOverrides, r
   }, warn);
   if (d.job !== null && !jobFits(d, instances, o, r)) return null;
   if (d.queue !== null && !queueFits(d, o, r)) return null;
+  // `-i N` asks for a fixed count: it replaces the file's { min, max }.
+  const scaling = o.instances !== undefined ? null : d.scaling;
+  const scalingIssue = scaling === null ? null
+    : scalingProblem(scaling, { execMode: d.queue !== null ? 'fork' : fitted.execMode, job: d.job !== null, queue: d.queue !== null });
+  if (scalingIssue !== null) {
+    r.problem(join(d.at, d.job !== null ? 'instances' : 'autoscale.metric'), scalingIssue);
+    return null;
+  }
   if (d.sticky && fitted.execMode === 'fork') {
     r.problem(join(d.at, 'sticky'), "needs execMode 'cluster': in fork mode each worker listens on its own socket, " +
       'so there is nothing to route (use cluster mode, or balance by client address at a proxy; see docs/sticky.md)');
@@ -987,6 +1003,7 @@ function toSpec(d: Draft, file: string, opts: LoadOptions, o: ParsedOverrides, r
     args: run.viaShell ? run.scriptArgs : [...run.scriptArgs, ...args],
     cwd: d.cwd,
     instances,
+    scaling,
     execMode: d.job !== null || d.queue !== null ? 'fork' : fitted.execMode,
     env: fitted.env,
     nodeArgs: fitted.nodeArgs,

@@ -108,7 +108,27 @@ export const SPEC_CHECKS: Record<string, Check> = {
   profileOnStall: (v) => (v === undefined ? null : orNull(object({ delay: nonNegative, duration: nonNegative, cooldown: nonNegative }))(v)),
   minReady: nonNegative,
   metrics: isBool,
+  // Optional: absent for a fixed count (and in specs saved before autoscaling).
+  scaling: (v) => (v === undefined || v === null ? null : scalingCheck(v)),
+  scalingFixed: (v) => (v === undefined ? null : isBool(v)),
   source: object({ configFile: orNull(isString), envName: orNull(isString), cliOverrides: (v) => (typeof v === 'object' && v !== null ? null : 'must be an object') }),
+};
+
+const AUTOSCALE_METRICS = ['eventLoop.utilization', 'http.latency.p99', 'http.inFlight', 'queue.waiting'];
+const positive: Check = (v) => (typeof v === 'number' && Number.isFinite(v) && v > 0 ? null : 'must be a number > 0');
+
+/** `instances: { min, max }` with `autoscale`, as the loader builds it (src/config/scaling.ts reports in the file's terms). */
+const scalingCheck: Check = (v) => {
+  const shape = object({
+    min: positiveInt, max: positiveInt,
+    autoscale: object({ metric: oneOf(...AUTOSCALE_METRICS), target: positive, up: positiveInt, down: positiveInt, coolDown: nonNegative }),
+  })(v);
+  if (shape !== null) return shape;
+  const s = v as { min: number; max: number; autoscale: { metric: string; target: number } };
+  if (s.max > MAX_INSTANCES) return `.max ${s.max} is more than the limit of ${MAX_INSTANCES} workers per app`;
+  if (s.min > s.max) return `.min must not be more than max (${s.max}); got ${s.min}`;
+  if (s.autoscale.metric === 'eventLoop.utilization' && s.autoscale.target > 1) return '.autoscale must have a utilisation target of at most 1';
+  return null;
 };
 
 /** Every problem of a would-be AppSpec, each prefixed with `at` and its field. */

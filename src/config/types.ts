@@ -18,6 +18,12 @@ export interface AppSpec {
    * `autoscale`'s metric (docs/autoscaling.md); null or absent = a fixed count.
    */
   readonly scaling?: ScalingSpec | null;
+  /**
+   * `herd scale <app> N` on an app with `scaling`: held at `instances` until
+   * `herd scale <app> auto`; absent or false = automatic. Kept in the state
+   * file and dumps, so the mode survives a daemon restart and resurrect.
+   */
+  readonly scalingFixed?: boolean;
   /** `queue`: a fork-mode app that consumes a BullMQ queue (docs/queues.md); null or absent = none. */
   readonly queue?: QueueSpec | null;
   /** 'cluster': workers share the app's listening sockets; 'fork': plain child processes. */

@@ -3,6 +3,7 @@
  * use. Shared by the daemon (which builds the answers) and the page (bundled
  * from ui/), so the two cannot drift apart; it imports nothing that runs.
  */
+import type { AutoscaleView } from '../protocol/autoscale';
 import type { ErrorData } from '../errors';
 import type { HostOutcome } from '../fleet/commandSender';
 import type { RolloutReport } from '../fleet/rollout';
@@ -77,6 +78,8 @@ export interface AppPageView {
   series: SeriesView;
   alerts: AlertStateView[];
   logLinesDropped: number;
+  /** An app with `instances: { min, max }`: mode, range, reading, what holds it, last steps; null otherwise. */
+  autoscale?: AutoscaleView | null;
 }
 
 export const SLOW_ROUTES = 15;

@@ -73,6 +73,7 @@ export async function appPageView(source: DashboardSource, name: string, windowS
     series: source.series(name, windowSeconds, since),
     alerts: source.alerts.view().active.filter((a) => a.app === name),
     logLinesDropped: detail.logLinesDropped,
+    autoscale: detail.autoscale ?? null,
   };
 }
 

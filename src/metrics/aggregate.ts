@@ -199,7 +199,8 @@ export class AppMetrics {
   }
 
   /** Once a second: close the second's point of the time series. */
-  tick(now: number, cpu: number, memory: number): void {
+  /** `workers`: the app's worker count now (its slots); by default the workers that reported. */
+  tick(now: number, cpu: number, memory: number, workers = this.workers.size): void {
     let eventLoopP99 = 0;
     let utilization = 0;
     for (const w of this.workers.values()) {
@@ -224,6 +225,7 @@ export class AppMetrics {
       memory,
       eventLoopP99,
       utilization: this.workers.size === 0 ? 0 : utilization / this.workers.size,
+      workers,
     }, () => {
       const [m50, m90, m99] = this.minuteLatency.percentiles([0.5, 0.9, 0.99]);
       return { p50: m50 ?? 0, p90: m90 ?? 0, p99: m99 ?? 0 };

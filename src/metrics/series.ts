@@ -73,6 +73,8 @@ export const SERIES_KIND = {
   memory: 'mean',
   eventLoopP99: 'max',
   utilization: 'mean',
+  /** Workers (slots) of the app: the dashboard's step line of scale steps; a minute keeps its largest. */
+  workers: 'max',
 } as const;
 
 export type SeriesField = keyof typeof SERIES_KIND;

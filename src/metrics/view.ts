@@ -1,3 +1,4 @@
+import type { AutoscaleView } from '../protocol/autoscale';
 import type { SeriesField } from './series';
 
 /**
@@ -151,4 +152,6 @@ export type SeriesView = { step: number; times: number[] } & Record<SeriesField,
 
 export interface MonitApp extends AppMetricsView {
   series: SeriesView;
+  /** An app with `instances: { min, max }`: mode, range and last scale steps (docs/autoscaling.md); absent or null otherwise. */
+  autoscale?: AutoscaleView | null;
 }

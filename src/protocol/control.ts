@@ -1,3 +1,4 @@
+import type { AutoscaleView } from './autoscale';
 import type { FleetView } from '../fleet/status';
 import type { HostOutcome } from '../fleet/commandSender';
 import type { RolloutReport } from '../fleet/rollout';
@@ -190,6 +191,8 @@ export interface AppDetail extends AppInfo, TriggerDetail {
   stallProfiles?: StallProfileView[];
   /** A queue app's `queue` key (the URL's password as ***) and its queue as last read; absent (or null) for other apps. */
   queue?: (QueueSpec & { jobs: JobQueueView | null }) | null;
+  /** An app with `instances: { min, max }`: its mode, range, reading and last scale steps; absent (or null) otherwise. */
+  autoscale?: AutoscaleView | null;
 }
 
 /** One run of a job's tick. */
@@ -264,7 +267,8 @@ export interface ResultOf {
   reset: { names: string[] };
   /** The canonical signal name, and the pids it was sent to. */
   signal: { name: string; signal: string; pids: number[] };
-  scale: { name: string; from: number; to: number };
+  /** `mode` for an app with instances { min, max }: automatic, or fixed by this command. */
+  scale: { name: string; from: number; to: number; mode?: 'auto' | 'fixed' };
   list: AppInfo[];
   describe: AppDetail;
   /** Sent only if the daemon ends the stream (it shuts down): how many lines were skipped because the client read too slowly. */

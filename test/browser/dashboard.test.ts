@@ -84,11 +84,13 @@ test('dashboard in Chromium: live charts with real numbers, reload with progress
   await page.click('[data-testid=apps] tr[data-key=api]');
   await page.waitForSelector('[data-testid=workers] tr[data-key]');
   // Live charts fed with real traffic: points arrive and the last request rate is above 0.
-  for (const chart of ['rps', 'latency', 'status', 'cpu', 'memory', 'loop']) {
+  for (const chart of ['rps', 'latency', 'status', 'cpu', 'memory', 'workers', 'loop']) {
     await eventually(async () => ((await page.getAttribute(`[data-chart=${chart}]`, 'data-points')) ?? '0') !== '0' ? true : undefined, 15_000, `${chart} chart points`);
   }
   await eventually(async () => Number(await page.getAttribute('[data-chart=rps]', 'data-last')) > 0 ? true : undefined, 15_000, 'requests in the rps chart');
   assert.equal((await workerPids(page)).length, 2);
+  // The workers chart's step line: the app's 2 workers.
+  await eventually(async () => (await page.getAttribute('[data-chart=workers]', 'data-last')) === '2' ? true : undefined, 15_000, '2 in the workers chart');
   if (SHOTS) await page.screenshot({ path: path.join(SHOTS, 'dashboard-app.png'), fullPage: true });
 
   // A reload clicked on the page replaces every worker and shows its progress and result.

@@ -61,3 +61,19 @@ test('sparklines scale to the largest value and keep the newest points', () => {
   assert.equal(sparkline([9, 1, 8], 2), '▂█');
   assert.equal(plain(fit('\u001b[1mhello\u001b[0m world', 7)), 'hello w');
 });
+
+test('monit shows an autoscaled app\'s mode, range, count as a sparkline, what holds it and its last step', () => {
+  const base = app('api');
+  const autoscaled: MonitApp = {
+    ...base,
+    series: { ...base.series, workers: [1, 2, 2] },
+    autoscale: {
+      mode: 'auto', min: 1, max: 4, current: 2, metric: 'eventLoop.utilization', target: 0.7, value: 0.98, desired: 3,
+      held: 'held at 2 of max 4: 2 cores', decisions: [{ time: Date.UTC(2026, 11, 2, 16, 0, 5), from: 1, to: 2, reason: 'eventLoop.utilization 0.99 per worker over target 0.70' }],
+    },
+  };
+  const screen = plain(renderMonit(state({ apps: [autoscaled] })));
+  assert.match(screen, /scale\s+▅██ 2 auto 1\.\.4, eventLoop\.utilization 0\.98 \(target 0\.70\)/);
+  assert.match(screen, /held at 2 of max 4: 2 cores/);
+  assert.match(screen, /last step 16:00:05 1 → 2: eventLoop\.utilization 0\.99 per worker over target 0\.70/);
+});

@@ -54,7 +54,7 @@ export const QUEUE_BUSY = 0.5;
 /** Once a second, from the supervisor's sampler: close the second's point of the series. */
 export function tickMetrics(app: App, now: number): void {
   const workers = app.info().workers;
-  app.metrics.tick(now, workers.reduce((n, w) => n + w.cpu, 0), workers.reduce((n, w) => n + w.memory, 0));
+  app.metrics.tick(now, workers.reduce((n, w) => n + w.cpu, 0), workers.reduce((n, w) => n + w.memory, 0), app.stopped ? 0 : app.slots.length);
 }
 
 export function promApp(app: App, now = Date.now()): PromApp {

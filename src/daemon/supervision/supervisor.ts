@@ -2,6 +2,7 @@ import { AlertManager } from '../../alerts/alerts';
 import { alertValue } from '../../alerts/appAlertValue';
 import { MAX_INSTANCES } from '../../config/specCheck';
 import { capacityProblem } from './capacity';
+import { Autoscaling } from './autoscaling';
 import type { AppSpec } from '../../config/types';
 import { HerdError } from '../../errors';
 import { renderPrometheus } from '../../metrics/prometheus';
@@ -90,6 +91,9 @@ export class Supervisor {
 
   /** Alert rules from the config's top-level `alerts`, evaluated after each metrics tick. */
   readonly alerts = new AlertManager((line) => console.error(`${new Date().toISOString()} herd: ${line}`));
+
+  /** Apps with `instances: { min, max }` size themselves after each metrics tick (docs/autoscaling.md). */
+  private readonly autoscaling = new Autoscaling((line) => console.error(`${new Date().toISOString()} herd: ${line}`));
 
   constructor(private readonly logs: LogSink, private readonly hostFor: HostFactory = (app) => localHost(app, logs), private readonly options: SupervisorOptions = {}) {
     this.jobRecords = new JobRecords(options.jobsFile ?? null, (line) => console.error(`${new Date().toISOString()} herd: ${line}`));
@@ -360,7 +364,7 @@ export class Supervisor {
     await this.rescheduleJobs(jobs, specs);
     if (target !== 'all' && jobs.length > 0) return jobs.map((j) => j.name);
     const apps = this.resolve(target);
-    const next = apps.map((a) => ({ app: a, spec: specs?.find((s) => s.name === a.name) ?? a.spec }));
+    const next = apps.map((a) => ({ app: a, spec: keepScaledCount(a, specs?.find((s) => s.name === a.name) ?? a.spec) }));
     for (const { app, spec } of next) if (spec !== app.spec) for (const note of await checkRuntimeFields(spec)) app.note(note);
     await Promise.all(next.map(({ app, spec }) => app.restart(spec)));
     return [...apps, ...jobs].map((a) => a.name);
@@ -434,7 +438,7 @@ export class Supervisor {
     if (target !== 'all' && jobs.length > 0) return jobs.map((j) => j.name);
     const apps = this.resolve(target);
     for (const app of apps) {
-      const spec = specs?.find((s) => s.name === app.name) ?? app.spec;
+      const spec = keepScaledCount(app, specs?.find((s) => s.name === app.name) ?? app.spec);
       if (spec !== app.spec) for (const note of await checkRuntimeFields(spec)) app.note(note);
       progress(`${app.name}: reloading ${app.slots.length} worker(s)`);
       await app.reload(spec, progress);
@@ -466,6 +470,7 @@ export class Supervisor {
       this.hosts.delete(app.name);
       this.triggers.get(app.name)?.close();
       this.triggers.delete(app.name);
+      this.autoscaling.forget(app.name);
       await app.closeHost();
       this.logs.closeApp(app.name);
     }
@@ -475,14 +480,22 @@ export class Supervisor {
     return [...apps, ...jobs].map((a) => a.name);
   }
 
-  async scale(name: string, count: string, progress: Progress): Promise<{ name: string; from: number; to: number }> {
+  /** `herd scale <app> N|+N|-N` (a fixed count), or `auto` for an app with `instances: { min, max }`. */
+  async scale(name: string, count: string, progress: Progress): Promise<{ name: string; from: number; to: number; mode?: 'auto' | 'fixed' }> {
     if (this.jobs.has(name)) throw new HerdError('HERD_ERR_USAGE', { message: `scale: "${name}" is a job (cron): one process runs at each tick` });
     const app = this.get(name);
-    const to = parseScale(count, app.slots.length || app.spec.instances);
+    const auto = count.trim() === 'auto';
+    const scaling = app.spec.scaling;
+    if (auto && !scaling) {
+      throw new HerdError('HERD_ERR_USAGE', { message: `scale: "${name}" has no instances: { min, max } to scale automatically between; set them in its config (docs/autoscaling.md), or give a count` });
+    }
+    const current = app.slots.length || app.spec.instances;
+    const to = auto && scaling ? Math.min(scaling.max, Math.max(scaling.min, current)) : parseScale(count, current);
     const problem = app.stopped ? null : capacityProblem(to - app.slots.length);
     if (problem) throw new HerdError('HERD_ERR_CAPACITY', { name, reason: problem });
+    if (scaling) app.spec = this.autoscaling.switchMode(app, auto ? null : to, Date.now());
     const { from } = await app.scale(to, progress);
-    return { name, from, to };
+    return scaling ? { name, from, to, mode: auto ? 'auto' : 'fixed' } : { name, from, to };
   }
 
   async list(): Promise<AppInfo[]> {
@@ -503,6 +516,7 @@ export class Supervisor {
     return {
       ...app.detail(),
       stallProfiles,
+      autoscale: this.autoscaling.view(app),
       runAs: runAsView(app.spec),
       shim: this.hosts.get(name)?.info?.() ?? null,
       ...(triggers ? triggers.detail() : { cron: null, watch: null, logFiles: { ...app.spec.logFiles } }),
@@ -566,7 +580,7 @@ export class Supervisor {
   }
 
   monit(): MonitApp[] {
-    return [...this.apps.values()].map((a) => monitView(a));
+    return [...this.apps.values()].map((a) => ({ ...monitView(a), autoscale: this.autoscaling.view(a) }));
   }
 
   /** Prometheus text for every app, from what the daemon holds (never asks a worker). */
@@ -649,6 +663,7 @@ export class Supervisor {
         tickMetrics(app, now);
       }
       this.alerts.tick([...this.apps.values()].map((a) => ({ name: a.name, stopped: a.stopped, alertValue: (m, w) => alertValue(a, m, w) })), now);
+      this.autoscaling.tick(this.apps.values(), now);
     } finally {
       this.sampling = false;
     }
@@ -719,6 +734,16 @@ async function checkRuntimeFields(spec: AppSpec): Promise<string[]> {
   if (runAs !== null) notes.push(`workers run as ${runAs.user} (uid ${runAs.uid}), group ${runAs.group} (gid ${runAs.gid}), with the user's supplementary groups`);
   else if (runsAsRootUnasked(spec)) notes.push('workers run as root: herd runs as root and the app sets no user');
   return notes;
+}
+
+/**
+ * A re-read config of an app the autoscaler sizes keeps the count it has
+ * now (within the file's min and max) instead of dropping to `min`; a
+ * re-read config is automatic again, as the file says.
+ */
+function keepScaledCount(app: App, spec: AppSpec): AppSpec {
+  if (spec === app.spec || !spec.scaling || app.stopped || app.slots.length === 0) return spec;
+  return { ...spec, instances: Math.min(spec.scaling.max, Math.max(spec.scaling.min, app.slots.length)) };
 }
 
 /** '4' sets, '+2' / '-1' adjust. */
