@@ -101,10 +101,10 @@ test('stop drains an in-flight request and answers it with Connection: close', a
   const [app] = await list(herd);
   assert.equal(app?.status, 'stopped');
   // Stopped releases the port: nothing answers any more.
-  await assert.rejects(get(port));
+  await assert.rejects(get(port, '/quick'));
   // start by name brings it back.
   assert.equal((await herd(['restart', 'slow'])).code, 0);
-  assert.equal((await get(port)).status, 200);
+  assert.equal((await get(port, '/quick')).status, 200);
 });
 
 test('runtime onShutdown hooks run after HTTP drained, for apps with no signal handlers', async (t) => {
@@ -154,7 +154,10 @@ test('restart keeps the port bound: connections queue instead of being refused',
 test('a worker stuck in a busy loop gets no new connections; the others serve them', async (t) => {
   const { home, herd } = herdHome(t);
   const port = await freePort();
-  assert.equal((await herd(['start', path.join(FIXTURES, 'stall.js'), '--name', 'stall', '-i', '2'], { PORT: String(port) })).code, 0);
+  // killTimeout: the stuck worker never exits on its own, and the test's `herd kill` waits that long (5 s by default) to kill it.
+  const config = path.join(home, 'stall.config.json');
+  writeFileSync(config, JSON.stringify({ apps: [{ name: 'stall', script: path.join(FIXTURES, 'stall.js'), instances: 2, killTimeout: '500ms', env: { PORT: String(port) } }] }));
+  assert.equal((await herd(['start', config])).code, 0);
   const blocked = get(port, '/block').catch(() => undefined);
   // The worker says so (synchronously) just before it spins.
   await eventually(() => (readFileSync(path.join(home, 'logs', 'stall-out.log'), 'utf8').includes('blocking') ? true : undefined), 15_000, 'a stuck worker');
