@@ -197,7 +197,8 @@ test('kill -9 of the daemon: the new daemon serves /ready and /metrics again whe
   const [app, health, metrics] = [await freePort(), await freePort(), await freePort()];
   const config = path.join(home, 'herd.config.js');
   writeFileSync(config, `module.exports = ${JSON.stringify({
-    health: { port: health },
+    // shutdownDelay: the test's `herd kill` holds /ready at 503 that long (5 s by default) before the apps drain.
+    health: { port: health, shutdownDelay: '200ms' },
     metrics: { prometheus: { port: metrics } },
     apps: [{ name: 'api', script: path.join(FIXTURES, 'hello.js'), instances: 1, env: { PORT: String(app) } }],
   })};\n`);

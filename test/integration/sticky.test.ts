@@ -142,7 +142,9 @@ test('socket.io, default client, 2 workers, sticky: 100 of 100 clients connect, 
 });
 
 test('socket.io, default client, 2 workers, not sticky: clients fail (the reason for sticky)', { timeout: 120_000 }, async (t) => {
-  const { port } = await startApp(t, { script: path.join(FIXTURES, 'sticky-socketio.js') });
+  // A client whose first polls all reached the worker that holds its session fails only when
+  // the ping exchange comes round: after 2 s here, not socket.io's 25 s, which the test would wait out.
+  const { port } = await startApp(t, { script: path.join(FIXTURES, 'sticky-socketio.js'), env: { PING_INTERVAL_MS: '2000' } });
   const outcomes = await Promise.all(clients.map((from) => socketIoClient(port, from)));
   const failed = outcomes.filter((o) => !o.ok).length;
   assert.ok(failed > 0, 'without sticky sessions a client\'s polls reach a worker that does not know its session');
