@@ -6,13 +6,14 @@
 //   --only unit|integration|browser|fleet   pick one kind, or several with commas (integration,browser);
 //                             integration tests start real processes; browser tests also drive Chromium
 //   --node PATH               run the tests with another node binary (CI runs the other supported versions this way)
+// HERD_TESTS_STARTED=FILE     written when the tests begin, after npm test's build (CI's second lane waits for it)
 // Unit files run two at a time: each is mostly the start-up of node and tsx
 // (about a second) around a few milliseconds of tests, and none waits on
 // wall-clock time it shares. The other kinds run one file at a time: they
 // start real processes and time what those do, which a second file's load
 // on a 2-core machine would skew.
 import { spawnSync } from 'node:child_process';
-import { readdirSync } from 'node:fs';
+import { readdirSync, writeFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 
@@ -34,6 +35,8 @@ if (tests.length === 0) {
   console.error('no test files matched');
   process.exit(1);
 }
+// CI starts its other lane once the tests begin (the build before them is done): .ci/run.
+if (process.env.HERD_TESTS_STARTED) writeFileSync(process.env.HERD_TESTS_STARTED, `${process.pid}\n`);
 const unit = tests.filter((f) => f.startsWith(join('test', 'unit')));
 const rest = tests.filter((f) => !unit.includes(f));
 let status = 0;
