@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { AutoscaleSpec, ScalingSpec } from '../../src/config/types';
 import { AutoscalePolicy, type AutoscaleReading } from '../../src/daemon/supervision/autoscale';
-import { Autoscaling } from '../../src/daemon/supervision/autoscaling';
+import { Autoscaling, readMetric } from '../../src/daemon/supervision/autoscaling';
 import { Histogram } from '../../src/metrics/histogram';
 import type { MetricsReport } from '../../src/metrics/report';
 import { fakeApp, settle, testSpec } from '../fakes/appHarness';
@@ -134,10 +134,10 @@ test('the supervisor side: reads the workers, scales the app (drain like any sto
   assert.deepEqual(view?.decisions.map((d) => `${d.from}->${d.to}`), ['1->2', '2->1']);
 
   // herd scale api 3: fixed; ticks do nothing until auto again.
-  app.spec = auto.switchMode(app, 3, clock.now());
-  const fixed = app.scale(3, () => {});
+  const fixed = app.scale(3, () => {}, { scalingFixed: true });
   await readyAll();
   await fixed;
+  auto.switched(app, 1, 3, clock.now());
   for (let i = 0; i < 3; i++) {
     idle();
     auto.tick([app], clock.now());
@@ -146,7 +146,58 @@ test('the supervisor side: reads the workers, scales the app (drain like any sto
   assert.equal(app.slots.length, 3);
   assert.equal(auto.view(app)?.mode, 'fixed');
   assert.match(auto.view(app)?.held ?? '', /herd scale api auto/);
-  app.spec = auto.switchMode(app, null, clock.now());
+  await app.scale(3, () => {}, { scalingFixed: false });
+  auto.switched(app, 3, null, clock.now());
   assert.equal(app.spec.scalingFixed, false);
   assert.equal(auto.view(app)?.mode, 'auto');
+});
+
+test('http.latency.p99 waits a latency window after a step: the old latency does not multiply the new count up to max', () => {
+  const p = new AutoscalePolicy(() => scaling({ metric: 'http.latency.p99', target: 200, up: 4 }, 1, 16));
+  // p99 stays at 400 ms while the window still holds requests from before each step.
+  const first = p.tick(reading({ now: 0, current: 1, value: 400 }));
+  assert.deepEqual(first, { to: 2, reason: 'http.latency.p99 400ms over target 200ms' });
+  p.stepped({ time: 0, from: 1, to: 2, reason: first?.reason ?? '' });
+  for (let t = 1000; t < 5000; t += 1000) {
+    assert.equal(p.tick(reading({ now: t, current: 2, value: 400 })), null, `no step at ${t} ms`);
+    assert.match(p.held ?? '', /waiting for 5s of latency at 2 workers/);
+  }
+  // A whole window at the new count, still too slow: the next step.
+  assert.equal(p.tick(reading({ now: 5000, current: 2, value: 400 }))?.to, 4);
+});
+
+test('a reload that changes the autoscale settings forgets what was wanted under the old ones', () => {
+  let spec = scaling({ coolDown: 10_000 });
+  const p = new AutoscalePolicy(() => spec);
+  assert.equal(p.tick(reading({ now: 0, current: 2, value: 0.7 })), null);
+  // Under the new target 0.05 the old recommendations (2 at target 0.7) are gone,
+  // and the cool-down counts from the change.
+  spec = scaling({ coolDown: 10_000, target: 0.05 });
+  assert.equal(p.tick(reading({ now: 1000, current: 2, value: 0.01 })), null);
+  assert.match(p.held ?? '', /cool-down \(10s left\)/);
+});
+
+test('herd scale N queued behind a reload keeps its fixed mode: the reload cannot put back a spec without it', async () => {
+  const { app, readyAll } = fakeApp(testSpec({ instances: 1, scaling: scaling() }));
+  const started = app.start();
+  await readyAll();
+  await started;
+  const reload = app.reload({ ...app.spec }, () => {});
+  await settle();
+  assert.equal(app.status, 'reloading');
+  const scaled = app.scale(2, () => {}, { scalingFixed: true });
+  await readyAll();
+  await reload;
+  await settle();
+  await readyAll();
+  await scaled;
+  assert.equal(app.spec.scalingFixed, true);
+  assert.equal(app.spec.instances, 2);
+});
+
+test('queue.waiting: a read older than 2.5 s is no data (a slow Redis), not a backlog as it was', () => {
+  const { app } = fakeApp(testSpec({ instances: 1, scaling: scaling({ metric: 'queue.waiting', target: 10 }) }));
+  app.metrics.jobs = { waiting: 100, active: 0, delayed: 0, prioritized: 0, failed: 0, completed: 0, duration: null, at: 10_000, error: null };
+  assert.deepEqual(readMetric(app, 'queue.waiting', 12_000), { value: 100 });
+  assert.deepEqual(readMetric(app, 'queue.waiting', 13_000), { value: null, noData: "the queue's last read is 3s old" });
 });

@@ -222,10 +222,15 @@ export class App {
     });
   }
 
-  scale(count: number, progress: Progress): Promise<{ from: number; to: number }> {
+  /**
+   * Resize to `count` workers. `mode` (an app with `instances: { min, max }`)
+   * sets whether the count is fixed, in the same exclusive step, so that a
+   * reload queued before it cannot put back a spec without it.
+   */
+  scale(count: number, progress: Progress, mode?: { scalingFixed: boolean }): Promise<{ from: number; to: number }> {
     return this.exclusive('scaling', async () => {
       const from = this.slots.length;
-      this.spec = { ...this.spec, instances: count };
+      this.spec = { ...this.spec, instances: count, ...(mode ?? {}) };
       if (!this.stopped) await this.resize(count, progress);
       return { from, to: count };
     });

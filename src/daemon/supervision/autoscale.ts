@@ -22,6 +22,9 @@ import { formatDuration } from '../../util/units';
 /** |value / target − 1| within this keeps the count (HPA's default tolerance). */
 export const TOLERANCE = 0.1;
 
+/** Seconds of latency the http.latency.p99 metric reads: recent enough to react, long enough for a p99. */
+export const LATENCY_WINDOW_SECONDS = 5;
+
 export interface AutoscaleReading {
   now: number;
   /** Workers now (slots). */
@@ -45,6 +48,10 @@ export class AutoscalePolicy {
   private recommendations: { time: number; desired: number }[] = [];
   /** The last step, or when autoscaling (re)began: a scale-down waits coolDown from it. */
   private quietSince: number | null = null;
+  /** The last step itself (null before any). */
+  private lastStep: number | null = null;
+  /** The settings the readings so far were taken under: a reload that changes them starts afresh. */
+  private settings: string | null = null;
   readonly decisions = new Ring<AutoscaleDecision>(20);
   value: number | null = null;
   desired: number | null = null;
@@ -56,6 +63,7 @@ export class AutoscalePolicy {
   restart(): void {
     this.recommendations = [];
     this.quietSince = null;
+    this.lastStep = null;
     this.value = null;
     this.desired = null;
     this.held = null;
@@ -65,11 +73,19 @@ export class AutoscalePolicy {
   stepped(decision: AutoscaleDecision): void {
     this.decisions.push(decision);
     this.quietSince = decision.time;
+    this.lastStep = decision.time;
   }
 
   /** One reading; returns the step to take now, or null (then `held` says why, when something holds the pool). */
   tick(r: AutoscaleReading): AutoscaleStep | null {
-    const { min, max, autoscale: a } = this.scaling();
+    const scaling = this.scaling();
+    const { min, max, autoscale: a } = scaling;
+    const settings = JSON.stringify(scaling);
+    if (this.settings !== settings) {
+      // New settings (a reload changed them): what was wanted under the old ones says nothing now.
+      if (this.settings !== null) this.restart();
+      this.settings = settings;
+    }
     this.quietSince ??= r.now;
     this.value = r.value;
     if (r.current < min) return this.up(r, min, `below min ${min}`);
@@ -77,6 +93,13 @@ export class AutoscalePolicy {
     if (r.value === null) {
       this.desired = null;
       this.held = `no data (${r.noData ?? 'no reading'}): not scaling`;
+      return null;
+    }
+    // The app's p99 over the last seconds still holds requests served before the last step: read
+    // on, it would multiply the new count by the old latency each second and run to max.
+    if (a.metric === 'http.latency.p99' && this.lastStep !== null && r.now - this.lastStep < LATENCY_WINDOW_SECONDS * 1000) {
+      this.desired = null;
+      this.held = `waiting for ${LATENCY_WINDOW_SECONDS}s of latency at ${r.current} workers since the last step`;
       return null;
     }
     const ratio = r.value / a.target;

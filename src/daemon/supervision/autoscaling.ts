@@ -1,12 +1,12 @@
 import * as os from 'node:os';
-import type { AppSpec, AutoscaleMetric } from '../../config/types';
+import type { AutoscaleMetric } from '../../config/types';
 import type { AutoscaleView } from '../../protocol/autoscale';
 import type { App } from './app';
-import { AutoscalePolicy, type AutoscaleStep } from './autoscale';
+import { AutoscalePolicy, LATENCY_WINDOW_SECONDS, type AutoscaleStep } from './autoscale';
 import { capacityProblem } from './capacity';
 
-/** Seconds of latency the http.latency.p99 metric reads: recent enough to react, long enough for a p99. */
-export const LATENCY_WINDOW_SECONDS = 5;
+/** A queue read older than this (a slow or unreachable Redis) is no data: the backlog may have moved since. */
+export const QUEUE_READ_MAX_AGE_MS = 2500;
 
 export interface Machine {
   cores(): number;
@@ -37,9 +37,21 @@ export class Autoscaling {
         continue;
       }
       // A reload, restart or scale under way, or a worker starting or crashed: its readings say nothing about the load.
-      if (app.busy !== null || app.status !== 'online') continue;
-      const reading = readMetric(app, scaling.autoscale.metric);
+      if (app.busy !== null) continue;
       const heldBefore = policy.held;
+      if (app.status !== 'online') {
+        // Workers that crash (new ones that fail to start, say) hold the pool where it is: said once.
+        const failing = app.status === 'errored' || app.slots.some((s) => s.status === 'backoff' || s.status === 'held');
+        policy.held = failing
+          ? `paused while workers fail to come online (app ${app.status}): the pool stays at ${app.slots.length}`
+          : `paused while a worker starts (app ${app.status})`;
+        if (failing && heldBefore !== policy.held) {
+          app.note(`autoscale ${policy.held}`);
+          this.log(`app ${app.name}: autoscale ${policy.held}`);
+        }
+        continue;
+      }
+      const reading = readMetric(app, scaling.autoscale.metric, now);
       const step = policy.tick({
         now,
         current: app.slots.length,
@@ -58,16 +70,18 @@ export class Autoscaling {
     }
   }
 
-  /** `herd scale <app> auto` (count null) or `herd scale <app> N`: the spec the app runs with from now. */
-  switchMode(app: App, fixed: number | null, now: number): AppSpec {
+  /**
+   * `herd scale <app> auto` (fixed null) or `herd scale <app> N` took effect
+   * (App.scale set the spec's scalingFixed in its own exclusive step): the
+   * policy starts afresh or stands aside, and the switch is said.
+   */
+  switched(app: App, from: number, fixed: number | null, now: number): void {
     const policy = this.policyFor(app);
-    const from = app.slots.length;
     const reason = fixed === null ? 'herd scale auto: automatic scaling resumed' : `herd scale ${fixed}: fixed at ${fixed} until \`herd scale ${app.name} auto\``;
     if (fixed === null) policy.restart();
-    policy.stepped({ time: now, from, to: fixed ?? from, reason });
+    policy.stepped({ time: now, from, to: fixed ?? app.slots.length, reason });
     app.note(reason);
     this.log(`app ${app.name}: ${reason}`);
-    return { ...app.spec, scalingFixed: fixed !== null };
   }
 
   forget(name: string): void {
@@ -119,12 +133,13 @@ export class Autoscaling {
 }
 
 /** The app's metric now: per worker over its online workers (http.latency.p99: the app's, over the last few seconds). */
-export function readMetric(app: App, metric: AutoscaleMetric): { value: number | null; noData?: string } {
+export function readMetric(app: App, metric: AutoscaleMetric, now = Date.now()): { value: number | null; noData?: string } {
   const online = new Set<number>();
   for (const s of app.slots) if (s.status === 'online' && s.proc?.pid != null) online.add(s.proc.pid);
   if (metric === 'queue.waiting') {
     const jobs = app.metrics.jobs;
     if (jobs === null || jobs.at === null) return { value: null, noData: jobs?.error ?? 'the queue was not read yet' };
+    if (now - jobs.at > QUEUE_READ_MAX_AGE_MS) return { value: null, noData: `the queue's last read is ${Math.round((now - jobs.at) / 1000)}s old` };
     return { value: (jobs.waiting + jobs.prioritized) / Math.max(1, app.slots.length) };
   }
   if (app.spec.metrics === false) return { value: null, noData: 'the app runs with metrics: false' };

@@ -493,8 +493,8 @@ export class Supervisor {
     const to = auto && scaling ? Math.min(scaling.max, Math.max(scaling.min, current)) : parseScale(count, current);
     const problem = app.stopped ? null : capacityProblem(to - app.slots.length);
     if (problem) throw new HerdError('HERD_ERR_CAPACITY', { name, reason: problem });
-    if (scaling) app.spec = this.autoscaling.switchMode(app, auto ? null : to, Date.now());
-    const { from } = await app.scale(to, progress);
+    const { from } = await app.scale(to, progress, scaling ? { scalingFixed: !auto } : undefined);
+    if (scaling) this.autoscaling.switched(app, from, auto ? null : to, Date.now());
     return scaling ? { name, from, to, mode: auto ? 'auto' : 'fixed' } : { name, from, to };
   }
 
