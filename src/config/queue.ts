@@ -30,6 +30,10 @@ export function readQueue(s: Setting, r: Report): QueueSpec | null {
   const nameSetting = sub(obj, 'name', s.key);
   const name = readString(nameSetting, r);
   if (nameSetting === undefined) r.problem(`${s.key}.name`, "is required: the BullMQ queue's name, as the app's Worker names it");
+  else if (name !== undefined) {
+    const problem = queueNameProblem(name);
+    if (problem !== null) r.problem(nameSetting.key, problem);
+  }
   const prefix = readString(sub(obj, 'prefix', s.key), r) ?? 'bull';
   const concurrency = readWhole(sub(obj, 'concurrency', s.key), 1, 10_000, r) ?? 1;
   const priority = readWhole(sub(obj, 'priority', s.key), 1, MAX_PRIORITY, r) ?? null;
@@ -42,6 +46,15 @@ function readWhole(s: Setting, min: number, max: number, r: Report): number | un
   if (typeof s.value === 'number' && Number.isInteger(s.value) && s.value >= min && s.value <= max) return s.value;
   r.problem(s.key, `must be an integer from ${min} to ${max}; got ${show(s.value)}`);
   return undefined;
+}
+
+/**
+ * What is wrong with a (non-empty) queue name; null when fine. BullMQ's
+ * Queue and Worker constructors throw on a ':' (its key separator): the
+ * daemon's reader could never open the queue, nor the app its Worker.
+ */
+export function queueNameProblem(name: string): string | null {
+  return name.includes(':') ? `must not contain ':' (BullMQ refuses it: it separates the parts of the queue's Redis keys); got ${JSON.stringify(name)}` : null;
 }
 
 /** What is wrong with a queue's Redis URL (shown without its password); null when fine. */

@@ -65,3 +65,12 @@ test('a missing URL and a bad priority are problems; a key herd does not read (a
   const { warnings } = await loadTarget(await files.write({ apps: [{ name: 'e', script: 'server.js', queue: { redis: 'redis://h', name: 'q', lockDuration: 5 } }] }), files.options());
   assert.match(warnings.join('\n'), /apps\[0\]\.queue\.lockDuration: unknown key; ignored/);
 });
+
+test("a queue name with ':' is refused by the loader and by the daemon's check of a spec, naming queue.name (BullMQ's Queue and Worker would throw)", async () => {
+  assert.deepEqual(await problems({ apps: [{ name: 'a', script: 'server.js', queue: { redis: 'redis://127.0.0.1', name: 'mail:eu' } }] }), [
+    `apps[0].queue.name: must not contain ':' (BullMQ refuses it: it separates the parts of the queue's Redis keys); got "mail:eu"`,
+  ]);
+  const [ok] = await load({ apps: [{ name: 'a', script: 'server.js', queue: { redis: 'redis://127.0.0.1', name: 'mail' } }] });
+  const sent = { ...ok, queue: { ...ok?.queue, name: 'mail:eu' } };
+  assert.deepEqual(specProblems(sent, 'spec'), [`spec.queue.name must not contain ':' (BullMQ refuses it: it separates the parts of the queue's Redis keys); got "mail:eu"`]);
+});
