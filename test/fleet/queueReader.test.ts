@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { Queue, Worker } from 'bullmq';
+import Redis from 'ioredis';
 import type { QueueSpec } from '../../src/config/types';
 import { QueueReader, redisOptions, redactedError, type QueueApp } from '../../src/daemon/queues/queueReader';
 import type { JobQueueView } from '../../src/metrics/view';
@@ -63,6 +64,50 @@ test('the daemon reads a queue\'s counts and job run times from a real Redis, sa
   } finally {
     await worker?.close();
     await producer.close();
+    await reader.close();
+  }
+});
+
+/** Counts ioredis clients' connects, and makes disconnect throw while `failDisconnect` is set; undone after the test. */
+function spyOnRedis(t: { after: (fn: () => void) => void }): { connects: number; thrown: number; failDisconnect: boolean } {
+  const proto = Redis.prototype as unknown as { connect: (...a: unknown[]) => Promise<void>; disconnect: (...a: unknown[]) => void };
+  const { connect, disconnect } = proto;
+  const spy = { connects: 0, thrown: 0, failDisconnect: false };
+  proto.connect = function (this: unknown, ...a: unknown[]) {
+    spy.connects++;
+    return connect.apply(this, a);
+  };
+  proto.disconnect = function (this: unknown, ...a: unknown[]) {
+    disconnect.apply(this, a);
+    if (!spy.failDisconnect) return;
+    spy.thrown++;
+    throw new Error('disconnect failed');
+  };
+  t.after(() => {
+    proto.connect = connect;
+    proto.disconnect = disconnect;
+  });
+  return spy;
+}
+
+test('a queue bullmq refuses is said in its view and not opened again each tick (no new Redis client) until its queue key changes', { skip: redisProblem() }, async (t) => {
+  const redis = await startRedis(t, { bind: ['127.0.0.1'] });
+  const spec: QueueSpec = { redis: redis.url, name: 'mail', prefix: 'herdtest', concurrency: 1, priority: null };
+  const reader = new QueueReader();
+  const spy = spyOnRedis(t);
+  try {
+    // A name the checks refuse (':'), sent anyway: BullMQ's Queue throws; said, and the client made for it is gone at once.
+    const colon = queueApp('colon', { ...spec, name: 'mail:eu' });
+    for (let i = 0; i < 3; i++) await reader.tick([colon]);
+    assert.deepEqual([colon.metrics.jobs?.at, colon.metrics.jobs?.error], [null, 'Queue name cannot contain :']);
+    assert.deepEqual(reader.open, { queues: 0, connections: 0 });
+    assert.equal(spy.connects, 1, 'one client, on the first tick only');
+    (colon as { spec: QueueApp['spec'] }).spec = { queue: spec };
+    await eventually(async () => {
+      await reader.tick([colon]);
+      return colon.metrics.jobs?.at ?? undefined;
+    }, 5000, 'a read of the fixed queue');
+  } finally {
     await reader.close();
   }
 });

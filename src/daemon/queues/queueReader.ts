@@ -63,6 +63,8 @@ function load(): Modules {
 export class QueueReader {
   private readonly connections = new Map<string, Connection>();
   private readonly readers = new Map<string, Reader>();
+  /** The queue each app had when bullmq or ioredis refused to open it: not opened again (a new Redis client each tick) until it changes. */
+  private readonly refused = new WeakMap<QueueApp, QueueSpec>();
   private reading = false;
   private closed = false;
   /** Queues and connections being closed (bounded: a Queue's close() can wait on a Redis that is down). */
@@ -110,10 +112,14 @@ export class QueueReader {
       const spec = wanted.get(a.name);
       if (!spec) a.metrics.jobs = null;
       else if (!this.readers.has(a.name)) {
+        const refused = this.refused.get(a);
+        if (refused && sameQueue(refused, spec)) continue;
         try {
           this.readers.set(a.name, this.openReader(spec));
+          this.refused.delete(a);
         } catch (err) {
-          // A spec the checks let through but ioredis or bullmq refuse: said in the app's view, tried again next tick.
+          // A spec the checks let through but ioredis or bullmq refuse: said in the app's view, tried again when its queue key changes.
+          this.refused.set(a, spec);
           a.metrics.jobs = { ...EMPTY, at: null, error: redactedError(err, spec.redis) };
         }
       }
@@ -137,11 +143,21 @@ export class QueueReader {
 
   private openReader(spec: QueueSpec): Reader {
     const { Queue } = load();
+    const shared = this.connections.has(spec.redis);
     const conn = this.connection(spec.redis);
-    const queue = new Queue(spec.name, { connection: conn.redis, prefix: spec.prefix });
-    // A Queue re-emits its connection's errors; the connection's own listener records them.
-    queue.on('error', () => {});
-    return { spec, conn, queue };
+    try {
+      const queue = new Queue(spec.name, { connection: conn.redis, prefix: spec.prefix });
+      // A Queue re-emits its connection's errors; the connection's own listener records them.
+      queue.on('error', () => {});
+      return { spec, conn, queue };
+    } catch (err) {
+      // A connection made for this queue alone goes with it, at once: no client left connecting for nothing.
+      if (!shared) {
+        this.connections.delete(spec.redis);
+        conn.redis.disconnect();
+      }
+      throw err;
+    }
   }
 
   private connection(url: string): Connection {
