@@ -111,3 +111,31 @@ test('a queue bullmq refuses is said in its view and not opened again each tick 
     await reader.close();
   }
 });
+
+test('a connection whose disconnect throws, as a deleted app\'s queue closes, reaches no unhandled rejection', { skip: redisProblem() }, async (t) => {
+  const redis = await startRedis(t, { bind: ['127.0.0.1'] });
+  const app = queueApp('mailer', { redis: redis.url, name: 'mail', prefix: 'herdtest', concurrency: 1, priority: null });
+  const reader = new QueueReader();
+  const spy = spyOnRedis(t);
+  const unhandled: unknown[] = [];
+  const onUnhandled = (err: unknown) => unhandled.push(err);
+  process.on('unhandledRejection', onUnhandled);
+  t.after(() => process.off('unhandledRejection', onUnhandled));
+  try {
+    await eventually(async () => {
+      await reader.tick([app]);
+      return app.metrics.jobs?.at ?? undefined;
+    }, 5000, 'a read of the queue');
+    // tick() does not wait for the close; close() waits for the queue's, after which the disconnect runs,
+    // and a turn of the loop lets a rejection surface.
+    spy.failDisconnect = true;
+    await reader.tick([]);
+    await reader.close();
+    await new Promise((resolve) => setImmediate(resolve));
+    assert.equal(spy.thrown, 1);
+    assert.deepEqual(unhandled, []);
+  } finally {
+    spy.failDisconnect = false;
+    await reader.close();
+  }
+});

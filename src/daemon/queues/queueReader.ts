@@ -79,7 +79,8 @@ export class QueueReader {
   tick(apps: Iterable<QueueApp>, now = Date.now()): Promise<void> {
     if (this.closed) return Promise.resolve();
     const list = [...apps];
-    this.reconcile(list);
+    // Its closes are bounded and caught inside; this catch is the last guard: nothing here may reach the daemon's uncaughtException.
+    this.reconcile(list).catch(() => {});
     if (this.reading) return Promise.resolve();
     this.reading = true;
     return Promise.all(list.filter((a) => this.readers.has(a.name)).map((a) => this.read(a, now))).then(() => undefined).finally(() => {
@@ -129,7 +130,7 @@ export class QueueReader {
       if (used.has(url)) continue;
       this.connections.delete(url);
       // After the queues on it closed: a BullMQ Queue on a shared connection leaves it open.
-      closing.push(Promise.allSettled(closing).then(() => conn.redis.disconnect()));
+      closing.push(Promise.allSettled(closing).then(() => conn.redis.disconnect()).catch(() => {}));
     }
     return Promise.all(closing).then(() => undefined);
   }
