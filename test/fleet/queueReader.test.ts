@@ -139,3 +139,36 @@ test('a connection whose disconnect throws, as a deleted app\'s queue closes, re
     await reader.close();
   }
 });
+
+test('each Redis is read at its own pace: one that stops answering holds up only the apps on it', { skip: redisProblem() }, async (t) => {
+  const [fast, slow] = await Promise.all([startRedis(t, { bind: ['127.0.0.1'] }), startRedis(t, { bind: ['127.0.0.1'] })]);
+  const on = (url: string): QueueSpec => ({ redis: url, name: 'mail', prefix: 'herdtest', concurrency: 1, priority: null });
+  const healthy = queueApp('healthy', on(fast.url));
+  const stuck = queueApp('stuck', on(slow.url));
+  const apps = [healthy, stuck];
+  const reader = new QueueReader();
+  let stopped: number | undefined;
+  try {
+    await eventually(async () => {
+      await reader.tick(apps, 1000);
+      return healthy.metrics.jobs?.at === 1000 && stuck.metrics.jobs?.at === 1000 ? true : undefined;
+    }, 5000, 'a first read of both');
+    // Stopped, the slow Redis keeps its connection open and answers nothing: its read waits for the 2 s timeout.
+    stopped = slow.pid;
+    process.kill(stopped as number, 'SIGSTOP');
+    const stuckRead = reader.tick(apps, 2000);
+    await eventually(() => (healthy.metrics.jobs?.at === 2000 ? true : undefined), 2000, 'the healthy app read at 2000');
+    // The next ticks, while the stuck read is still going: the healthy Redis is read at each.
+    await reader.tick(apps, 3000);
+    assert.equal(healthy.metrics.jobs?.at, 3000);
+    await reader.tick(apps, 4000);
+    assert.equal(healthy.metrics.jobs?.at, 4000);
+    assert.equal(stuck.metrics.jobs?.at, 1000, 'not read since it stopped');
+    process.kill(stopped as number, 'SIGCONT');
+    stopped = undefined;
+    await stuckRead;
+  } finally {
+    if (stopped !== undefined) process.kill(stopped, 'SIGCONT');
+    await reader.close();
+  }
+});

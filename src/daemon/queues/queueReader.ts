@@ -65,27 +65,34 @@ export class QueueReader {
   private readonly readers = new Map<string, Reader>();
   /** The queue each app had when bullmq or ioredis refused to open it: not opened again (a new Redis client each tick) until it changes. */
   private readonly refused = new WeakMap<QueueApp, QueueSpec>();
-  private reading = false;
+  /** Connections with a read in flight: each Redis is read at its own pace, and a slow one (up to 2 s to connect, 2 s to answer) holds up only the apps on it. */
+  private readonly reading = new Set<Connection>();
   private closed = false;
   /** Queues and connections being closed (bounded: a Queue's close() can wait on a Redis that is down). */
   private readonly closings = new Set<Promise<unknown>>();
 
   /**
    * Bring the readers in line with `apps` (new queue apps, deleted ones, a
-   * changed `queue` key) and start a read of every queue, unless the last one
-   * is still going. Returns at once: a slow Redis never holds up the
-   * daemon's sampler; the promise settles when the read is done (tests).
+   * changed `queue` key) and start a read of every queue whose Redis has no
+   * read still going. Returns at once: a slow Redis never holds up the
+   * daemon's sampler; the promise settles when the reads started are done
+   * (tests).
    */
   tick(apps: Iterable<QueueApp>, now = Date.now()): Promise<void> {
     if (this.closed) return Promise.resolve();
     const list = [...apps];
     // Its closes are bounded and caught inside; this catch is the last guard: nothing here may reach the daemon's uncaughtException.
     this.reconcile(list).catch(() => {});
-    if (this.reading) return Promise.resolve();
-    this.reading = true;
-    return Promise.all(list.filter((a) => this.readers.has(a.name)).map((a) => this.read(a, now))).then(() => undefined).finally(() => {
-      this.reading = false;
-    });
+    const due = new Map<Connection, QueueApp[]>();
+    for (const a of list) {
+      const conn = this.readers.get(a.name)?.conn;
+      if (!conn || this.reading.has(conn)) continue;
+      due.set(conn, [...(due.get(conn) ?? []), a]);
+    }
+    return Promise.all([...due].map(([conn, group]) => {
+      this.reading.add(conn);
+      return Promise.all(group.map((a) => this.read(a, now))).finally(() => this.reading.delete(conn));
+    })).then(() => undefined);
   }
 
   /** Close every queue and connection (the daemon is stopping). */
