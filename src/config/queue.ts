@@ -69,6 +69,20 @@ export function queueUrlProblem(text: string): string | null {
   return ok ? null : `must be a redis://, rediss:// or unix:// URL with a host (or a socket path); got ${JSON.stringify(redacted(text))}`;
 }
 
+/**
+ * What the rest of an app with a `queue` key must be, by the AppSpec field
+ * at fault: a queue app's workers are plain processes that take jobs, so
+ * fork mode (not cluster), and never a job (`cron`) of its own. The loader
+ * reports these at the user's key; the daemon's spec check, for specs from
+ * the control socket or a state.json, at the field.
+ */
+export function queueAppProblems(app: { execMode?: unknown; job?: unknown }): { field: 'execMode' | 'job'; message: string }[] {
+  const problems: { field: 'execMode' | 'job'; message: string }[] = [];
+  if (app.execMode === 'cluster') problems.push({ field: 'execMode', message: 'a queue app (queue) runs in fork mode: its workers take jobs from Redis and share no port; remove cluster mode' });
+  if (app.job !== null && app.job !== undefined) problems.push({ field: 'job', message: 'a job (cron) cannot also consume a queue; remove cron or queue' });
+  return problems;
+}
+
 /** The queue as `herd describe` and the daemon's messages show it: the URL's password redacted. */
 export function queueShown(q: QueueSpec): QueueSpec {
   return { ...q, redis: redacted(q.redis) };

@@ -7,7 +7,7 @@
  * Object]` socket, no E2BIG at spawn, no 100,000 workers).
  */
 
-import { queueNameProblem, queueUrlProblem } from './queue';
+import { queueAppProblems, queueNameProblem, queueUrlProblem } from './queue';
 import { show } from './report';
 
 /** Workers per app, whatever asks: config, `-i`, `herd scale`, the control socket. */
@@ -148,6 +148,8 @@ export function specProblemList(value: unknown, at: string): { path: string; mes
     const nested = /^\.(\w+) (.*)$/s.exec(problem);
     problems.push(nested ? { path: `${at}.${field}.${nested[1]}`, message: nested[2] as string } : { path: `${at}.${field}`, message: problem });
   }
+  // Across fields, the loader's rule too: a queue app is fork mode and no job.
+  if (typeof spec.queue === 'object' && spec.queue !== null) for (const p of queueAppProblems(spec)) problems.push({ path: `${at}.${p.field}`, message: p.message });
   return problems;
 }
 
