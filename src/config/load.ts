@@ -16,7 +16,7 @@ import { ALERT_METRICS, isAlertMetric, parseThreshold } from '../alerts/alertMet
 import { copyOverrides, FLAGS, parseOverrides, SINGLE_APP, type ParsedOverrides } from './cliOverrides';
 import { readCronRestart } from './cronRestart';
 import { localZone, readJob } from './job';
-import { readQueue } from './queue';
+import { queueAppProblems, readQueue } from './queue';
 import { specProblemList } from './specCheck';
 import { logFilesSpec, readLogFiles, type LogFilesDraft } from './logFiles';
 import { isPm2Unsupported, PM2_UNSUPPORTED, unsupportedWarning } from './pm2Unsupported';
@@ -1060,12 +1060,13 @@ function jobFits(d: Draft, instances: number, o: ParsedOverrides, r: Report): bo
   return ok;
 }
 
-/** A queue app's workers are plain processes that take jobs: fork mode, never a job of its own. */
+/** A queue app's workers are plain processes that take jobs: fork mode, never a job of its own (the rule is queueAppProblems', shared with the daemon's spec check). */
 function queueFits(d: Draft, o: ParsedOverrides, r: Report): boolean {
   const cluster = o.execMode === 'cluster' ? FLAGS.execMode : o.execMode === undefined ? d.clusterKey : null;
-  if (cluster !== null) r.problem(cluster, "a queue app (queue) runs in fork mode: its workers take jobs from Redis and share no port; remove cluster mode");
-  if (d.job !== null) r.problem(join(d.at, 'queue'), 'a job (cron) cannot also consume a queue; remove cron or queue');
-  return cluster === null && d.job === null;
+  const problems = queueAppProblems({ execMode: cluster !== null ? 'cluster' : 'fork', job: d.job });
+  // Said at the key that asks for cluster mode; a cron beside queue, at queue.
+  for (const p of problems) r.problem(p.field === 'execMode' ? cluster ?? join(d.at, 'exec_mode') : join(d.at, 'queue'), p.message);
+  return problems.length === 0;
 }
 
 /**

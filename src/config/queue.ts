@@ -30,6 +30,10 @@ export function readQueue(s: Setting, r: Report): QueueSpec | null {
   const nameSetting = sub(obj, 'name', s.key);
   const name = readString(nameSetting, r);
   if (nameSetting === undefined) r.problem(`${s.key}.name`, "is required: the BullMQ queue's name, as the app's Worker names it");
+  else if (name !== undefined) {
+    const problem = queueNameProblem(name);
+    if (problem !== null) r.problem(nameSetting.key, problem);
+  }
   const prefix = readString(sub(obj, 'prefix', s.key), r) ?? 'bull';
   const concurrency = readWhole(sub(obj, 'concurrency', s.key), 1, 10_000, r) ?? 1;
   const priority = readWhole(sub(obj, 'priority', s.key), 1, MAX_PRIORITY, r) ?? null;
@@ -44,6 +48,15 @@ function readWhole(s: Setting, min: number, max: number, r: Report): number | un
   return undefined;
 }
 
+/**
+ * What is wrong with a (non-empty) queue name; null when fine. BullMQ's
+ * Queue and Worker constructors throw on a ':' (its key separator): the
+ * daemon's reader could never open the queue, nor the app its Worker.
+ */
+export function queueNameProblem(name: string): string | null {
+  return name.includes(':') ? `must not contain ':' (BullMQ refuses it: it separates the parts of the queue's Redis keys); got ${JSON.stringify(name)}` : null;
+}
+
 /** What is wrong with a queue's Redis URL (shown without its password); null when fine. */
 export function queueUrlProblem(text: string): string | null {
   let url: URL | null = null;
@@ -54,6 +67,20 @@ export function queueUrlProblem(text: string): string | null {
   }
   const ok = url !== null && PROTOCOLS.includes(url.protocol) && (url.protocol === 'unix:' ? url.pathname !== '' : url.hostname !== '');
   return ok ? null : `must be a redis://, rediss:// or unix:// URL with a host (or a socket path); got ${JSON.stringify(redacted(text))}`;
+}
+
+/**
+ * What the rest of an app with a `queue` key must be, by the AppSpec field
+ * at fault: a queue app's workers are plain processes that take jobs, so
+ * fork mode (not cluster), and never a job (`cron`) of its own. The loader
+ * reports these at the user's key; the daemon's spec check, for specs from
+ * the control socket or a state.json, at the field.
+ */
+export function queueAppProblems(app: { execMode?: unknown; job?: unknown }): { field: 'execMode' | 'job'; message: string }[] {
+  const problems: { field: 'execMode' | 'job'; message: string }[] = [];
+  if (app.execMode === 'cluster') problems.push({ field: 'execMode', message: 'a queue app (queue) runs in fork mode: its workers take jobs from Redis and share no port; remove cluster mode' });
+  if (app.job !== null && app.job !== undefined) problems.push({ field: 'job', message: 'a job (cron) cannot also consume a queue; remove cron or queue' });
+  return problems;
 }
 
 /** The queue as `herd describe` and the daemon's messages show it: the URL's password redacted. */

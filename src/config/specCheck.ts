@@ -7,7 +7,7 @@
  * Object]` socket, no E2BIG at spawn, no 100,000 workers).
  */
 
-import { queueUrlProblem } from './queue';
+import { queueAppProblems, queueNameProblem, queueUrlProblem } from './queue';
 import { show } from './report';
 
 /** Workers per app, whatever asks: config, `-i`, `herd scale`, the control socket. */
@@ -81,7 +81,7 @@ export const SPEC_CHECKS: Record<string, Check> = {
   // Optional: absent for an app without `queue` (and in specs saved before queue apps existed).
   queue: (v) => (v === undefined || v === null ? null : object({
     redis: (u) => (typeof u === 'string' ? (queueUrlProblem(u) === null ? null : 'must be a redis://, rediss:// or unix:// URL') : 'must be a string'),
-    name: (n) => (typeof n === 'string' && n.trim() !== '' ? null : 'must be a non-empty string'),
+    name: (n) => (typeof n === 'string' && n.trim() !== '' ? queueNameProblem(n) : 'must be a non-empty string'),
     prefix: (n) => (typeof n === 'string' && n !== '' ? null : 'must be a non-empty string'),
     concurrency: positiveInt,
     priority: orNull(positiveInt),
@@ -148,6 +148,8 @@ export function specProblemList(value: unknown, at: string): { path: string; mes
     const nested = /^\.(\w+) (.*)$/s.exec(problem);
     problems.push(nested ? { path: `${at}.${field}.${nested[1]}`, message: nested[2] as string } : { path: `${at}.${field}`, message: problem });
   }
+  // Across fields, the loader's rule too: a queue app is fork mode and no job.
+  if (typeof spec.queue === 'object' && spec.queue !== null) for (const p of queueAppProblems(spec)) problems.push({ path: `${at}.${p.field}`, message: p.message });
   return problems;
 }
 

@@ -65,3 +65,26 @@ test('a missing URL and a bad priority are problems; a key herd does not read (a
   const { warnings } = await loadTarget(await files.write({ apps: [{ name: 'e', script: 'server.js', queue: { redis: 'redis://h', name: 'q', lockDuration: 5 } }] }), files.options());
   assert.match(warnings.join('\n'), /apps\[0\]\.queue\.lockDuration: unknown key; ignored/);
 });
+
+test("a queue name with ':' is refused by the loader and by the daemon's check of a spec, naming queue.name (BullMQ's Queue and Worker would throw)", async () => {
+  assert.deepEqual(await problems({ apps: [{ name: 'a', script: 'server.js', queue: { redis: 'redis://127.0.0.1', name: 'mail:eu' } }] }), [
+    `apps[0].queue.name: must not contain ':' (BullMQ refuses it: it separates the parts of the queue's Redis keys); got "mail:eu"`,
+  ]);
+  const [ok] = await load({ apps: [{ name: 'a', script: 'server.js', queue: { redis: 'redis://127.0.0.1', name: 'mail' } }] });
+  const sent = { ...ok, queue: { ...ok?.queue, name: 'mail:eu' } };
+  assert.deepEqual(specProblems(sent, 'spec'), [`spec.queue.name must not contain ':' (BullMQ refuses it: it separates the parts of the queue's Redis keys); got "mail:eu"`]);
+});
+
+test("a queue app's spec in cluster mode or with a job, as the control socket or a hand-edited state.json could bring it, is refused naming the field", async () => {
+  const [q] = await load({ apps: [{ name: 'a', script: 'server.js', queue: { redis: 'redis://127.0.0.1', name: 'mail' } }] });
+  assert.deepEqual(specProblems({ ...q, execMode: 'cluster' }, 'spec'), [
+    'spec.execMode a queue app (queue) runs in fork mode: its workers take jobs from Redis and share no port; remove cluster mode',
+  ]);
+  assert.deepEqual(specProblems({ ...q, job: { schedule: '* * * * *', timezone: null, fleet: false } }, 'spec'), [
+    'spec.job a job (cron) cannot also consume a queue; remove cron or queue',
+  ]);
+  // The loader says the same at the user's keys.
+  assert.deepEqual(await problems({ apps: [{ name: 'b', script: 'server.js', cron: '* * * * *', queue: { redis: 'redis://127.0.0.1', name: 'mail' } }] }), [
+    'apps[0].queue: a job (cron) cannot also consume a queue; remove cron or queue',
+  ]);
+});

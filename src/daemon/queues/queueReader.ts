@@ -63,26 +63,36 @@ function load(): Modules {
 export class QueueReader {
   private readonly connections = new Map<string, Connection>();
   private readonly readers = new Map<string, Reader>();
-  private reading = false;
+  /** The queue each app had when bullmq or ioredis refused to open it: not opened again (a new Redis client each tick) until it changes. */
+  private readonly refused = new WeakMap<QueueApp, QueueSpec>();
+  /** Connections with a read in flight: each Redis is read at its own pace, and a slow one (up to 2 s to connect, 2 s to answer) holds up only the apps on it. */
+  private readonly reading = new Set<Connection>();
   private closed = false;
   /** Queues and connections being closed (bounded: a Queue's close() can wait on a Redis that is down). */
   private readonly closings = new Set<Promise<unknown>>();
 
   /**
    * Bring the readers in line with `apps` (new queue apps, deleted ones, a
-   * changed `queue` key) and start a read of every queue, unless the last one
-   * is still going. Returns at once: a slow Redis never holds up the
-   * daemon's sampler; the promise settles when the read is done (tests).
+   * changed `queue` key) and start a read of every queue whose Redis has no
+   * read still going. Returns at once: a slow Redis never holds up the
+   * daemon's sampler; the promise settles when the reads started are done
+   * (tests).
    */
   tick(apps: Iterable<QueueApp>, now = Date.now()): Promise<void> {
     if (this.closed) return Promise.resolve();
     const list = [...apps];
-    this.reconcile(list);
-    if (this.reading) return Promise.resolve();
-    this.reading = true;
-    return Promise.all(list.filter((a) => this.readers.has(a.name)).map((a) => this.read(a, now))).then(() => undefined).finally(() => {
-      this.reading = false;
-    });
+    // Its closes are bounded and caught inside; this catch is the last guard: nothing here may reach the daemon's uncaughtException.
+    this.reconcile(list).catch(() => {});
+    const due = new Map<Connection, QueueApp[]>();
+    for (const a of list) {
+      const conn = this.readers.get(a.name)?.conn;
+      if (!conn || this.reading.has(conn)) continue;
+      due.set(conn, [...(due.get(conn) ?? []), a]);
+    }
+    return Promise.all([...due].map(([conn, group]) => {
+      this.reading.add(conn);
+      return Promise.all(group.map((a) => this.read(a, now))).finally(() => this.reading.delete(conn));
+    })).then(() => undefined);
   }
 
   /** Close every queue and connection (the daemon is stopping). */
@@ -110,10 +120,14 @@ export class QueueReader {
       const spec = wanted.get(a.name);
       if (!spec) a.metrics.jobs = null;
       else if (!this.readers.has(a.name)) {
+        const refused = this.refused.get(a);
+        if (refused && sameQueue(refused, spec)) continue;
         try {
           this.readers.set(a.name, this.openReader(spec));
+          this.refused.delete(a);
         } catch (err) {
-          // A spec the checks let through but ioredis or bullmq refuse: said in the app's view, tried again next tick.
+          // A spec the checks let through but ioredis or bullmq refuse: said in the app's view, tried again when its queue key changes.
+          this.refused.set(a, spec);
           a.metrics.jobs = { ...EMPTY, at: null, error: redactedError(err, spec.redis) };
         }
       }
@@ -123,7 +137,7 @@ export class QueueReader {
       if (used.has(url)) continue;
       this.connections.delete(url);
       // After the queues on it closed: a BullMQ Queue on a shared connection leaves it open.
-      closing.push(Promise.allSettled(closing).then(() => conn.redis.disconnect()));
+      closing.push(Promise.allSettled(closing).then(() => conn.redis.disconnect()).catch(() => {}));
     }
     return Promise.all(closing).then(() => undefined);
   }
@@ -137,11 +151,21 @@ export class QueueReader {
 
   private openReader(spec: QueueSpec): Reader {
     const { Queue } = load();
+    const shared = this.connections.has(spec.redis);
     const conn = this.connection(spec.redis);
-    const queue = new Queue(spec.name, { connection: conn.redis, prefix: spec.prefix });
-    // A Queue re-emits its connection's errors; the connection's own listener records them.
-    queue.on('error', () => {});
-    return { spec, conn, queue };
+    try {
+      const queue = new Queue(spec.name, { connection: conn.redis, prefix: spec.prefix });
+      // A Queue re-emits its connection's errors; the connection's own listener records them.
+      queue.on('error', () => {});
+      return { spec, conn, queue };
+    } catch (err) {
+      // A connection made for this queue alone goes with it, at once: no client left connecting for nothing.
+      if (!shared) {
+        this.connections.delete(spec.redis);
+        conn.redis.disconnect();
+      }
+      throw err;
+    }
   }
 
   private connection(url: string): Connection {
