@@ -44,7 +44,8 @@ import { appNameProblem as checkName } from './specCheck';
 import { isDirectory, resolveRunner, type Runner } from './runner';
 import { readWatch, watchSpec, type WatchDraft } from './watch';
 import { readProfileOnStall } from './profileOnStall';
-import { isScalingInstances, readScaling, scalingProblem } from './scaling';
+import { isScalingInstances, readScaling } from './scaling';
+import { scalingProblem } from './scalingRules';
 import {
   DEFAULTS,
   type AppSpec,

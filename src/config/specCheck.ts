@@ -8,6 +8,8 @@
  */
 
 import { queueAppProblems, queueNameProblem, queueUrlProblem } from './queue';
+import { scalingProblem } from './scalingRules';
+import type { ScalingSpec } from './types';
 import { show } from './report';
 
 /** Workers per app, whatever asks: config, `-i`, `herd scale`, the control socket. */
@@ -150,6 +152,11 @@ export function specProblemList(value: unknown, at: string): { path: string; mes
   }
   // Across fields, the loader's rule too: a queue app is fork mode and no job.
   if (typeof spec.queue === 'object' && spec.queue !== null) for (const p of queueAppProblems(spec)) problems.push({ path: `${at}.${p.field}`, message: p.message });
+  // The loader's rules for a range as a whole (a job, fork mode, queue.waiting without a queue), for specs that did not come through it.
+  if (problems.length === 0 && typeof spec.scaling === 'object' && spec.scaling !== null) {
+    const problem = scalingProblem(spec.scaling as ScalingSpec, { execMode: spec.execMode === 'fork' ? 'fork' : 'cluster', job: spec.job != null, queue: spec.queue != null });
+    if (problem) problems.push({ path: `${at}.scaling`, message: problem });
+  }
   return problems;
 }
 

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { loadTarget } from '../../src/config/load';
-import { specProblems } from '../../src/config/specCheck';
+import { specProblemList, specProblems } from '../../src/config/specCheck';
 import type { AppSpec } from '../../src/config/types';
 import { HerdError } from '../../src/errors';
 import { configFiles } from '../configFiles';
@@ -66,4 +66,16 @@ test('the daemon checks a spec it receives: scaling shape and range', () => {
   assert.deepEqual(check(base), []);
   assert.deepEqual(check({ ...base, min: 3 }), ['spec.scaling.min must not be more than max (2); got 3']);
   assert.deepEqual(check({ ...base, autoscale: { ...base.autoscale, metric: 'cpu' } }), ["spec.scaling.autoscale.metric must be one of 'eventLoop.utilization', 'http.latency.p99', 'http.inFlight', 'queue.waiting'"]);
+});
+
+test('the daemon refuses a spec whose range its other settings rule out, as the loader does (control socket, state.json)', async () => {
+  const loaded = (await load({ apps: [{ name: 'api', script: 'server.js', instances: { min: 1, max: 3 } }] }))[0];
+  const spec = { ...loaded, scaling: { min: 1, max: 3, autoscale: { metric: 'eventLoop.utilization', target: 0.7, up: 1, down: 1, coolDown: 1000 } } };
+  assert.deepEqual(specProblemList({ ...spec, execMode: 'cluster' }, 'spec'), []);
+  const fork = specProblemList({ ...spec, execMode: 'fork' }, 'spec');
+  assert.equal(fork.length, 1);
+  assert.equal(fork[0]?.path, 'spec.scaling');
+  assert.match(fork[0]?.message ?? '', /in fork mode scale on 'queue.waiting'/);
+  const waiting = { ...spec, scaling: { ...spec.scaling, autoscale: { ...spec.scaling.autoscale, metric: 'queue.waiting', target: 10 } } };
+  assert.match(specProblemList(waiting, 'spec')[0]?.message ?? '', /needs the app's queue key/);
 });
