@@ -19,7 +19,8 @@ const CALLBACK = Symbol.for('herd.queueWorkers');
 const PATCHED = Symbol.for('herd.queueWorkers.patched');
 /** bullmq's own worker module, in any install layout (npm, pnpm's .pnpm/bullmq@x/node_modules/bullmq, Yarn). */
 export const WORKER_MODULE = /[\\/]bullmq[\\/]dist[\\/](?:cjs|esm)[\\/]classes[\\/]worker\.js$/;
-const HANDOVER = `\n;globalThis[Symbol.for('herd.queueWorkers')]?.(Worker);\n`;
+// Never throws into bullmq's module, whatever a later version calls its class.
+const HANDOVER = `\n;try { globalThis[Symbol.for('herd.queueWorkers')]?.(typeof Worker === 'undefined' ? undefined : Worker); } catch {}\n`;
 
 /** What the agent uses of a BullMQ Worker. */
 export interface QueueWorker {

@@ -1,5 +1,7 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { EventEmitter } from 'node:events';
@@ -59,6 +61,22 @@ test('an ES module app run under tsx that imports bullmq has its Worker class ha
   const r = spawnSync(NODE, ['--import', 'tsx', path.join(FIXTURES, 'queue-hook-esm.mjs')], { encoding: 'utf8', env: { ...process.env, HOOK_MODULE: hook } });
   assert.equal(r.status, 0, r.stderr);
   assert.deepEqual(JSON.parse(r.stdout.trim().split('\n').pop() ?? ''), { patched: true });
+});
+
+test('a bullmq worker module without a Worker class (another version) still loads under the hook: it is left alone', () => {
+  const dir = mkdtempSync(path.join(tmpdir(), 'herd-bullmq-shape-'));
+  try {
+    const file = path.join(dir, 'node_modules', 'bullmq', 'dist', 'cjs', 'classes', 'worker.js');
+    mkdirSync(path.dirname(file), { recursive: true });
+    writeFileSync(file, 'exports.Renamed = class Renamed {};\n');
+    const hook = path.join(__dirname, '..', '..', 'src', 'agent', 'queueWorkers.ts');
+    const script = `const { QueueWorkers, watchBullmq } = require(${JSON.stringify(hook)}); watchBullmq(new QueueWorkers()); console.log(typeof require(${JSON.stringify(file)}).Renamed);`;
+    const r = spawnSync(NODE, ['--import', 'tsx', '-e', script], { encoding: 'utf8' });
+    assert.equal(r.status, 0, r.stderr);
+    assert.equal(r.stdout.trim(), 'function');
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
 
 test('a stop outcome says how many BullMQ workers closed after their jobs, and how many were still running one', () => {
