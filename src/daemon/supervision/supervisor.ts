@@ -672,12 +672,13 @@ export class Supervisor {
   /** Start this second's read of the queue apps' queues; it lands in their metrics when Redis answers. */
   private readJobQueues(): void {
     if (this.queueReader === null && ![...this.apps.values()].some((a) => a.spec.queue)) return;
+    // The reader turns Redis's failures into the apps' views; anything else is a herd bug, said, never fatal.
+    const failed = (err: unknown) => console.error(`${new Date().toISOString()} herd: reading the queue apps' queues failed: ${err instanceof Error ? err.message : String(err)}`);
     try {
       this.queueReader ??= new QueueReader();
-      void this.queueReader.tick(this.apps.values());
+      this.queueReader.tick(this.apps.values()).catch(failed);
     } catch (err) {
-      // The reader turns Redis's failures into the apps' views; anything else is a herd bug, said, never fatal.
-      console.error(`${new Date().toISOString()} herd: reading the queue apps' queues failed: ${err instanceof Error ? err.message : String(err)}`);
+      failed(err);
     }
   }
 
