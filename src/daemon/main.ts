@@ -31,6 +31,8 @@ async function main(): Promise<void> {
     if (process.argv.includes(TAKEOVER_FLAG)) await takeOver(daemon);
     else await daemon.listen();
   } catch (err) {
+    // Said in the daemon's own log too: a daemon started by systemd or by hand has no CLI waiting on fd 3.
+    console.error(`${new Date().toISOString()} daemon: could not start: ${err instanceof Error ? err.stack ?? err.message : String(err)}`);
     report(`error ${JSON.stringify(toErrorData(err))}`);
     await reportTakeover({ error: err });
     // A control socket already bound would keep a daemon that failed to start alive, serving half an adoption.

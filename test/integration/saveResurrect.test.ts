@@ -158,7 +158,14 @@ test('state.json survives kill -9 of the daemon: a new daemon lists the apps sto
   const daemon = spawn(NODE, [path.join(ROOT, 'dist', 'daemon', 'main.js')], { env: { ...process.env, HERD_HOME: home }, detached: true, stdio: ['ignore', logFd, logFd] });
   closeSync(logFd);
   daemon.unref();
-  await eventually(async () => ((await HerdClient.isRunning(home)) ? true : undefined), 10_000, 'the new daemon');
+  const exited = new Promise<string>((resolve) => daemon.once('exit', (code, signal) => resolve(`the new daemon exited (${signal ?? code})`)));
+  const daemonLog = () => readFileSync(path.join(home, 'daemon.log'), 'utf8').slice(-3000);
+  // Up means done listing the remembered apps: it writes its pid file then (its socket answers before).
+  const up = eventually(() => (readFileSync(path.join(home, 'daemon.pid'), 'utf8').trim() === String(daemon.pid) ? true : undefined), 10_000, 'the new daemon');
+  up.catch(() => {}); // a daemon that exited first is the failure said below
+  const outcome = await Promise.race([up.then(() => null), exited]);
+  if (outcome !== null) throw new Error(`${outcome}\ndaemon.log:\n${daemonLog()}`);
+  assert.ok(await HerdClient.isRunning(home));
   const apps = await byName(herd).catch((err: Error) => {
     throw new Error(`${err.message}\ndaemon.log:\n${readFileSync(path.join(home, 'daemon.log'), 'utf8').slice(-3000)}`);
   });
